@@ -1,0 +1,53 @@
+# frontdoor — see README.md.
+GO      ?= go
+BIN     := bin/frontdoor
+VERSION ?= $(shell packaging/debversion 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build test test-quick fuzz slowtest bench demo deb e2e clean
+
+## build: the static binary bin/frontdoor
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+## test: install what the tests need, then go vet and every test
+test:
+	scripts/ensure-deps test
+	$(MAKE) build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 14m ./...
+
+## fuzz: the fuzz targets, long (FUZZTIME each, default 5m)
+FUZZTIME ?= 5m
+fuzz:
+	scripts/fuzz $(FUZZTIME)
+
+## slowtest: slowhttptest -H/-B/-X against frontdoor + Django, 3,000 connections for 120 s each
+slowtest:
+	scripts/slowtest
+
+## bench: frontdoor against nginx (and haproxy, caddy) side by side
+bench:
+	scripts/ensure-deps bench
+	$(MAKE) build
+	bench/run
+
+## demo: a demo site served by frontdoor on http://127.0.0.1:8080
+demo:
+	scripts/ensure-deps demo
+	$(MAKE) build
+	examples/demo
+
+## deb: dist/frontdoor_VERSION_{amd64,arm64}.deb
+deb:
+	scripts/ensure-deps deb
+	FRONTDOOR_VERSION=$(VERSION) packaging/build-deb
+
+## e2e: the .deb in a systemd-nspawn container with systemd as PID 1
+e2e:
+	scripts/ensure-deps e2e
+	$(MAKE) deb
+	packaging/e2e/run
+
+clean:
+	rm -rf bin dist bench/out

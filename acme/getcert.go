@@ -1,0 +1,138 @@
+package acme
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// GetCertificate is the tls.Config hook (TLSConfig sets it). For the
+// server name of hello it returns:
+//   - the TLS-ALPN-01 challenge certificate, when the hello offers only
+//     "acme-tls/1" for a configured name with an order under way;
+//   - a local-CA certificate for localhost, *.localhost, loopback
+//     addresses and Config.LocalNames; without SNI, for the connection's
+//     local address if that is a loopback or local address;
+//   - the ACME certificate for a configured name;
+//   - an error for anything else, which refuses the handshake: a client
+//     never gets another site's certificate, and no order is placed for a
+//     name outside the policy.
+//
+// It does not block when the certificate is in memory (the common case).
+// For a configured name without a certificate yet it starts an order if one
+// is due and waits for an order under way, at most HandshakeWait or until
+// the hello's context ends.
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := ""
+	if hello.ServerName != "" {
+		n, err := normalizeName(hello.ServerName)
+		if err != nil {
+			return nil, fmt.Errorf("acme: server name %q: %w", hello.ServerName, err)
+		}
+		name = n
+	}
+	if name == "" {
+		return m.certWithoutSNI(hello)
+	}
+	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto {
+		return m.challengeCert(name, hello)
+	}
+	if m.isLocal(name) {
+		return m.local.certFor(name)
+	}
+	m.mu.Lock()
+	ns := m.names[name]
+	m.mu.Unlock()
+	if ns == nil {
+		return nil, fmt.Errorf("acme: %q is not a name this server has a certificate for", name)
+	}
+	if c := ns.cert.Load(); c != nil {
+		return c, nil
+	}
+	return m.waitForCert(hello, ns)
+}
+
+func (m *Manager) isLocal(name string) bool {
+	return isBuiltinLocal(name) || m.localNames[name]
+}
+
+// certWithoutSNI serves clients that sent no server name (https://127.0.0.1
+// or https://[::1]): a local certificate for the address they connected
+// to, if it is a local one.
+func (m *Manager) certWithoutSNI(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if hello.Conn == nil {
+		return nil, errors.New("acme: no server name and no connection to take an address from")
+	}
+	var ip netip.Addr
+	switch a := hello.Conn.LocalAddr().(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
+	}
+	ip = ip.Unmap()
+	if !ip.IsValid() || !m.isLocal(ip.String()) {
+		return nil, fmt.Errorf("acme: no server name (SNI) and %v is not a local address", hello.Conn.LocalAddr())
+	}
+	return m.local.certFor(ip.String())
+}
+
+// challengeCert returns the TLS-ALPN-01 certificate of the order under way
+// for name.
+func (m *Manager) challengeCert(name string, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	var am *autocert.Manager
+	m.mu.Lock()
+	if ns := m.names[name]; ns != nil && ns.attempt != nil {
+		am = ns.attempt.am
+	}
+	m.mu.Unlock()
+	if am == nil {
+		return nil, fmt.Errorf("acme: no TLS-ALPN-01 challenge under way for %q", name)
+	}
+	return am.GetCertificate(hello)
+}
+
+// waitForCert waits for the order of ns (starting one if due).
+func (m *Manager) waitForCert(hello *tls.ClientHelloInfo, ns *nameState) (*tls.Certificate, error) {
+	m.mu.Lock()
+	a := ns.attempt
+	reason := "no order has been placed yet"
+	if a == nil {
+		var due bool
+		if due, reason = m.dueLocked(ns, m.now(), true); due {
+			if a = m.startLocked(ns); a == nil {
+				reason = "the certificate manager is not running"
+			}
+		}
+	}
+	m.mu.Unlock()
+	if a == nil {
+		return nil, fmt.Errorf("acme: no certificate for %q yet: %s", ns.name, reason)
+	}
+	ctx := hello.Context()
+	if ctx == nil { // a hello not made by crypto/tls
+		ctx = context.Background()
+	}
+	timer := time.NewTimer(m.cfg.HandshakeWait)
+	defer timer.Stop()
+	select {
+	case <-a.done:
+		if c := ns.cert.Load(); c != nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("acme: no certificate for %q: %w", ns.name, a.err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("acme: no certificate for %q yet: %w", ns.name, ctx.Err())
+	case <-timer.C:
+		return nil, fmt.Errorf("acme: no certificate for %q yet: the order is still under way", ns.name)
+	}
+}

@@ -1,0 +1,27 @@
+package acme
+
+import (
+	"testing"
+
+	"frontdoor/internal/pebbletest"
+	"frontdoor/internal/testkit"
+)
+
+// pebble is pebbletest's server (Let's Encrypt's test CA on loopback).
+type pebble = pebbletest.Server
+
+// lockedBuffer collects a manager's logs while it runs.
+type lockedBuffer = testkit.SyncBuffer
+
+// startPebble starts pebble and its DNS helper for one test; pebble
+// validates HTTP-01 on httpPort and TLS-ALPN-01 on tlsPort.
+func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
+	return pebbletest.Start(t, httpPort, tlsPort)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

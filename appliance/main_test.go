@@ -1,0 +1,184 @@
+package appliance
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the frontdoor binary built once for the tests that run it as a
+// real process.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "frontdoor-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "frontdoor")
+	build := exec.Command("go", "build", "-o", binPath, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build frontdoor: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback address nobody listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is a frontdoor started by a test.
+type process struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	addr   string
+}
+
+func startFrontdoor(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{stderr: &syncBuffer{}}
+	p.cmd = exec.Command(binPath, args...)
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// get fetches url, retrying until deadline while frontdoor starts.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, string(body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func writeConfig(t *testing.T, path, addr, root string) {
+	t.Helper()
+	text := fmt.Sprintf(`[server]
+http = [%q]
+access_log = "off"
+state = %q
+
+[[site]]
+  [[site.route]]
+  path = "/"
+  static = %q
+`, addr, filepath.Join(filepath.Dir(path), "state", "state.db"), root)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunReloadAndStop(t *testing.T) {
+	dir := t.TempDir()
+	one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	os.Mkdir(one, 0o755)
+	os.Mkdir(two, 0o755)
+	os.WriteFile(filepath.Join(one, "v.txt"), []byte("one"), 0o644)
+	os.WriteFile(filepath.Join(two, "v.txt"), []byte("two"), 0o644)
+	addr := freePort(t)
+	cfgPath := filepath.Join(dir, "frontdoor.toml")
+	writeConfig(t, cfgPath, addr, one)
+	p := startFrontdoor(t, "run", "--config", cfgPath)
+	url := "http://" + addr + "/v.txt"
+	if _, body := get(t, url); body != "one" {
+		t.Fatalf("served %q", body)
+	}
+
+	// A broken configuration: refused, named in the log, old one serves.
+	os.WriteFile(cfgPath, []byte("[server]\nworkerz = 1\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(p.stderr.String(), "workerz") })
+	if !strings.Contains(p.stderr.String(), cfgPath+":2") {
+		t.Errorf("reload error does not name file and line:\n%s", p.stderr.String())
+	}
+	if _, body := get(t, url); body != "one" {
+		t.Fatalf("after a refused reload, served %q", body)
+	}
+
+	// A good one: applied.
+	writeConfig(t, cfgPath, addr, two)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { _, body := get(t, url); return body == "two" })
+
+	// SIGTERM: exit 0.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("frontdoor did not stop after SIGTERM")
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "frontdoor.toml")
+	os.WriteFile(cfgPath, []byte("[server]\nhttp = [\"localhost:80\"]\n\n[[site]]\n[[site.route]]\npath = \"/\"\nstatic = \"/nonexistent\"\n"), 0o644)
+	out, err := exec.Command(binPath, "check", "--config", cfgPath).CombinedOutput()
+	if err == nil {
+		t.Fatalf("check accepted a bad configuration:\n%s", out)
+	}
+	for _, want := range []string{cfgPath + ":2: server.http[0]", cfgPath + ":7: site[0].route[0].static", "fix:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	writeConfig(t, cfgPath, "127.0.0.1:0", dir)
+	if out, err := exec.Command(binPath, "check", "--config", cfgPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
+		t.Fatalf("check refused a good configuration: %v\n%s", err, out)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,234 @@
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"frontdoor/acme"
+	"frontdoor/proxy"
+	"frontdoor/state"
+	"frontdoor/systemd"
+)
+
+// Options are the command-line settings of `frontdoor run`.
+type Options struct {
+	ConfigPath string
+	Logger     *slog.Logger
+}
+
+// Appliance is a running frontdoor: configuration, state, engine, the
+// supervised application and the glue to systemd.
+type Appliance struct {
+	log       *slog.Logger
+	cfgPath   string
+	cfg       *Config
+	engine    *proxy.Engine
+	notifier  *systemd.Notifier
+	accessLog io.Closer
+	state     *state.DB
+	certs     *acme.Manager // certificates; nil when no TLS listener
+	tlsConfig *tls.Config   // the manager's live config (ticket keys rotate in place)
+	httpPort  int
+	httpsPort int
+	app       *appRunner   // the supervised application (app.go); nil without [app]
+	admin     *adminServer // the admin socket (admin.go)
+}
+
+// Run loads the configuration, starts serving and handles signals until
+// SIGTERM or SIGINT (or ctx ends): SIGHUP reloads the configuration, keeping
+// the old one when the new one has errors.
+func Run(ctx context.Context, opts Options) error {
+	log := opts.Logger
+	cfg, err := LoadConfig(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	notifier, err := systemd.NewNotifier(log)
+	if err != nil {
+		return err
+	}
+	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier}
+	if err := a.start(); err != nil {
+		return err
+	}
+	return a.serve(ctx)
+}
+
+func (a *Appliance) start() error {
+	db, err := state.Open(a.cfg.Server.State, state.Options{})
+	if err != nil {
+		if errors.Is(err, state.ErrDamaged) {
+			return fmt.Errorf("%w (move the file away to start with an empty state; certificates will be ordered again)", err)
+		}
+		return err
+	}
+	a.state = db
+	accessLog, closer, err := openAccessLog(a.cfg.Server.AccessLog)
+	if err != nil {
+		return err
+	}
+	listeners, err := openListeners(a.cfg, a.log)
+	if err != nil {
+		return err
+	}
+	a.httpPort, a.httpsPort = listenerPorts(listeners)
+	if a.httpsPort != 0 {
+		if a.certs, err = a.newCertManager(a.cfg, max(a.httpPort, 80)); err != nil {
+			closeListeners(listeners)
+			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
+		}
+		a.tlsConfig = a.certs.TLSConfig()
+	}
+	engine, err := proxy.New(a.engineConfig(a.cfg, accessLog), listeners)
+	if err != nil {
+		closeListeners(listeners)
+		return fmt.Errorf("%s: %w", a.cfgPath, err)
+	}
+	a.engine, a.accessLog = engine, closer
+	engine.Start()
+	var addrs []string
+	for _, l := range engine.Listeners() {
+		addrs = append(addrs, l.Addr)
+	}
+	a.log.Info("frontdoor serving", "listen", strings.Join(addrs, " "), "workers", engine.Stats().Workers, "sites", len(a.cfg.Sites))
+	if a.certs != nil {
+		// Orders start once HTTP-01 can be answered.
+		a.certs.Start()
+	}
+	if err := a.startApp(); err != nil {
+		return err
+	}
+	return a.startAdmin()
+}
+
+func (a *Appliance) serve(ctx context.Context) error {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	watchCtx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	tuneMemory(watchCtx, a.log)
+	a.notifier.Ready(a.statusLine())
+	go a.notifier.RunWatchdog(watchCtx, func() bool { return a.engine.Alive(3 * time.Second) })
+	for {
+		select {
+		case <-ctx.Done():
+			return a.stop()
+		case <-a.engine.Done():
+			return errors.New("the engine stopped unexpectedly")
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				a.reload()
+				continue
+			}
+			a.log.Info("stopping", "signal", sig.String())
+			return a.stop()
+		}
+	}
+}
+
+// reload re-reads the configuration file and applies it atomically.
+func (a *Appliance) reload() {
+	a.notifier.Reloading("reloading configuration")
+	cfg, err := LoadConfig(a.cfgPath)
+	if err == nil {
+		err = a.apply(cfg)
+	}
+	defer a.reloadFinished(err) // POST /reload waits for it (reloads.go)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			a.log.Error("reload refused; the previous configuration stays in force", "problem", line)
+		}
+		a.notifier.Ready("reload failed, previous configuration in force: " + firstLine(err.Error()))
+		return
+	}
+	a.log.Info("configuration reloaded", "sites", len(cfg.Sites))
+	a.notifier.Ready(a.statusLine())
+}
+
+func (a *Appliance) apply(cfg *Config) error {
+	accessLog, closer, err := openAccessLog(cfg.Server.AccessLog)
+	if err != nil {
+		return err
+	}
+	if a.certs != nil {
+		if err := a.certs.SetNames(cfg.acmeNames()); err != nil {
+			if closer != nil {
+				closer.Close()
+			}
+			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
+		}
+	}
+	if err := a.engine.Reload(a.engineConfig(cfg, accessLog)); err != nil {
+		if closer != nil {
+			closer.Close()
+		}
+		return fmt.Errorf("%s: %w", a.cfgPath, err)
+	}
+	// The old access log file is closed only now that no worker writes to
+	// it: reopening on SIGHUP is also how log rotation works.
+	if a.accessLog != nil {
+		a.accessLog.Close()
+	}
+	old := a.cfg
+	a.cfg, a.accessLog = cfg, closer
+	a.reloadApp(old, cfg)
+	return nil
+}
+
+func (a *Appliance) stop() error {
+	a.notifier.Stopping("stopping: finishing in-flight requests")
+	grace := a.cfg.Timeouts.ShutdownGrace.Duration
+	if grace == 0 {
+		grace = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
+	defer cancel()
+	a.stopAdmin()
+	err := a.engine.Shutdown(ctx)
+	a.stopApp(ctx)
+	if a.certs != nil {
+		a.certs.Close()
+	}
+	if a.accessLog != nil {
+		a.accessLog.Close()
+	}
+	if a.state != nil {
+		a.state.Close()
+	}
+	return err
+}
+
+func (a *Appliance) statusLine() string {
+	s := a.engine.Stats()
+	return fmt.Sprintf("serving: %d workers, %d connections, %d requests", s.Workers, s.Connections, s.Requests)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// engineConfig is the engine's configuration for cfg, with the appliance's
+// TLS and ACME glue.
+func (a *Appliance) engineConfig(cfg *Config, accessLog io.Writer) proxy.Config {
+	cfg.servesHTTPS = a.httpsPort != 0
+	pc := cfg.engineConfig(a.log, accessLog)
+	pc.HTTPSPort = a.httpsPort
+	if a.certs != nil {
+		pc.TLS = a.tlsConfig
+		pc.ACMEChallenge = a.certs.HTTPChallenge
+	}
+	return pc
+}

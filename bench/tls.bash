@@ -1,0 +1,202 @@
+# bench/tls.bash: the "tls" suite of bench/run (sourced, not run).
+#
+# HTTPS: frontdoor against nginx and Caddy, each with one worker on CPU 0,
+# all with the same ECDSA P-256 certificate, in front of the same backend (a
+# second nginx answering "ok\n", one worker, on CPU 1 with the clients).
+#
+# Figures, median of ROUNDS alternated rounds:
+#   - proxied small response over HTTPS, keep-alive, 50 connections: req/s;
+#   - a static 1 KiB file over HTTPS, keep-alive, 50 connections: req/s;
+#   - full TLS handshakes per second: four `openssl s_time -new` clients in
+#     parallel on CPU 1 (-new: no session resumption, on any server); the
+#     clients verify an ECDSA signature per handshake, which costs them more
+#     than the server's signing, so on a 2-core machine they can be the
+#     bottleneck: the server's CPU time per handshake is printed too;
+#   - the extra resident memory per idle TLS connection, 9,000 held
+#     (bench/holdconns -tls, a Go client offering X25519MLKEM768 as browsers
+#     do).
+#
+# Uses from bench/run: out, www, rounds, duration, fd, pids, terminate,
+# median, wrk_rps, rss_kb, wait_port.
+
+tls_port=18380
+tls_backend=18391
+tdir=$out/tls
+
+tls_setup() {
+	mkdir -p "$tdir/ngx/logs" "$tdir/be/logs" "$tdir/caddy"
+	if [ ! -f "$tdir/cert.pem" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+			-keyout "$tdir/key.pem" -out "$tdir/cert.pem" -subj /CN=localhost \
+			-addext "subjectAltName=DNS:localhost" 2>/dev/null
+	fi
+	cat > "$tdir/be/nginx.conf" <<CONF
+worker_processes 1; daemon off; error_log $tdir/be/logs/error.log; pid $tdir/be/nginx.pid;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$tls_backend; location / { return 200 "ok\n"; } } }
+CONF
+	cat > "$tdir/ngx/nginx.conf" <<CONF
+worker_processes 1; worker_rlimit_nofile 20000; daemon off;
+error_log $tdir/ngx/logs/error.log; pid $tdir/ngx/nginx.pid;
+events { worker_connections 10000; }
+http {
+  access_log off; sendfile on; keepalive_requests 1000000; keepalive_timeout 300s;
+  upstream app { server 127.0.0.1:$tls_backend; keepalive 64; }
+  server {
+    listen 127.0.0.1:$tls_port ssl;
+    ssl_certificate $tdir/cert.pem; ssl_certificate_key $tdir/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location /static/ { alias $www/; }
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+	cat > "$tdir/caddy/Caddyfile" <<CONF
+{
+	admin off
+	auto_https off
+	servers {
+		protocols h1
+	}
+}
+https://:$tls_port {
+	tls $tdir/cert.pem $tdir/key.pem
+	handle_path /static/* {
+		root * $www
+		file_server
+	}
+	handle {
+		reverse_proxy 127.0.0.1:$tls_backend
+	}
+}
+CONF
+}
+
+tls_start_backend() {
+	taskset -c 1 nginx -p "$tdir/be" -c "$tdir/be/nginx.conf" &
+	TLS_BACKEND_PID=$!
+	pids+=("$TLS_BACKEND_PID")
+	wait_port "127.0.0.1:$tls_backend"
+}
+
+# tls_wait: until the server answers over HTTPS.
+tls_wait() {
+	for _ in $(seq 200); do
+		curl -sk -o /dev/null "https://localhost:$tls_port/static/1k.bin" && return 0
+		sleep 0.05
+	done
+	echo "bench: nothing answers HTTPS on $tls_port" >&2
+	return 1
+}
+
+tls_start() { # server → SERVER_PID, LAUNCH_PID
+	case $1 in
+	nginx)
+		taskset -c 0 nginx -p "$tdir/ngx" -c "$tdir/ngx/nginx.conf" &
+		LAUNCH_PID=$!
+		tls_wait
+		SERVER_PID=$(pgrep -P "$LAUNCH_PID" | head -1)
+		;;
+	caddy)
+		GOMAXPROCS=1 taskset -c 0 caddy run --config "$tdir/caddy/Caddyfile" --adapter caddyfile >"$tdir/caddy.log" 2>&1 &
+		LAUNCH_PID=$!
+		SERVER_PID=$LAUNCH_PID
+		tls_wait
+		;;
+	frontdoor)
+		taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$tls_port" --to "127.0.0.1:$tls_backend" \
+			--static "/static/=$www" --workers 1 --tls-cert "$tdir/cert.pem" --tls-key "$tdir/key.pem" 2>"$tdir/frontdoor.log" &
+		LAUNCH_PID=$!
+		SERVER_PID=$LAUNCH_PID
+		tls_wait
+		;;
+	esac
+	pids+=("$LAUNCH_PID")
+}
+
+tls_stop() {
+	terminate "$LAUNCH_PID"
+	sleep 0.3
+}
+
+# cpu_ticks PID: user+system clock ticks so far.
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+# tls_handshakes → "handshakes/s server-µs-per-handshake"
+tls_handshakes() {
+	local secs=${duration%s} before after total=0 files=()
+	before=$(cpu_ticks "$SERVER_PID")
+	for i in 1 2 3 4; do
+		taskset -c 1 openssl s_time -connect "127.0.0.1:$tls_port" -new -time "$secs" >"$tdir/stime.$i" 2>&1 &
+		files+=($!)
+	done
+	wait "${files[@]}" 2>/dev/null || true
+	after=$(cpu_ticks "$SERVER_PID")
+	for i in 1 2 3 4; do
+		n=$(awk '/connections in/ {print $1; exit}' "$tdir/stime.$i")
+		total=$((total + ${n:-0}))
+	done
+	local hz
+	hz=$(getconf CLK_TCK)
+	awk -v n="$total" -v s="$secs" -v t=$((after - before)) -v hz="$hz" \
+		'BEGIN { printf "%.0f %.0f", n/s, (n ? t/hz*1e6/n : 0) }'
+}
+
+# tls_idle_kib: extra KiB per idle TLS connection, 9,000 held.
+tls_idle_kib() {
+	local n=9000 before after
+	sleep 1
+	before=$(rss_kb "$SERVER_PID")
+	coproc HOLD { taskset -c 1 "$out/holdconns" -addr "127.0.0.1:$tls_port" -n $n -tls -path /static/1k.bin; }
+	read -r line <&"${HOLD[0]}"
+	[ "$line" = ready ] || { echo "holdconns failed" >&2; return 1; }
+	sleep 6 # let a Go server give back what its handshakes freed
+	after=$(rss_kb "$SERVER_PID")
+	eval "exec ${HOLD[1]}>&-"
+	wait "$HOLD_PID" 2>/dev/null || true
+	awk -v a="$after" -v b="$before" -v n=$n 'BEGIN {printf "%.2f", (a-b)/n}'
+}
+
+run_tls() {
+	tls_setup
+	tls_start_backend
+	declare -A proxied static hs hscpu mem
+	local servers=(nginx caddy frontdoor)
+	for r in $(seq "$rounds"); do
+		for srv in "${servers[@]}"; do
+			tls_start "$srv"
+			proxied[$srv]+="$(wrk_rps "https://localhost:$tls_port/" 50) "
+			static[$srv]+="$(wrk_rps "https://localhost:$tls_port/static/1k.bin" 50) "
+			read -r h c <<<"$(tls_handshakes)"
+			hs[$srv]+="$h "
+			hscpu[$srv]+="$c "
+			tls_stop
+			echo "round $r $srv: proxied $(echo ${proxied[$srv]} | awk '{print $NF}'), static $(echo ${static[$srv]} | awk '{print $NF}'), handshakes/s $h ($c µs server CPU each)" >&2
+		done
+	done
+	for srv in "${servers[@]}"; do
+		tls_start "$srv"
+		mem[$srv]=$(tls_idle_kib)
+		tls_stop
+		echo "$srv: ${mem[$srv]} KiB per idle TLS connection" >&2
+	done
+	terminate "$TLS_BACKEND_PID"
+	med() { echo "$1" | tr ' ' '\n' | grep . | median; }
+	local np fp cp ns fs cs nh fh ch nc fc cc
+	np=$(med "${proxied[nginx]}"); fp=$(med "${proxied[frontdoor]}"); cp=$(med "${proxied[caddy]}")
+	ns=$(med "${static[nginx]}"); fs=$(med "${static[frontdoor]}"); cs=$(med "${static[caddy]}")
+	nh=$(med "${hs[nginx]}"); fh=$(med "${hs[frontdoor]}"); ch=$(med "${hs[caddy]}")
+	nc=$(med "${hscpu[nginx]}"); fc=$(med "${hscpu[frontdoor]}"); cc=$(med "${hscpu[caddy]}")
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
+	{
+		echo "== HTTPS: one worker on CPU 0; clients and the backend on CPU 1; $duration x $rounds rounds (median)"
+		echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  nginx: $(nginx -v 2>&1 | sed 's/.*\///')  caddy: $(caddy version 2>/dev/null | cut -d' ' -f1)  frontdoor: $($fd version | cut -d' ' -f2)"
+		printf '%-46s %10s %10s %10s %9s %9s  %s\n' figure nginx caddy frontdoor "fd/nginx" "fd/caddy" target
+		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "proxied small response, keep-alive, req/s" "$np" "$cp" "$fp" "$(ratio "$fp" "$np")" "$(ratio "$fp" "$cp")" ">= 0.8 nginx, >= 4 caddy"
+		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "static 1 KiB, keep-alive, req/s" "$ns" "$cs" "$fs" "$(ratio "$fs" "$ns")" "$(ratio "$fs" "$cs")" ""
+		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "full TLS handshakes/s (ECDSA P-256)" "$nh" "$ch" "$fh" "$(ratio "$fh" "$nh")" "$(ratio "$fh" "$ch")" ">= 0.9 nginx"
+		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "  server CPU µs per handshake (lower is better)" "$nc" "$cc" "$fc" "$(ratio "$fc" "$nc")" "$(ratio "$fc" "$cc")" ""
+		printf '%-46s %10s %10s %10s %9s %9s  %s\n' "KiB per idle TLS connection (9,000 held)" "${mem[nginx]}" "${mem[caddy]}" "${mem[frontdoor]}" "$(ratio "${mem[frontdoor]}" "${mem[nginx]}")" "$(ratio "${mem[frontdoor]}" "${mem[caddy]}")" "<= 4 KiB"
+	} | tee "$out/tls.txt"
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"frontdoor/appliance"
+)
+
+// The operator's commands: they talk to the running daemon over its admin
+// socket (status, deploy, reload), or write its configuration (init).
+
+// adminFlags are the flags every admin-socket command takes.
+type adminFlags struct {
+	admin  *string
+	config *string
+}
+
+func addAdminFlags(fs interface {
+	String(name, value, usage string) *string
+}) adminFlags {
+	return adminFlags{
+		admin:  fs.String("admin", "", "the daemon's admin socket (default: <runtime_dir>/admin.sock of --config)"),
+		config: fs.String("config", appliance.DefaultConfigPath, "the daemon's configuration file, to find its admin socket"),
+	}
+}
+
+func (f adminFlags) client() *appliance.AdminClient {
+	socket := *f.admin
+	if socket == "" {
+		socket = appliance.AdminSocketFor(*f.config)
+	}
+	return appliance.NewAdminClient(socket)
+}
+
+// interruptible is a context that ends on Ctrl-C.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs := flags("status", stderr)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	af := addAdminFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, raw, err := af.client().Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(raw)
+		return err
+	}
+	appliance.WriteStatus(stdout, rep, time.Now())
+	return nil
+}
+
+func cmdDeploy(args []string, stdout, stderr io.Writer) error {
+	fs := flags("deploy", stderr)
+	af := addAdminFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	fmt.Fprintln(stderr, "deploying: release steps, then the new generation; the current one serves meanwhile")
+	res, err := af.client().Deploy(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the deploy goes on in the daemon (see frontdoor status)")
+		}
+		return err
+	}
+	appliance.WriteDeployResult(stdout, res)
+	if !res.OK {
+		return errors.New("the deploy failed; the generation that was serving keeps serving")
+	}
+	return nil
+}
+
+func cmdReload(args []string, stdout, stderr io.Writer) error {
+	fs := flags("reload", stderr)
+	af := addAdminFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	res, err := af.client().Reload(ctx)
+	if err != nil {
+		return err
+	}
+	appliance.WriteReloadResult(stdout, res)
+	if res.ConfigError != "" {
+		return errors.New("the configuration has errors; the previous one stays in force")
+	}
+	if !res.OK {
+		return errors.New("the configuration was applied, but not to the application (see above)")
+	}
+	return nil
+}
+
+func cmdInit(args []string, stdout, stderr io.Writer) error {
+	fs := flags("init", stderr)
+	config := fs.String("config", appliance.DefaultConfigPath, "the configuration file to write")
+	force := fs.Bool("force", false, "replace an existing configuration file (kept as FILE.bak)")
+	var domains multiFlag
+	fs.Var(&domains, "domain", "a name of the site (repeatable; default: the concrete names of ALLOWED_HOSTS)")
+	// DJANGO_DIR may come before or after the flags.
+	var dir string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		dir, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if dir == "" && fs.NArg() > 0 {
+		dir = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if dir == "" {
+		return fmt.Errorf("name the Django project: frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH]")
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	_, err := appliance.Init(ctx, appliance.InitOptions{
+		ProjectDir: dir, Domains: domains, ConfigPath: *config, Force: *force, Out: stdout,
+	})
+	return err
+}

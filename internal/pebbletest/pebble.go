@@ -1,0 +1,219 @@
+// Package pebbletest runs Let's Encrypt's test ACME server, pebble (the
+// Debian package), with its DNS helper on loopback, for the tests of the
+// certificate manager and of the appliance. It is used only by tests.
+package pebbletest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"frontdoor/internal/testkit"
+)
+
+// Server is a running pebble ACME server with its pebble-challtestsrv DNS
+// server, both on loopback, for one test. Every name resolves to 127.0.0.1
+// unless SetA says otherwise. Pebble validates HTTP-01 on httpPort and
+// TLS-ALPN-01 on tlsPort of the address a name resolves to.
+//
+// Use:
+//
+//	p := pebbletest.Start(t, httpPort, tlsPort) // ports the code under test serves
+//	cfg.DirectoryURL, cfg.HTTPClient, cfg.Resolver = p.DirectoryURL, p.HTTPClient, p.Resolver
+//	... p.Orders() counts orders from pebble's own log; p.Roots(t) trusts issued certificates.
+type Server struct {
+	DirectoryURL string
+	// HTTPClient trusts pebble's API certificate (made by this helper).
+	HTTPClient *http.Client
+	// Resolver asks pebble-challtestsrv.
+	Resolver *net.Resolver
+	// DNSAddr is pebble-challtestsrv's DNS server ("127.0.0.1:port").
+	DNSAddr string
+
+	mgmtURL string // pebble's management API (roots)
+	ctsURL  string // challtestsrv's management API
+	out     *testkit.SyncBuffer
+	// APICertPEM is pebble's own API certificate, for clients configured
+	// by file (frontdoor's tls.directory_ca).
+	APICertPEM []byte
+}
+
+// Start starts pebble-challtestsrv and pebble, waits until both
+// answer, and stops them when the test ends. It skips the test when the
+// Debian package pebble is not installed.
+func Start(t testing.TB, httpPort, tlsPort int) *Server {
+	t.Helper()
+	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed (apt-get install pebble): %v", bin, err)
+		}
+	}
+	dir := t.TempDir()
+	certPEM, keyPEM, pool := selfSignedLoopback(t)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	must(t, os.WriteFile(certFile, certPEM, 0o600))
+	must(t, os.WriteFile(keyFile, keyPEM, 0o600))
+
+	dnsPort, ctsPort, apiPort, mgmtPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
+	out := &testkit.SyncBuffer{}
+	cts := exec.Command("pebble-challtestsrv",
+		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+		"-dns01", fmt.Sprintf("127.0.0.1:%d", dnsPort),
+		"-http01", "", "-https01", "", "-tlsalpn01", "",
+		"-management", fmt.Sprintf("127.0.0.1:%d", ctsPort))
+	cts.Stdout, cts.Stderr = out, out
+	startProcess(t, cts)
+
+	config := map[string]any{"pebble": map[string]any{
+		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", mgmtPort),
+		"certificate":                    certFile,
+		"privateKey":                     keyFile,
+		"httpPort":                       httpPort,
+		"tlsPort":                        tlsPort,
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+	}}
+	data, _ := json.Marshal(config)
+	configFile := filepath.Join(dir, "pebble.json")
+	must(t, os.WriteFile(configFile, data, 0o600))
+	pb := exec.Command("pebble", "-config", configFile, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
+	pb.Env = append(os.Environ(),
+		"PEBBLE_VA_NOSLEEP=1",      // validate at once
+		"PEBBLE_WFE_NONCEREJECT=0", // no random bad-nonce errors
+		"PEBBLE_AUTHZREUSE=0",      // every order validates afresh
+		"PEBBLE_VA_ALWAYS_VALID=0")
+	pb.Stdout, pb.Stderr = out, out
+	startProcess(t, pb)
+
+	p := &Server{
+		DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort),
+		HTTPClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+		Resolver: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", dnsPort))
+		}},
+		DNSAddr:    fmt.Sprintf("127.0.0.1:%d", dnsPort),
+		mgmtURL:    fmt.Sprintf("https://127.0.0.1:%d", mgmtPort),
+		ctsURL:     fmt.Sprintf("http://127.0.0.1:%d", ctsPort),
+		out:        out,
+		APICertPEM: certPEM,
+	}
+	testkit.WaitFor(t, 30*time.Second, "pebble and challtestsrv to answer", func() bool {
+		resp, err := p.HTTPClient.Get(p.DirectoryURL)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		_, err = p.Resolver.LookupIPAddr(context.Background(), "probe.test")
+		return resp.StatusCode == http.StatusOK && err == nil
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pebble and challtestsrv output:\n%s", out.String())
+		}
+	})
+	return p
+}
+
+// Orders counts the orders pebble created, from its own log: the CA's word,
+// independent of any counter in the code under test.
+func (p *Server) Orders() int {
+	return strings.Count(p.out.String(), "Added order")
+}
+
+// SetA makes host resolve to ip (instead of 127.0.0.1).
+func (p *Server) SetA(t testing.TB, host, ip string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"host": host + ".", "addresses": []string{ip}})
+	resp, err := http.Post(p.ctsURL+"/add-a", "application/json", bytes.NewReader(body))
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("challtestsrv add-a: %s", resp.Status)
+	}
+}
+
+// Roots returns a pool with the root that signs pebble's certificates.
+func (p *Server) Roots(t testing.TB) *x509.CertPool {
+	t.Helper()
+	resp, err := p.HTTPClient.Get(p.mgmtURL + "/roots/0")
+	must(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	must(t, err)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		t.Fatalf("pebble root is not PEM: %q", data)
+	}
+	return pool
+}
+
+// selfSignedLoopback makes pebble's API key pair (localhost, 127.0.0.1) and
+// a pool that trusts it.
+func selfSignedLoopback(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: "pebble test API"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	must(t, err)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), pool
+}
+
+// startProcess starts cmd and kills it when the test ends.
+func startProcess(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomSerial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}

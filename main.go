@@ -1,0 +1,216 @@
+// Command frontdoor puts a Django site on the internet from one static
+// binary: TLS with automatic certificates, static files, a reverse proxy
+// with slow-client buffering, and supervision of gunicorn/uvicorn. See
+// README.md and `frontdoor help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+
+	"frontdoor/appliance"
+	"frontdoor/systemd"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `frontdoor — one binary in front of a Django site
+
+Usage:
+  frontdoor run [--config FILE]          serve with a configuration file (default /etc/frontdoor/frontdoor.toml)
+  frontdoor check [--config FILE]        validate a configuration file; errors name the file, line and key
+  frontdoor version                      print the version
+  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force]
+                                         inspect a Django project, print its problems with their fixes, write its configuration
+  frontdoor status [--json] [--admin SOCKET | --config FILE]
+                                         the running daemon: edge, processes, PostgreSQL, last deploy, certificates, events
+  frontdoor deploy [--admin SOCKET | --config FILE]
+                                         release steps, then a new generation of the app; no request fails
+  frontdoor reload [--admin SOCKET | --config FILE]
+                                         re-read the configuration (as SIGHUP) and wait for the result
+  frontdoor certs [--json] [--renew NAME] [--admin SOCKET | --config FILE]
+                                         list the certificates (name, issuer, expiry, last attempt, error), or renew one now
+  frontdoor trust [--state FILE] [--dir DIR]
+                                         install the local CA's root (for https://localhost) in the system trust store
+  frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES]
+                        [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                                         serve a directory without a configuration file
+  frontdoor reverse-proxy --listen ADDR --to UPSTREAM [--to UPSTREAM]... [--static PREFIX=DIR]... [--workers N] [--access-log PATH|-|off]
+                        [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                                         proxy to an application (unix:/path or host:port) without a configuration file
+  frontdoor help                         this text
+
+Signals to "run": SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.
+`
+
+func main() {
+	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func runCLI(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(rest, stderr)
+	case "check":
+		err = cmdCheck(rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "frontdoor %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "file-server":
+		err = cmdFileServer(rest, stderr)
+	case "reverse-proxy":
+		err = cmdReverseProxy(rest, stderr)
+	case "certs":
+		err = cmdCerts(rest, stdout, stderr)
+	case "trust":
+		err = cmdTrust(rest, stdout, stderr)
+	case "init":
+		err = cmdInit(rest, stdout, stderr)
+	case "status":
+		err = cmdStatus(rest, stdout, stderr)
+	case "deploy":
+		err = cmdDeploy(rest, stdout, stderr)
+	case "reload":
+		err = cmdReload(rest, stdout, stderr)
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "frontdoor: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "frontdoor %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(systemd.NewLogHandler(stderr, systemd.LogOptions{}))
+}
+
+func flags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("frontdoor "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func cmdRun(args []string, stderr io.Writer) error {
+	fs := flags("run", stderr)
+	config := fs.String("config", appliance.DefaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return appliance.Run(context.Background(), appliance.Options{ConfigPath: *config, Logger: newLogger(stderr)})
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flags("check", stderr)
+	config := fs.String("config", appliance.DefaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := appliance.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%s)\n", *config, cfg.Summary())
+	return nil
+}
+
+func cmdFileServer(args []string, stderr io.Writer) error {
+	fs := flags("file-server", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "listen address (host:port)")
+	root := fs.String("root", ".", "directory to serve")
+	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
+	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
+	inlineMax := fs.Int64("inline-max", 0, "files up to this size are sent from memory (default 16384; -1: always sendfile)")
+	tlsOpts := tlsFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	q, err := tlsOpts()
+	if err != nil {
+		return err
+	}
+	return appliance.FileServer(context.Background(), appliance.FileServerOptions{
+		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, Logger: newLogger(stderr),
+	})
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdReverseProxy(args []string, stderr io.Writer) error {
+	fs := flags("reverse-proxy", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "listen address (host:port)")
+	var to, static multiFlag
+	fs.Var(&to, "to", "upstream: unix:/path/to.sock or host:port (repeatable)")
+	fs.Var(&static, "static", "PREFIX=DIR: serve DIR at URL prefix PREFIX (repeatable)")
+	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
+	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
+	tlsOpts := tlsFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	q, err := tlsOpts()
+	if err != nil {
+		return err
+	}
+	statics := map[string]string{}
+	for _, s := range static {
+		prefix, dir, ok := strings.Cut(s, "=")
+		if !ok || !strings.HasPrefix(prefix, "/") {
+			return fmt.Errorf("--static %q: want PREFIX=DIR, with PREFIX starting with /", s)
+		}
+		statics[prefix] = dir
+	}
+	return appliance.ReverseProxy(context.Background(), appliance.ReverseProxyOptions{
+		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, Logger: newLogger(stderr),
+	})
+}
+
+// tlsFlags adds the quick modes' TLS flags to fs; the returned function
+// checks and returns them after parsing.
+func tlsFlags(fs *flag.FlagSet) func() (appliance.QuickTLS, error) {
+	cert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file")
+	key := fs.String("tls-key", "", "and this PEM private key file")
+	mode := fs.String("tls", "", `"local": serve HTTPS with a certificate from the local CA`)
+	statePath := fs.String("state", "", "with --tls local: the state file holding the local CA (default ~/.local/state/frontdoor/quick.db)")
+	return func() (appliance.QuickTLS, error) {
+		q := appliance.QuickTLS{CertFile: *cert, KeyFile: *key, StatePath: *statePath}
+		switch *mode {
+		case "":
+		case "local":
+			if *cert != "" || *key != "" {
+				return q, fmt.Errorf("--tls local and --tls-cert/--tls-key exclude each other")
+			}
+			q.Local = true
+		default:
+			return q, fmt.Errorf("--tls %q: the only mode is \"local\" (or give --tls-cert and --tls-key)", *mode)
+		}
+		if (*cert == "") != (*key == "") {
+			return q, fmt.Errorf("--tls-cert and --tls-key go together")
+		}
+		return q, nil
+	}
+}

@@ -1,0 +1,202 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the engine. The appliance builds it
+// from the TOML file; zero fields take the defaults below (see
+// docs/config.md, which documents each with the same default).
+type Config struct {
+	// Workers is the number of event-loop workers (default: CPU cores).
+	Workers int
+	// MaxConnsPerWorker caps connections per worker; a worker at the cap
+	// stops accepting so the others take the load (default 10000).
+	MaxConnsPerWorker int
+	Limits            Limits
+	Timeouts          Timeouts
+	FileCache         FileCacheConfig
+	// Upstreams are the application server groups routes proxy to.
+	Upstreams []Upstream
+	Proxy     ProxyConfig
+	// Sites are the virtual hosts. A site without host names catches
+	// requests for any other host; without such a site, an unknown host
+	// gets 421 Misdirected Request.
+	Sites []Site
+	// TLS is the configuration for connections accepted on TLS listeners
+	// (Listener.TLS). The engine serves with this very pointer, so a
+	// manager may rotate its session-ticket keys in place. Nil: TLS
+	// listeners close every connection.
+	TLS *tls.Config
+	// ACMEChallenge answers GET /.well-known/acme-challenge/TOKEN on plain
+	// listeners (HTTP-01): the body and true, or false for 404. Nil: 404.
+	ACMEChallenge func(host, path string) ([]byte, bool)
+	// HTTPSPort is the port in redirects to HTTPS (default 443, omitted
+	// from the URL).
+	HTTPSPort int
+	// RedactQuery lists query parameters whose values the access log
+	// replaces with "REDACTED" (default DefaultRedactQuery; an empty,
+	// non-nil list redacts nothing).
+	RedactQuery []string
+	// AccessLog receives JSON lines, written in batches by each worker; nil
+	// disables the access log.
+	AccessLog io.Writer
+	// Logger receives the engine's own messages (default: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Limits bound what a client may send.
+type Limits struct {
+	MaxHeaderBytes int   // request line + header fields (default 16 KiB; 431 above)
+	MaxTargetBytes int   // request target (default 8 KiB; 414 above)
+	MaxHeaders     int   // header fields (default 100; 431 above)
+	MaxBodyBytes   int64 // request body (default 100 MiB; 413 above)
+	Clients        ClientLimits
+}
+
+// Timeouts bound how long a client may take.
+type Timeouts struct {
+	RequestHead   time.Duration // absolute deadline for a whole request head (default 10 s; 408)
+	BodyIdle      time.Duration // idle time between body reads (default 30 s)
+	BodyMinRate   int64         // minimum body upload rate in bytes/s after the first BodyIdle (default 1024; 0 disables)
+	SendIdle      time.Duration // idle time between response writes (default 30 s)
+	KeepAlive     time.Duration // idle keep-alive connection (default 75 s)
+	Linger        time.Duration // draining input after an error before closing (default 5 s)
+	ShutdownGrace time.Duration // in-flight responses on SIGTERM (default 30 s)
+	TLSHandshake  time.Duration // a whole TLS handshake (default 10 s)
+}
+
+// FileCacheConfig tunes each worker's open-file cache.
+type FileCacheConfig struct {
+	Entries   int           // cached files per worker (default 4096)
+	Valid     time.Duration // how long an entry is trusted before a stat (default 2 s)
+	InlineMax int64         // files up to this size are kept in memory (default 16 KiB; -1 disables)
+}
+
+// Site is a virtual host.
+type Site struct {
+	// Hosts are exact names ("example.com") or wildcards ("*.example.com").
+	// Empty: the site catches every host no other site names.
+	Hosts  []string
+	Routes []Route
+	// HTTPSRedirect sends plain-HTTP requests to HTTPS (301 for GET and
+	// HEAD, 308 otherwise), except ACME HTTP-01 challenges.
+	HTTPSRedirect bool
+	// HSTS is the Strict-Transport-Security value sent over TLS ("" none),
+	// e.g. "max-age=31536000; includeSubDomains".
+	HSTS string
+	// RedirectWWW is "to_apex" (www.example.com → example.com), "to_www"
+	// (the reverse) or "" (none): a permanent redirect to the other name.
+	RedirectWWW string
+}
+
+// Route maps a URL path prefix to a handler. The longest matching prefix
+// wins. Exactly one of Static and Upstream is set.
+type Route struct {
+	Prefix string
+	Static *Static
+	// Upstream names the group (Config.Upstreams) requests are proxied to.
+	Upstream string
+}
+
+// Static serves files from a directory.
+type Static struct {
+	// Root is the directory; nothing outside it is ever served (no "..",
+	// no symlink leading out, no NUL, no encoded slash).
+	Root string
+	// Index is served for a directory (default "index.html"; "-" for none).
+	Index string
+	// CacheControl is sent with every file (default none), except that
+	// names carrying a content hash get "public, max-age=31536000,
+	// immutable" unless NoImmutable is set.
+	CacheControl string
+	NoImmutable  bool
+	// NoPrecompressed disables choosing name.br / name.gz siblings.
+	NoPrecompressed bool
+	// Internal routes answer only X-Accel-Redirect / X-Sendfile from the
+	// application; a direct request gets 404.
+	Internal bool
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.MaxConnsPerWorker <= 0 {
+		c.MaxConnsPerWorker = 10000
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Timeouts.RequestHead, 10*time.Second)
+	def(&c.Timeouts.BodyIdle, 30*time.Second)
+	def(&c.Timeouts.SendIdle, 30*time.Second)
+	def(&c.Timeouts.KeepAlive, 75*time.Second)
+	def(&c.Timeouts.Linger, 5*time.Second)
+	def(&c.Timeouts.ShutdownGrace, 30*time.Second)
+	def(&c.Timeouts.TLSHandshake, 10*time.Second)
+	def(&c.FileCache.Valid, 2*time.Second)
+	if c.Timeouts.BodyMinRate == 0 {
+		c.Timeouts.BodyMinRate = 1024
+	}
+	if c.Limits.MaxHeaderBytes <= 0 {
+		c.Limits.MaxHeaderBytes = 16 << 10
+	}
+	if c.Limits.MaxTargetBytes <= 0 {
+		c.Limits.MaxTargetBytes = 8 << 10
+	}
+	if c.Limits.MaxHeaders <= 0 {
+		c.Limits.MaxHeaders = 100
+	}
+	if c.Limits.MaxBodyBytes <= 0 {
+		c.Limits.MaxBodyBytes = 100 << 20
+	}
+	if c.FileCache.Entries <= 0 {
+		c.FileCache.Entries = 4096
+	}
+	if c.FileCache.InlineMax == 0 {
+		c.FileCache.InlineMax = 16 << 10
+	}
+	p := &c.Proxy
+	def(&p.ConnectTimeout, 5*time.Second)
+	def(&p.ResponseTimeout, 60*time.Second)
+	def(&p.PoolIdle, 4*time.Second)
+	def(&p.TunnelIdle, 10*time.Minute)
+	if p.PoolSize <= 0 {
+		p.PoolSize = 64
+	}
+	if p.BufferMemory <= 0 {
+		p.BufferMemory = 64 << 10
+	}
+	if p.MaxTempFile <= 0 {
+		p.MaxTempFile = 1 << 30
+	}
+	if c.RedactQuery == nil {
+		c.RedactQuery = DefaultRedactQuery
+	} else {
+		lower := make([]string, len(c.RedactQuery))
+		for i, n := range c.RedactQuery {
+			lower[i] = strings.ToLower(n)
+		}
+		c.RedactQuery = lower
+	}
+	if c.Limits.Clients.RequestsPerSecond > 0 && c.Limits.Clients.Burst <= 0 {
+		c.Limits.Clients.Burst = max(1, int(2*c.Limits.Clients.RequestsPerSecond))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// DefaultRedactQuery are query parameters that commonly carry secrets.
+var DefaultRedactQuery = []string{"token", "access_token", "refresh_token", "id_token", "key", "api_key", "apikey",
+	"password", "passwd", "secret", "client_secret", "signature", "sig", "code", "auth", "session", "sessionid"}

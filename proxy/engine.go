@@ -1,0 +1,351 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"frontdoor/proxy/http1"
+)
+
+// Engine runs the event-loop workers. Create it with New, start it with
+// Start, change its configuration with Reload and stop it with Shutdown.
+type Engine struct {
+	log   *slog.Logger
+	texts *responseTexts
+	start time.Time
+
+	mu sync.Mutex // serialises Reload, SetUpstreamServers and Shutdown
+	// cfg is replaced whole on reload, never written in place: workers
+	// hold the pointer they were given until their switch task runs.
+	cfg       *Config
+	router    *router
+	groups    map[string]*groupSpec
+	trusted   *trustedSet
+	listeners []Listener
+	workers   []*worker
+	done      chan struct{}
+	tempDir   string
+	servers   serverRegistry
+	limiter   ipLimiter
+	tlsTrim   tlsTrimmer
+	health    *healthChecker
+
+	// beforeServe, when set (by tests only), runs before each request is
+	// routed; it lets a test make a handler panic.
+	beforeServe atomic.Pointer[func(path []byte)]
+}
+
+// New validates cfg, compiles its routes and prepares the workers. It
+// takes ownership of the listeners' descriptors and closes them when the
+// workers have stopped.
+func New(cfg Config, listeners []Listener) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	listeners = append([]Listener(nil), listeners...)
+	for i := range listeners {
+		if err := prepareListener(&listeners[i]); err != nil {
+			return nil, err
+		}
+	}
+	e := &Engine{
+		tlsTrim:   newTLSTrimmer(),
+		log:       cfg.Logger,
+		texts:     newResponseTexts(),
+		start:     time.Now(),
+		listeners: listeners,
+		done:      make(chan struct{}),
+	}
+	groups, trusted, err := e.compileProxy(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := newRouter(cfg.Sites, groups)
+	if err != nil {
+		return nil, err
+	}
+	e.cfg, e.router, e.groups, e.trusted = &cfg, rt, groups, trusted
+	e.tempDir = cfg.Proxy.TempDir
+	if e.tempDir == "" {
+		e.tempDir = os.TempDir()
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		w, err := e.newWorker(i)
+		if err != nil {
+			e.closeWorkers()
+			rt.close()
+			return nil, err
+		}
+		e.workers = append(e.workers, w)
+	}
+	return e, nil
+}
+
+func (e *Engine) newWorker(id int) (*worker, error) {
+	p, err := newPoller()
+	if err != nil {
+		return nil, fmt.Errorf("worker %d: %w", id, err)
+	}
+	w := &worker{
+		id:          id,
+		e:           e,
+		p:           p,
+		log:         e.log,
+		start:       e.start,
+		events:      make([]unix.EpollEvent, 256),
+		scratch:     make([]byte, 4096),
+		done:        make(chan struct{}),
+		upScratch:   make([]byte, 16<<10),
+		tlsScratch:  make([]byte, 16<<10),
+		hostScratch: make([]byte, 0, 256),
+		hsSlots:     max(32, 256/e.cfg.Workers),
+		ipScratch:   make([]byte, 0, 64),
+		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
+	}
+	w.applyConfig(e.cfg, e.router, e.groups, e.trusted)
+	w.alog = accessLog{out: e.cfg.AccessLog, log: func(msg string, args ...any) { e.log.Warn(msg, args...) }}
+	for _, l := range e.listeners {
+		w.addListener(l)
+	}
+	w.tick()
+	return w, nil
+}
+
+// applyConfig installs a configuration on the worker (its own goroutine, or
+// before it starts).
+func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSpec, trusted *trustedSet) {
+	w.cfg = cfg
+	w.router = rt
+	w.proxyCfg = &cfg.Proxy
+	w.tlsCfg = cfg.TLS
+	w.challenge = cfg.ACMEChallenge
+	w.httpsPort = cfg.HTTPSPort
+	if w.httpsPort == 0 {
+		w.httpsPort = 443
+	}
+	w.trusted = trusted
+	w.setGroups(groups)
+	t := &cfg.Timeouts
+	for kind, d := range map[timerKind]time.Duration{
+		timerHead: t.RequestHead, timerBodyIdle: t.BodyIdle, timerSendIdle: t.SendIdle,
+		timerKeepAlive: t.KeepAlive, timerLinger: t.Linger,
+		timerUpConnect: cfg.Proxy.ConnectTimeout, timerUpRead: cfg.Proxy.ResponseTimeout,
+		timerUpIdle: cfg.Proxy.PoolIdle, timerUpRetry: 20 * time.Millisecond,
+		timerTunnel: cfg.Proxy.TunnelIdle, timerHandshake: t.TLSHandshake,
+	} {
+		w.timers.lists[kind].d = int64(d)
+	}
+	w.headLimits = http1.Limits{
+		MaxHeadBytes:   cfg.Limits.MaxHeaderBytes,
+		MaxTargetBytes: cfg.Limits.MaxTargetBytes,
+		MaxHeaders:     cfg.Limits.MaxHeaders,
+	}
+	// The read buffer must hold a whole head of the largest allowed size.
+	rsize := max(16<<10, cfg.Limits.MaxHeaderBytes+1024)
+	if w.rpool.size != rsize {
+		w.rpool = newBufPool(rsize, 1024)
+	}
+	if w.wpool.size == 0 {
+		w.wpool = newBufPool(16<<10, 1024)
+	}
+	if w.files != nil {
+		w.files.clear()
+	}
+	w.files = newFileCache(cfg.FileCache)
+}
+
+// Start runs the workers. It returns at once.
+func (e *Engine) Start() {
+	var wg sync.WaitGroup
+	for _, w := range e.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run()
+		}()
+	}
+	e.health = newHealthChecker(e.log)
+	e.health.update(e.groups)
+	go e.sweepLimiter()
+	go func() {
+		wg.Wait()
+		e.health.stop()
+		e.closeWorkers()
+		e.mu.Lock()
+		e.router.close()
+		e.mu.Unlock()
+		for _, l := range e.Listeners() {
+			unix.Close(l.Fd)
+		}
+		close(e.done)
+	}()
+}
+
+// Done is closed when every worker has stopped.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+func (e *Engine) closeWorkers() {
+	for _, w := range e.workers {
+		w.files.clear()
+		w.p.close()
+	}
+}
+
+// Reload installs a new configuration atomically: each worker switches
+// between two events, so every request sees either the old or the new
+// configuration whole. On error the old configuration stays in force.
+// Worker count and listeners are not changed by Reload.
+func (e *Engine) Reload(cfg Config) error {
+	cfg = cfg.withDefaults()
+	cfg.Workers = len(e.workers)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	groups, trusted, err := e.compileProxy(&cfg)
+	if err != nil {
+		return err
+	}
+	// A dynamic group keeps the servers it was given at run time (the
+	// supervised application's current generation).
+	for name, g := range groups {
+		if old, ok := e.groups[name]; ok && len(g.servers) == 0 {
+			g.servers = old.servers
+		}
+	}
+	rt, err := newRouter(cfg.Sites, groups)
+	if err != nil {
+		return err
+	}
+	old := e.router
+	newCfg := &cfg
+	e.cfg, e.router, e.groups, e.trusted = newCfg, rt, groups, trusted
+	e.health.update(groups)
+	e.onEachWorker(func(w *worker) {
+		w.applyConfig(newCfg, rt, groups, trusted)
+		w.alog.flush()
+		w.alog.out = newCfg.AccessLog
+	})
+	old.close()
+	return nil
+}
+
+// onEachWorker runs f on every worker's goroutine and waits until all have.
+func (e *Engine) onEachWorker(f func(*worker)) {
+	var wg sync.WaitGroup
+	for _, w := range e.workers {
+		wg.Add(1)
+		w.post(func(w *worker) {
+			defer wg.Done()
+			f(w)
+		})
+	}
+	wg.Wait()
+}
+
+// Shutdown stops accepting, lets in-flight responses finish (until ctx ends
+// or the configured grace period passes), closes every connection and
+// waits for the workers to stop.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	grace := e.cfg.Timeouts.ShutdownGrace
+	if d, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(d))
+	}
+	for _, w := range e.workers {
+		w.post(func(w *worker) { w.startDrain(int64(grace)) })
+	}
+	e.mu.Unlock()
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startDrain stops accepting and closes idle connections; connections in
+// the middle of a request finish it and close.
+func (w *worker) startDrain(grace int64) {
+	w.draining = true
+	w.drainDeadline = w.now + grace
+	w.pauseAccept(0)
+	for _, it := range w.items {
+		if c, ok := it.(*conn); ok && c.state == stateIdle {
+			w.closeConn(c)
+		}
+	}
+}
+
+// finishDrain closes whatever is left (client connections, then pooled
+// upstream connections) and stops the loop.
+func (w *worker) finishDrain() {
+	for _, it := range w.items {
+		if c, ok := it.(*conn); ok {
+			w.closeConn(c)
+		}
+	}
+	for _, it := range w.items {
+		if u, ok := it.(*upConn); ok {
+			w.closeUp(u)
+		}
+	}
+	w.stopped = true
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	Workers     int
+	Connections int64
+	Accepted    uint64
+	Requests    uint64
+}
+
+// Stats sums the workers' counters. It may be called from any goroutine.
+func (e *Engine) Stats() Stats {
+	s := Stats{Workers: len(e.workers)}
+	for _, w := range e.workers {
+		s.Connections += w.stats.active.Load()
+		s.Accepted += w.stats.accepted.Load()
+		s.Requests += w.stats.requests.Load()
+	}
+	return s
+}
+
+// Alive reports whether every worker's loop turned within maxAge: a worker
+// stuck in a handler stops turning, and the systemd watchdog pings stop.
+func (e *Engine) Alive(maxAge time.Duration) bool {
+	now := time.Now().UnixNano()
+	for _, w := range e.workers {
+		if now-w.heartbeat.Load() > int64(maxAge) {
+			return false
+		}
+	}
+	return true
+}
+
+// Listeners returns the listeners the engine accepts on.
+func (e *Engine) Listeners() []Listener {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Listener(nil), e.listeners...)
+}
+
+// sweepLimiter forgets idle client addresses every minute until the engine
+// stops.
+func (e *Engine) sweepLimiter() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case now := <-t.C:
+			e.limiter.sweep(now.UnixNano(), 5*time.Minute)
+		}
+	}
+}

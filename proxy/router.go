@@ -1,0 +1,229 @@
+package proxy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// router is the compiled, read-only form of Config.Sites. Workers share one
+// router; a reload builds a new one and swaps it in through each worker's
+// task queue, then closes the old one's directories once every worker has
+// switched.
+type router struct {
+	exact    map[string]*site
+	wildcard []wildcardSite // longest suffix first
+	fallback *site
+	routes   []*route // every route, by id
+}
+
+type wildcardSite struct {
+	suffix string // ".example.com"
+	site   *site
+}
+
+type site struct {
+	name          string
+	routes        []*route // longest prefix first
+	httpsRedirect bool
+	hsts          []byte // "Strict-Transport-Security: …\r\n" or nil
+	redirectWWW   string
+}
+
+type route struct {
+	id       int
+	prefix   string
+	static   *staticRoute
+	upstream string // group name, for proxied routes
+}
+
+type staticRoute struct {
+	root            string
+	rootFd          int // O_PATH directory all lookups are confined to
+	index           string
+	cacheControl    string
+	immutableHashed bool
+	precompressed   bool
+	internal        bool
+}
+
+// newRouter compiles sites. Errors name the site and route at fault.
+// groups are the upstream group names routes may refer to.
+func newRouter(sites []Site, groups map[string]*groupSpec) (*router, error) {
+	r := &router{exact: map[string]*site{}}
+	for si, s := range sites {
+		st := &site{name: strings.Join(s.Hosts, ","), httpsRedirect: s.HTTPSRedirect, redirectWWW: s.RedirectWWW}
+		if s.HSTS != "" {
+			st.hsts = []byte("Strict-Transport-Security: " + s.HSTS + "\r\n")
+		}
+		switch s.RedirectWWW {
+		case "", "to_apex", "to_www":
+		default:
+			r.close()
+			return nil, fmt.Errorf("site %d (%s): redirect_www %q: want to_apex, to_www or nothing", si, st.name, s.RedirectWWW)
+		}
+		if len(s.Routes) == 0 {
+			r.close()
+			return nil, fmt.Errorf("site %d (%s): no routes", si, st.name)
+		}
+		for ri, rt := range s.Routes {
+			compiled, err := r.compileRoute(rt, groups)
+			if err != nil {
+				r.close()
+				return nil, fmt.Errorf("site %d (%s) route %d (%q): %w", si, st.name, ri, rt.Prefix, err)
+			}
+			st.routes = append(st.routes, compiled)
+		}
+		sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
+		if len(s.Hosts) == 0 {
+			if r.fallback != nil {
+				r.close()
+				return nil, fmt.Errorf("site %d: a second site without host names (only one may catch all hosts)", si)
+			}
+			r.fallback = st
+		}
+		for _, h := range s.Hosts {
+			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			switch {
+			case h == "*":
+				r.fallback = st
+			case strings.HasPrefix(h, "*."):
+				r.wildcard = append(r.wildcard, wildcardSite{suffix: h[1:], site: st})
+			default:
+				if _, dup := r.exact[h]; dup {
+					r.close()
+					return nil, fmt.Errorf("site %d: host %q is already served by another site", si, h)
+				}
+				r.exact[h] = st
+			}
+		}
+	}
+	sort.SliceStable(r.wildcard, func(i, j int) bool { return len(r.wildcard[i].suffix) > len(r.wildcard[j].suffix) })
+	return r, nil
+}
+
+func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, error) {
+	if !strings.HasPrefix(rt.Prefix, "/") {
+		return nil, fmt.Errorf("prefix must start with /")
+	}
+	c := &route{id: len(r.routes), prefix: rt.Prefix}
+	switch {
+	case rt.Static != nil && rt.Upstream != "":
+		return nil, fmt.Errorf("route has both a static directory and an upstream")
+	case rt.Upstream != "":
+		if _, ok := groups[rt.Upstream]; !ok {
+			return nil, fmt.Errorf("upstream %q is not defined", rt.Upstream)
+		}
+		c.upstream = rt.Upstream
+	case rt.Static != nil:
+		s, err := openStatic(rt.Static)
+		if err != nil {
+			return nil, err
+		}
+		c.static = s
+	default:
+		return nil, fmt.Errorf("route has no handler (static or upstream)")
+	}
+	r.routes = append(r.routes, c)
+	return c, nil
+}
+
+func openStatic(s *Static) (*staticRoute, error) {
+	fd, err := unix.Open(s.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("static root %s: %w", s.Root, err)
+	}
+	index := s.Index
+	switch index {
+	case "":
+		index = "index.html"
+	case "-":
+		index = ""
+	}
+	return &staticRoute{
+		root:            s.Root,
+		rootFd:          fd,
+		index:           index,
+		cacheControl:    s.CacheControl,
+		immutableHashed: !s.NoImmutable,
+		precompressed:   !s.NoPrecompressed,
+		internal:        s.Internal,
+	}, nil
+}
+
+// close releases the directories the router holds.
+func (r *router) close() {
+	for _, rt := range r.routes {
+		if rt.static != nil && rt.static.rootFd >= 0 {
+			unix.Close(rt.static.rootFd)
+			rt.static.rootFd = -1
+		}
+	}
+}
+
+// lookupSite finds the site for a Host value (port stripped, any case).
+// scratch must hold at least 256 bytes; no allocation happens.
+func (r *router) lookupSite(host []byte, scratch []byte) *site {
+	h := hostWithoutPort(host)
+	if len(h) > 0 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	if len(h) == 0 || len(h) > len(scratch) {
+		return r.fallback
+	}
+	lc := scratch[:len(h)]
+	for i, c := range h {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lc[i] = c
+	}
+	if s, ok := r.exact[string(lc)]; ok {
+		return s
+	}
+	for _, w := range r.wildcard {
+		if len(lc) > len(w.suffix) && string(lc[len(lc)-len(w.suffix):]) == w.suffix {
+			return w.site
+		}
+	}
+	return r.fallback
+}
+
+// hostWithoutPort strips ":port" from a Host value, minding IPv6 literals.
+func hostWithoutPort(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		for i, c := range h {
+			if c == ']' {
+				return h[:i+1]
+			}
+		}
+		return h
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i] == ':' {
+			return h[:i]
+		}
+	}
+	return h
+}
+
+// match returns the route with the longest prefix of path, or nil. A
+// prefix matches whole path segments: "/static" and "/static/" both match
+// "/static/app.css", and neither matches "/staticfiles".
+func (s *site) match(path []byte) *route {
+	for _, rt := range s.routes {
+		if prefixMatches(rt.prefix, path) {
+			return rt
+		}
+	}
+	return nil
+}
+
+func prefixMatches(prefix string, path []byte) bool {
+	if len(path) < len(prefix) || string(path[:len(prefix)]) != prefix {
+		return false
+	}
+	return prefix[len(prefix)-1] == '/' || len(path) == len(prefix) || path[len(prefix)] == '/'
+}

@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The hot path calls the kernel directly. Non-blocking socket calls use
+// RawSyscall: they never block, so the scheduler hand-off that
+// syscall.Syscall performs around each call is pure overhead. Calls that can
+// wait on a disk (sendfile, pread) use Syscall so the runtime can run other
+// goroutines meanwhile. None of these allocate.
+
+func sysRead(fd int, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
+
+// sysSend writes p to a socket. MSG_NOSIGNAL turns a write to a closed peer
+// into EPIPE instead of a signal; MSG_MORE (when more is set) tells TCP that
+// a body follows, so a head and a sendfile body leave in full segments.
+func sysSend(fd int, p []byte, more bool) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	flags := unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT
+	if more {
+		flags |= unix.MSG_MORE
+	}
+	n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
+	return int(n), e
+}
+
+// sysSendfile copies up to n bytes of file in, from *off, to socket out, and
+// advances *off. The file's own offset is untouched, so one cached file
+// descriptor serves many connections at once.
+func sysSendfile(out, in int, off *int64, n int) (int, syscall.Errno) {
+	w, _, e := syscall.Syscall6(unix.SYS_SENDFILE, uintptr(out), uintptr(in), uintptr(unsafe.Pointer(off)), uintptr(n), 0, 0)
+	return int(w), e
+}
+
+// sysPread reads from a file at an offset (the fallback when sendfile cannot
+// be used, and the way TLS connections read files).
+func sysPread(fd int, p []byte, off int64) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.Syscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(off), 0, 0)
+	return int(n), e
+}
+
+// sysAccept accepts a connection as non-blocking and close-on-exec, and
+// fills sa with the peer address.
+func sysAccept(fd int, sa *unix.RawSockaddrAny) (int, syscall.Errno) {
+	l := uint32(unix.SizeofSockaddrAny)
+	n, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&l)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	return int(n), e
+}
+
+func sysClose(fd int) {
+	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}

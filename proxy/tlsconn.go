@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// TLS runs on the event loop through an in-memory transport. crypto/tls
+// reads its transport for ciphertext and writes ciphertext to it; here the
+// transport is a pair of buffers the worker fills from, and drains to, the
+// socket. After the handshake, a Read that finds no ciphertext returns a
+// temporary net.Error, which crypto/tls does not remember (it is not
+// sticky), so the worker can call tls.Conn.Read until it "would block" and
+// come back when the socket has more: no goroutine waits per connection.
+//
+// The handshake is different: its errors are sticky, and GetCertificate
+// may block (a certificate being ordered). So it runs in a goroutine (a
+// bounded number per worker) whose reads block on the transport while the
+// worker keeps owning the socket and feeding it.
+
+// errWouldBlock is what the transport returns when it has no ciphertext.
+var errWouldBlock = &wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (*wouldBlockError) Error() string   { return "tls transport: no data yet" }
+func (*wouldBlockError) Timeout() bool   { return true }
+func (*wouldBlockError) Temporary() bool { return true }
+func (*wouldBlockError) Unwrap() error   { return os.ErrDeadlineExceeded }
+
+// memTransport is the net.Conn under a tls.Conn.
+type memTransport struct {
+	mu   sync.Mutex
+	cond sync.Cond // signalled when input arrives or the transport closes (handshake only)
+
+	in     []byte // ciphertext from the socket not yet consumed
+	inOff  int
+	out    []byte // ciphertext to send to the socket
+	outOff int
+
+	blocking bool // during the handshake, Read waits for input
+	closed   bool
+	// outPosted is set while a flush task for out is queued on the worker
+	// (handshake only), so writes do not flood the queue.
+	outPosted bool
+	onOutput  func() // handshake: ask the worker to flush
+
+	local, remote net.Addr
+}
+
+func newMemTransport(local, remote net.Addr) *memTransport {
+	t := &memTransport{blocking: true, local: local, remote: remote}
+	t.cond.L = &t.mu
+	return t
+}
+
+// Read gives crypto/tls ciphertext.
+func (t *memTransport) Read(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.blocking && !t.closed && t.inOff == len(t.in) {
+		t.cond.Wait()
+	}
+	if t.inOff == len(t.in) {
+		if t.closed {
+			return 0, io.EOF
+		}
+		return 0, errWouldBlock
+	}
+	n := copy(p, t.in[t.inOff:])
+	t.inOff += n
+	if t.inOff == len(t.in) {
+		t.in, t.inOff = t.in[:0], 0
+	}
+	return n, nil
+}
+
+// Write takes ciphertext from crypto/tls. It never fails: a write error
+// would be permanent for the tls.Conn.
+func (t *memTransport) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.out = append(t.out, p...)
+	notify := t.blocking && !t.outPosted && t.onOutput != nil
+	if notify {
+		t.outPosted = true
+	}
+	t.mu.Unlock()
+	if notify {
+		t.onOutput()
+	}
+	return len(p), nil
+}
+
+// Close, deadlines: the worker owns the socket and the timers.
+func (t *memTransport) Close() error                     { return nil }
+func (t *memTransport) LocalAddr() net.Addr              { return t.local }
+func (t *memTransport) RemoteAddr() net.Addr             { return t.remote }
+func (t *memTransport) SetDeadline(time.Time) error      { return nil }
+func (t *memTransport) SetReadDeadline(time.Time) error  { return nil }
+func (t *memTransport) SetWriteDeadline(time.Time) error { return nil }
+
+// shut ends a handshake in progress: its next Read fails.
+func (t *memTransport) shut() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.cond.Broadcast()
+}
+
+// feed appends ciphertext read from the socket (handshake: under the lock,
+// waking the handshake goroutine).
+func (t *memTransport) feed(p []byte) {
+	t.mu.Lock()
+	t.in = append(t.in, p...)
+	t.mu.Unlock()
+	t.cond.Signal()
+}
+
+// tlsState is a connection's TLS layer.
+type tlsState struct {
+	t      *memTransport
+	conn   *tls.Conn
+	done   bool   // handshake finished
+	sni    string // server name the client asked for
+	acme   bool   // ALPN acme-tls/1: a CA validating; close after the handshake
+	failed bool
+}
+
+// maxHandshakeInput bounds the ciphertext buffered before the handshake is
+// done (a ClientHello is a few hundred bytes; post-quantum key shares make
+// it a few KiB).
+const maxHandshakeInput = 64 << 10
+
+// tlsOutHigh is how much ciphertext may wait for the socket before writes
+// report "would block".
+const tlsOutHigh = 64 << 10
+
+// errTLS reports a TLS failure as an errno for the connection I/O paths.
+const errTLS = syscall.EPROTO
+
+var errHandshakeAborted = errors.New("tls handshake aborted")

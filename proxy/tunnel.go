@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"frontdoor/proxy/http1"
+)
+
+// startTunnel turns an exchange answered with 101 Switching Protocols into
+// a two-way byte tunnel (a WebSocket): the head goes to the client, then
+// bytes flow both ways as they come, with an idle timeout of their own.
+// The upstream connection is never pooled afterwards.
+func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
+	ex := c.ex
+	resp := &px.resp
+	ex.status = 101
+	ex.keepAlive = false
+	b := w.appendStatus(c.wbuf[:0], resp)
+	b = append(b, "Server: frontdoor\r\nDate: "...)
+	b = append(b, w.date[:]...)
+	b = append(b, "\r\nConnection: Upgrade\r\n"...)
+	for i := range resp.Headers {
+		h := &resp.Headers[i]
+		switch h.ID {
+		case http1.HeaderConnection, http1.HeaderKeepAlive, http1.HeaderProxyConnection,
+			http1.HeaderContentLength, http1.HeaderTransferEncoding, http1.HeaderTE, http1.HeaderTrailer:
+			continue
+		}
+		if http1.EqualFold(h.Name, "date") || http1.EqualFold(h.Name, "server") {
+			continue
+		}
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		b = append(b, h.Value...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	b = append(b, rest...) // whatever the application sent after its head
+	c.wbuf = b
+	px.tunnel = true
+	px.up.server.state.tunnels.Add(1)
+	// The request is answered: it stops counting as in flight, the tunnel
+	// counts as a tunnel (the supervisor waits for both when draining).
+	w.uncount(px)
+	px.c2u = w.rpool.get()
+	// Client bytes that followed the request head belong upstream.
+	px.c2u = append(px.c2u, c.rbuf[ex.req.HeadLen:]...)
+	c.rbuf = c.rbuf[:ex.req.HeadLen]
+	w.timers.stop(&px.up.timer)
+	c.state = stateTunnel
+	w.timers.arm(&c.timer, timerTunnel, w.now)
+}
+
+// pumpTunnel moves bytes both ways until neither side can make progress.
+func (w *worker) pumpTunnel(c *conn) {
+	px := c.ex.px
+	u := px.up
+	for progress := true; progress; {
+		progress = false
+		// client → upstream
+		if px.c2uOff < len(px.c2u) {
+			n, errno := sysSend(u.fd, px.c2u[px.c2uOff:], false)
+			switch errno {
+			case 0:
+				px.c2uOff += n
+				progress = true
+			case syscall.EAGAIN:
+			default:
+				w.endTunnel(c)
+				return
+			}
+			if px.c2uOff == len(px.c2u) {
+				px.c2u, px.c2uOff = px.c2u[:0], 0
+			}
+		}
+		if len(px.c2u) == 0 && c.readable && !px.tunnelDone[0] {
+			n, errno := w.connRead(c, px.c2u[:cap(px.c2u)])
+			switch {
+			case errno == syscall.EAGAIN:
+				c.readable = false
+			case errno != 0:
+				w.endTunnel(c)
+				return
+			case n == 0:
+				px.tunnelDone[0] = true
+				unix.Shutdown(u.fd, unix.SHUT_WR)
+				progress = true
+			default:
+				px.c2u = px.c2u[:n]
+				progress = true
+			}
+		}
+		// upstream → client
+		if c.wOff < len(c.wbuf) {
+			n, errno := w.connSend(c, c.wbuf[c.wOff:], false)
+			switch errno {
+			case 0:
+				c.wOff += n
+				progress = true
+			case syscall.EAGAIN:
+			default:
+				w.endTunnel(c)
+				return
+			}
+			if c.wOff == len(c.wbuf) {
+				c.wbuf, c.wOff = c.wbuf[:0], 0
+			}
+		}
+		if len(c.wbuf) == 0 && u.readable && !px.tunnelDone[1] {
+			n, errno := sysRead(u.fd, c.wbuf[:cap(c.wbuf)])
+			switch {
+			case errno == syscall.EAGAIN:
+				u.readable = false
+			case errno != 0:
+				w.endTunnel(c)
+				return
+			case n == 0:
+				px.tunnelDone[1] = true
+				unix.Shutdown(c.fd, unix.SHUT_WR)
+				progress = true
+			default:
+				c.wbuf = c.wbuf[:n]
+				progress = true
+			}
+		}
+		if progress {
+			w.timers.arm(&c.timer, timerTunnel, w.now)
+		}
+	}
+	if px.tunnelDone[0] && px.tunnelDone[1] {
+		w.endTunnel(c)
+	}
+}
+
+// endTunnel closes both sides of a tunnel.
+func (w *worker) endTunnel(c *conn) {
+	px := c.ex.px
+	if px.tunnel {
+		if px.up != nil {
+			px.up.server.state.tunnels.Add(-1)
+		}
+		px.tunnel = false
+	}
+	w.logAccess(c, c.ex)
+	w.releaseUp(px, false)
+	w.closeConn(c)
+}
