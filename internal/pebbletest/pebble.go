@@ -58,7 +58,10 @@ type Server struct {
 
 // Start starts pebble-challtestsrv and pebble, waits until both
 // answer, and stops them when the test ends. It skips the test when the
-// Debian package pebble is not installed.
+// Debian package pebble is not installed. A start that does not answer
+// (a port taken between choosing and binding it by a test running in
+// parallel, a process that exits) is retried on fresh ports, and the
+// processes' output is logged so a failure says why.
 func Start(t testing.TB, httpPort, tlsPort int) *Server {
 	t.Helper()
 	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
@@ -66,22 +69,85 @@ func Start(t testing.TB, httpPort, tlsPort int) *Server {
 			t.Skipf("%s not installed (apt-get install pebble): %v", bin, err)
 		}
 	}
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		p, stop, err := start(t, httpPort, tlsPort)
+		if err == nil {
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("pebble and challtestsrv output:\n%s", p.out.String())
+				}
+			})
+			return p
+		}
+		stop()
+		t.Logf("pebble start %d of %d: %v; output:\n%s", attempt, attempts, err, p.out.String())
+		if attempt == attempts {
+			t.Fatalf("pebble and challtestsrv did not answer after %d starts: %v", attempts, err)
+		}
+	}
+}
+
+// start makes one attempt: it starts both processes on fresh ports and
+// waits up to 20 s for both to answer. stop kills them; it is always
+// returned, and so is the Server, for its output.
+func start(t testing.TB, httpPort, tlsPort int) (p *Server, stop func(), err error) {
+	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM, pool := selfSignedLoopback(t)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	must(t, os.WriteFile(certFile, certPEM, 0o600))
 	must(t, os.WriteFile(keyFile, keyPEM, 0o600))
 
-	dnsPort, ctsPort, apiPort, mgmtPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
-	out := &testkit.SyncBuffer{}
+	dnsPort := freeTCPAndUDPPort(t)
+	ctsPort, apiPort, mgmtPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
+	p = &Server{
+		DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort),
+		HTTPClient: &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+		Resolver: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", dnsPort))
+		}},
+		DNSAddr:    fmt.Sprintf("127.0.0.1:%d", dnsPort),
+		mgmtURL:    fmt.Sprintf("https://127.0.0.1:%d", mgmtPort),
+		ctsURL:     fmt.Sprintf("http://127.0.0.1:%d", ctsPort),
+		out:        &testkit.SyncBuffer{},
+		APICertPEM: certPEM,
+	}
+	var procs []*exec.Cmd
+	exited := make(chan string, 2)
+	stop = func() {
+		for _, cmd := range procs {
+			cmd.Process.Kill()
+		}
+		for range procs {
+			<-exited
+		}
+		procs = nil
+	}
+	run := func(cmd *exec.Cmd) error {
+		cmd.Stdout, cmd.Stderr = p.out, p.out
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", cmd.Path, err)
+		}
+		procs = append(procs, cmd)
+		go func() {
+			err := cmd.Wait()
+			exited <- fmt.Sprintf("%s exited: %v", filepath.Base(cmd.Path), err)
+		}()
+		return nil
+	}
+
 	cts := exec.Command("pebble-challtestsrv",
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dns01", fmt.Sprintf("127.0.0.1:%d", dnsPort),
+		"-dns01", p.DNSAddr,
 		"-http01", "", "-https01", "", "-tlsalpn01", "",
 		"-management", fmt.Sprintf("127.0.0.1:%d", ctsPort))
-	cts.Stdout, cts.Stderr = out, out
-	startProcess(t, cts)
-
+	if err := run(cts); err != nil {
+		return p, stop, err
+	}
 	config := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", mgmtPort),
@@ -95,43 +161,69 @@ func Start(t testing.TB, httpPort, tlsPort int) *Server {
 	data, _ := json.Marshal(config)
 	configFile := filepath.Join(dir, "pebble.json")
 	must(t, os.WriteFile(configFile, data, 0o600))
-	pb := exec.Command("pebble", "-config", configFile, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
+	pb := exec.Command("pebble", "-config", configFile, "-dnsserver", p.DNSAddr)
 	pb.Env = append(os.Environ(),
 		"PEBBLE_VA_NOSLEEP=1",      // validate at once
 		"PEBBLE_WFE_NONCEREJECT=0", // no random bad-nonce errors
 		"PEBBLE_AUTHZREUSE=0",      // every order validates afresh
 		"PEBBLE_VA_ALWAYS_VALID=0")
-	pb.Stdout, pb.Stderr = out, out
-	startProcess(t, pb)
-
-	p := &Server{
-		DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort),
-		HTTPClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
-		Resolver: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", dnsPort))
-		}},
-		DNSAddr:    fmt.Sprintf("127.0.0.1:%d", dnsPort),
-		mgmtURL:    fmt.Sprintf("https://127.0.0.1:%d", mgmtPort),
-		ctsURL:     fmt.Sprintf("http://127.0.0.1:%d", ctsPort),
-		out:        out,
-		APICertPEM: certPEM,
+	if err := run(pb); err != nil {
+		return p, stop, err
 	}
-	testkit.WaitFor(t, 30*time.Second, "pebble and challtestsrv to answer", func() bool {
-		resp, err := p.HTTPClient.Get(p.DirectoryURL)
-		if err != nil {
-			return false
+
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for {
+		select {
+		case why := <-exited:
+			exited <- why // stop waits for every exit
+			return p, stop, fmt.Errorf("%s before answering", why)
+		default:
 		}
-		resp.Body.Close()
-		_, err = p.Resolver.LookupIPAddr(context.Background(), "probe.test")
-		return resp.StatusCode == http.StatusOK && err == nil
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pebble and challtestsrv output:\n%s", out.String())
+		if last = p.answers(); last == nil {
+			return p, stop, nil
 		}
-	})
-	return p
+		if time.Now().After(deadline) {
+			return p, stop, fmt.Errorf("no answer within 20s: %w", last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// answers reports why pebble's directory or challtestsrv's DNS does not
+// answer yet, or nil once both do.
+func (p *Server) answers() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.DirectoryURL, nil)
+	resp, err := p.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pebble directory: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pebble directory: %s", resp.Status)
+	}
+	if _, err := p.Resolver.LookupIPAddr(ctx, "probe.test"); err != nil {
+		return fmt.Errorf("challtestsrv DNS: %w", err)
+	}
+	return nil
+}
+
+// freeTCPAndUDPPort returns a loopback port free for both TCP and UDP:
+// challtestsrv's DNS server binds both.
+func freeTCPAndUDPPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		port := testkit.FreePort(t)
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return port
+		}
+	}
+	t.Fatal("no loopback port free for both TCP and UDP")
+	return 0
 }
 
 // Orders counts the orders pebble created, from its own log: the CA's word,
@@ -192,18 +284,6 @@ func selfSignedLoopback(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPo
 	pool.AddCert(cert)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), pool
-}
-
-// startProcess starts cmd and kills it when the test ends.
-func startProcess(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
 }
 
 func must(t testing.TB, err error) {
