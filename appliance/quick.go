@@ -36,36 +36,52 @@ func FileServer(ctx context.Context, o FileServerOptions) error {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return fmt.Errorf("--root %s: not a directory", o.Root)
 	}
-	if o.AccessLog == "" {
-		o.AccessLog = "off"
+	cfg := proxy.Config{
+		Workers:   o.Workers,
+		FileCache: proxy.FileCacheConfig{InlineMax: o.InlineMax},
+		Sites:     []proxy.Site{{Routes: []proxy.Route{{Prefix: "/", Static: &proxy.Static{Root: root}}}}},
 	}
-	accessLog, closer, err := openAccessLog(o.AccessLog)
+	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, accessLog: o.AccessLog, logger: o.Logger,
+		what: "file server", attrs: []any{"root", root}}, cfg)
+}
+
+// quickRun is what the two quick modes share: where to listen, TLS,
+// logging, and how to describe themselves in the start-up log line.
+type quickRun struct {
+	listen    string
+	tls       QuickTLS
+	accessLog string // "-", a path, or "" / "off"
+	logger    *slog.Logger
+	what      string
+	attrs     []any
+}
+
+// runQuick opens the access log and the listener, runs an engine with cfg
+// until a stop signal or ctx ends, and releases what it opened.
+func runQuick(ctx context.Context, q quickRun, cfg proxy.Config) error {
+	if q.accessLog == "" {
+		q.accessLog = "off" // quick modes serve benchmarks: logging is opt-in
+	}
+	accessLog, closer, err := openAccessLog(q.accessLog)
 	if err != nil {
 		return err
 	}
 	if closer != nil {
 		defer closer.Close()
 	}
-	l, tlsCfg, closeTLS, err := quickListener(o.Listen, o.TLS, o.Logger)
+	l, tlsCfg, closeTLS, err := quickListener(q.listen, q.tls, q.logger)
 	if err != nil {
 		return err
 	}
 	defer closeTLS()
-	cfg := proxy.Config{
-		Workers:   o.Workers,
-		Logger:    o.Logger,
-		AccessLog: accessLog,
-		TLS:       tlsCfg,
-		FileCache: proxy.FileCacheConfig{InlineMax: o.InlineMax},
-		Sites:     []proxy.Site{{Routes: []proxy.Route{{Prefix: "/", Static: &proxy.Static{Root: root}}}}},
-	}
+	cfg.Logger, cfg.AccessLog, cfg.TLS = q.logger, accessLog, tlsCfg
 	engine, err := proxy.New(cfg, []proxy.Listener{l})
 	if err != nil {
 		return err
 	}
 	engine.Start()
-	tuneMemory(ctx, o.Logger)
-	o.Logger.Info("file server", "listen", l.Addr, "root", root, "workers", engine.Stats().Workers)
+	tuneMemory(ctx, q.logger)
+	q.logger.Info(q.what, append([]any{"listen", l.Addr, "workers", engine.Stats().Workers}, q.attrs...)...)
 	return waitAndStop(ctx, engine)
 }
 
@@ -106,16 +122,6 @@ func ReverseProxy(ctx context.Context, o ReverseProxyOptions) error {
 			return fmt.Errorf("--to: %w", err)
 		}
 	}
-	if o.AccessLog == "" {
-		o.AccessLog = "off"
-	}
-	accessLog, closer, err := openAccessLog(o.AccessLog)
-	if err != nil {
-		return err
-	}
-	if closer != nil {
-		defer closer.Close()
-	}
 	up := proxy.Upstream{Name: "app"}
 	for _, a := range o.To {
 		up.Servers = append(up.Servers, proxy.UpstreamServer{Addr: a, Weight: 1})
@@ -131,27 +137,13 @@ func ReverseProxy(ctx context.Context, o ReverseProxyOptions) error {
 		}
 		site.Routes = append(site.Routes, proxy.Route{Prefix: prefix, Static: &proxy.Static{Root: abs}})
 	}
-	l, tlsCfg, closeTLS, err := quickListener(o.Listen, o.TLS, o.Logger)
-	if err != nil {
-		return err
-	}
-	defer closeTLS()
 	cfg := proxy.Config{
 		Workers:   o.Workers,
-		Logger:    o.Logger,
-		AccessLog: accessLog,
-		TLS:       tlsCfg,
 		Upstreams: []proxy.Upstream{up},
 		Sites:     []proxy.Site{site},
 	}
-	engine, err := proxy.New(cfg, []proxy.Listener{l})
-	if err != nil {
-		return err
-	}
-	engine.Start()
-	tuneMemory(ctx, o.Logger)
-	o.Logger.Info("reverse proxy", "listen", l.Addr, "to", o.To, "workers", engine.Stats().Workers)
-	return waitAndStop(ctx, engine)
+	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, accessLog: o.AccessLog, logger: o.Logger,
+		what: "reverse proxy", attrs: []any{"to", o.To}}, cfg)
 }
 
 // QuickTLS is the TLS of a quick mode: a certificate and key from files,

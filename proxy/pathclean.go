@@ -1,5 +1,7 @@
 package proxy
 
+import "frontdoor/proxy/http1"
+
 // cleanPath turns the part of a URL path below a static route's prefix into
 // a relative file name inside the route's root, written to dst. It decodes
 // percent-escapes and refuses every way of naming something outside the
@@ -37,8 +39,8 @@ func cleanPath(dst []byte, p []byte) (rel []byte, ok bool) {
 			if i+2 >= len(p) {
 				return nil, false
 			}
-			hi, ok1 := unhexByte(p[i+1])
-			lo, ok2 := unhexByte(p[i+2])
+			hi, ok1 := http1.HexDigit(p[i+1])
+			lo, ok2 := http1.HexDigit(p[i+2])
 			if !ok1 || !ok2 {
 				return nil, false
 			}
@@ -63,18 +65,6 @@ func cleanPath(dst []byte, p []byte) (rel []byte, ok bool) {
 		return append(out, '.'), true
 	}
 	return out[:len(out)-1], true // drop the separator flush added
-}
-
-func unhexByte(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // isHashedName reports whether a file name carries a content hash as

@@ -198,6 +198,33 @@ func (s *spool) fileDrained() bool {
 	return true
 }
 
+// nextChunk moves the reader past the chunk it has sent, returning the
+// chunk to the pool unless the spool keeps its data for a retry. It
+// returns false, and stays, when that chunk is the last and still fills:
+// it remains the tail that writes append to.
+func (s *spool) nextChunk(w *worker) bool {
+	ch := s.chunks[s.rdChunk]
+	if s.rdChunk == len(s.chunks)-1 && !s.keep && len(ch) < cap(ch) && !s.inFile {
+		return false
+	}
+	if !s.keep {
+		s.memBytes -= int64(len(ch))
+		w.wpool.put(ch)
+		s.chunks[s.rdChunk] = nil
+	}
+	s.rdChunk++
+	s.rdOff = 0
+	return true
+}
+
+// compactChunks empties the chunk list once every chunk is sent, so the
+// list does not grow with a long response.
+func (s *spool) compactChunks() {
+	if !s.keep && s.rdChunk > 0 && s.rdChunk == len(s.chunks) {
+		s.chunks, s.rdChunk = s.chunks[:0], 0
+	}
+}
+
 // sendToConn writes pending data to a client connection: with sendTo on a
 // plain socket, through the TLS layer otherwise (reading the file part with
 // pread, since sendfile cannot encrypt).
@@ -215,20 +242,11 @@ func (s *spool) sendToConn(w *worker, c *conn) syscall.Errno {
 			s.rdOff += n
 			continue
 		}
-		if s.rdChunk == len(s.chunks)-1 && !s.keep && len(ch) < cap(ch) && !s.inFile {
+		if !s.nextChunk(w) {
 			break
 		}
-		if !s.keep {
-			s.memBytes -= int64(len(ch))
-			w.wpool.put(ch)
-			s.chunks[s.rdChunk] = nil
-		}
-		s.rdChunk++
-		s.rdOff = 0
 	}
-	if !s.keep && s.rdChunk > 0 && s.rdChunk == len(s.chunks) {
-		s.chunks, s.rdChunk = s.chunks[:0], 0
-	}
+	s.compactChunks()
 	for s.fileR < s.fileW {
 		buf := w.tlsScratch[:min(int64(len(w.tlsScratch)), s.fileW-s.fileR)]
 		r, errno := sysPread(s.fd, buf, s.fileR)
@@ -266,20 +284,11 @@ func (s *spool) sendTo(w *worker, fd int) syscall.Errno {
 				continue
 			}
 		}
-		if s.rdChunk == len(s.chunks)-1 && !s.keep && len(c) < cap(c) && !s.inFile {
-			break // the last chunk still fills: keep it as the tail
+		if !s.nextChunk(w) {
+			break
 		}
-		if !s.keep {
-			s.memBytes -= int64(len(c))
-			w.wpool.put(c)
-			s.chunks[s.rdChunk] = nil
-		}
-		s.rdChunk++
-		s.rdOff = 0
 	}
-	if !s.keep && s.rdChunk > 0 && s.rdChunk == len(s.chunks) {
-		s.chunks, s.rdChunk = s.chunks[:0], 0
-	}
+	s.compactChunks()
 	for s.fileR < s.fileW {
 		off := s.fileR
 		n, errno := sysSendfile(fd, s.fd, &off, int(min(s.fileW-s.fileR, sendfileChunk)))

@@ -62,7 +62,7 @@ func validHost(h []byte) bool {
 				end = j
 				break
 			}
-			if _, hex := unhex(c); !hex && c != ':' && c != '.' {
+			if _, hex := HexDigit(c); !hex && c != ':' && c != '.' {
 				return false
 			}
 		}

@@ -58,7 +58,7 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, err error
 		c := in[i]
 		switch d.state {
 		case chunkSize:
-			if v, ok := unhex(c); ok {
+			if v, ok := HexDigit(c); ok {
 				if d.digits == 15 { // 16^15 bytes is more than any body limit
 					return i, nil, errBadChunk
 				}
@@ -174,7 +174,8 @@ func (d *ChunkedDecoder) lineByte(c byte, maxLine int) (bool, error) {
 	return false, nil
 }
 
-func unhex(c byte) (byte, bool) {
+// HexDigit returns the value of one hexadecimal digit, upper or lower case.
+func HexDigit(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true

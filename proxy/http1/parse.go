@@ -242,10 +242,10 @@ func checkEscapes(p []byte) error {
 			if i+2 >= len(p) {
 				return errBadTarget
 			}
-			if _, ok := unhex(p[i+1]); !ok {
+			if _, ok := HexDigit(p[i+1]); !ok {
 				return errBadTarget
 			}
-			if _, ok := unhex(p[i+2]); !ok {
+			if _, ok := HexDigit(p[i+2]); !ok {
 				return errBadTarget
 			}
 			i += 2
