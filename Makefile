@@ -32,7 +32,7 @@ bench:
 	$(MAKE) build
 	bench/run
 
-## demo: a demo site served by frontdoor on http://127.0.0.1:8080
+## demo: the example Django site behind frontdoor: https://localhost:8443 (local CA), http://localhost:8080
 demo:
 	scripts/ensure-deps demo
 	$(MAKE) build

@@ -120,19 +120,20 @@ tls_stop() {
 	sleep 0.3
 }
 
-# cpu_ticks PID: user+system clock ticks so far.
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# server_ticks PID: user+system clock ticks so far (named apart from
+# proxy.bash's cpu_ticks: bench/run sources both).
+server_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 # tls_handshakes → "handshakes/s server-µs-per-handshake"
 tls_handshakes() {
 	local secs=${duration%s} before after total=0 files=()
-	before=$(cpu_ticks "$SERVER_PID")
+	before=$(server_ticks "$SERVER_PID")
 	for i in 1 2 3 4; do
 		taskset -c 1 openssl s_time -connect "127.0.0.1:$tls_port" -new -time "$secs" >"$tdir/stime.$i" 2>&1 &
 		files+=($!)
 	done
 	wait "${files[@]}" 2>/dev/null || true
-	after=$(cpu_ticks "$SERVER_PID")
+	after=$(server_ticks "$SERVER_PID")
 	for i in 1 2 3 4; do
 		n=$(awk '/connections in/ {print $1; exit}' "$tdir/stime.$i")
 		total=$((total + ${n:-0}))

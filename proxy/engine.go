@@ -105,6 +105,7 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 		tlsScratch:  make([]byte, 16<<10),
 		hostScratch: make([]byte, 0, 256),
 		hsSlots:     max(32, 256/e.cfg.Workers),
+		hsJobs:      make(chan handshakeJob),
 		ipScratch:   make([]byte, 0, 64),
 		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
 	}

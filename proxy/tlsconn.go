@@ -46,6 +46,12 @@ type memTransport struct {
 
 	blocking bool // during the handshake, Read waits for input
 	closed   bool
+	// fd is the socket, for the handshake goroutine to send its flights
+	// itself while nothing else is queued: one wake-up of the worker
+	// fewer per flight. shut (under mu, before the worker closes the
+	// socket) ends that, so a closed and reused descriptor is never
+	// written to.
+	fd int
 	// outPosted is set while a flush task for out is queued on the worker
 	// (handshake only), so writes do not flood the queue.
 	outPosted bool
@@ -54,8 +60,8 @@ type memTransport struct {
 	local, remote net.Addr
 }
 
-func newMemTransport(local, remote net.Addr) *memTransport {
-	t := &memTransport{blocking: true, local: local, remote: remote}
+func newMemTransport(fd int, local, remote net.Addr) *memTransport {
+	t := &memTransport{blocking: true, fd: fd, local: local, remote: remote}
 	t.cond.L = &t.mu
 	return t
 }
@@ -84,7 +90,15 @@ func (t *memTransport) Read(p []byte) (int, error) {
 // Write takes ciphertext from crypto/tls. It never fails: a write error
 // would be permanent for the tls.Conn.
 func (t *memTransport) Write(p []byte) (int, error) {
+	n := len(p)
 	t.mu.Lock()
+	if t.blocking && !t.closed && t.outOff == len(t.out) {
+		p = p[t.sendDirect(p):]
+		if len(p) == 0 {
+			t.mu.Unlock()
+			return n, nil
+		}
+	}
 	t.out = append(t.out, p...)
 	notify := t.blocking && !t.outPosted && t.onOutput != nil
 	if notify {
@@ -94,7 +108,24 @@ func (t *memTransport) Write(p []byte) (int, error) {
 	if notify {
 		t.onOutput()
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// sendDirect sends what it can of a handshake flight to the socket, under
+// mu, and returns how much went; the worker sends the rest.
+func (t *memTransport) sendDirect(p []byte) int {
+	sent := 0
+	for sent < len(p) {
+		n, errno := sysSend(t.fd, p[sent:], false)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			break // EAGAIN or an error: the worker's flush meets it too
+		}
+		sent += n
+	}
+	return sent
 }
 
 // Close, deadlines: the worker owns the socket and the timers.

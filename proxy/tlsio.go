@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +21,7 @@ func (w *worker) startTLS(c *conn) {
 			local = net.TCPAddrFromAddrPort(ap)
 		}
 	}
-	t := newMemTransport(local, net.TCPAddrFromAddrPort(c.remote))
+	t := newMemTransport(c.fd, local, net.TCPAddrFromAddrPort(c.remote))
 	ts := &tlsState{t: t, conn: tls.Server(t, w.tlsCfg)}
 	c.ts = ts
 	c.state = stateHandshake
@@ -29,18 +30,57 @@ func (w *worker) startTLS(c *conn) {
 	w.timers.arm(&c.timer, timerHandshake, w.now)
 	if w.hsSlots > 0 {
 		w.hsSlots--
-		go w.runHandshake(c, ts, gen)
+		w.dispatchHandshake(c)
 	} else {
 		w.hsQueue = append(w.hsQueue, c)
 	}
 }
 
-// runHandshake is the handshake goroutine. It touches only ts (the worker
-// feeds ts's transport under its lock) and reports back through the task
-// queue.
-func (w *worker) runHandshake(c *conn, ts *tlsState, gen uint32) {
-	err := ts.conn.Handshake()
-	w.post(func(w *worker) { w.handshakeFinished(c, gen, err) })
+// handshakeJob is one connection's handshake for a handshake goroutine.
+type handshakeJob struct {
+	c   *conn
+	ts  *tlsState
+	gen uint32
+}
+
+// handshakeIdle is how long a handshake goroutine waits for the next
+// handshake before it exits.
+const handshakeIdle = 10 * time.Second
+
+// dispatchHandshake hands c's handshake to an idle handshake goroutine, or
+// starts one. Goroutines are kept between handshakes because a new one
+// grows its stack to what crypto/tls needs by copying it, several times,
+// for every handshake.
+func (w *worker) dispatchHandshake(c *conn) {
+	job := handshakeJob{c: c, ts: c.ts, gen: c.gen}
+	select {
+	case w.hsJobs <- job:
+	default:
+		go w.runHandshakes(job)
+	}
+}
+
+// runHandshakes is a handshake goroutine. It touches only the job's ts
+// (the worker feeds ts's transport under its lock) and reports back
+// through the task queue; then it waits for the next job, until it has
+// been idle for handshakeIdle or the worker stops.
+func (w *worker) runHandshakes(job handshakeJob) {
+	idle := time.NewTimer(handshakeIdle)
+	defer idle.Stop()
+	for {
+		err := job.ts.conn.Handshake()
+		c, gen := job.c, job.gen
+		w.post(func(w *worker) { w.handshakeFinished(c, gen, err) })
+		job = handshakeJob{}
+		idle.Reset(handshakeIdle)
+		select {
+		case job = <-w.hsJobs:
+		case <-idle.C:
+			return
+		case <-w.done:
+			return
+		}
+	}
 }
 
 // handshakeOutput flushes what the handshake goroutine wrote.
@@ -67,7 +107,7 @@ func (w *worker) handshakeFinished(c *conn, gen uint32, err error) {
 		w.hsQueue = w.hsQueue[1:]
 		if next.state == stateHandshake {
 			w.hsSlots--
-			go w.runHandshake(next, next.ts, next.gen)
+			w.dispatchHandshake(next)
 		}
 	}
 	if c.gen != gen || c.state != stateHandshake {
@@ -182,7 +222,9 @@ func (w *worker) connRead(c *conn, buf []byte) (int, syscall.Errno) {
 		switch {
 		case err == nil:
 			continue
-		case errors.As(err, &ne) && ne.Timeout():
+		case err == errWouldBlock || (errors.As(err, &ne) && ne.Timeout()):
+			// (crypto/tls hands the transport's error back as it is: the
+			// comparison spares errors.As's reflection per read.)
 			// The record is incomplete: more ciphertext from the socket.
 			if errno := w.tlsReadSocket(c); errno != 0 {
 				return 0, errno

@@ -42,6 +42,9 @@ type worker struct {
 	// connections beyond wait in hsQueue.
 	hsSlots int
 	hsQueue []*conn
+	// hsJobs hands handshakes to idle handshake goroutines (unbuffered:
+	// a send succeeds only when one is waiting).
+	hsJobs chan handshakeJob
 	// held are requests waiting for a server of a group that has none.
 	held        []heldRequest
 	tlsScratch  []byte
