@@ -21,6 +21,15 @@ func sysRead(fd int, p []byte) (int, syscall.Errno) {
 	return int(n), e
 }
 
+// sysPeek looks for one byte on a socket without taking it: EAGAIN when
+// there is none. Unlike unix.Recvfrom it allocates no address.
+func sysPeek(fd int) syscall.Errno {
+	var b [1]byte
+	_, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		uintptr(unix.MSG_PEEK|unix.MSG_DONTWAIT), 0, 0)
+	return e
+}
+
 // sysSend writes p to a socket. MSG_NOSIGNAL turns a write to a closed peer
 // into EPIPE instead of a signal; MSG_MORE (when more is set) tells TCP that
 // a body follows, so a head and a sendfile body leave in full segments.

@@ -217,7 +217,5 @@ func (w *worker) drainPool(s *workerServer) {
 // closed: checked before pooling a connection whose last read filled its
 // buffer (so more may have been waiting).
 func quiet(fd int) bool {
-	var b [1]byte
-	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err == unix.EAGAIN
+	return sysPeek(fd) == syscall.EAGAIN
 }
