@@ -122,36 +122,8 @@ func TestNoAllocationPerRequest(t *testing.T) {
 	cfg := staticSite(root)
 	cfg.Workers = 1
 	te := startEngine(t, cfg)
-	c, err := net.Dial("tcp", te.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /a.css HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\nAccept-Encoding: gzip, br\r\n\r\n")
-	buf := make([]byte, 4096)
-	roundTrip := func() {
-		if _, err := c.Write(req); err != nil {
-			t.Fatal(err)
-		}
-		// The response is small and sent in one write; read until its
-		// body's last byte.
-		got := 0
-		for {
-			n, err := c.Read(buf[got:])
-			if err != nil {
-				t.Fatal(err)
-			}
-			got += n
-			if got >= 15 && string(buf[got-15:got]) == "body{color:red}" {
-				return
-			}
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip() // warm up: pools, file cache, map growth
-	}
-	allocs := testing.AllocsPerRun(2000, roundTrip)
-	if allocs > 0.05 {
+	req := "GET /a.css HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\nAccept-Encoding: gzip, br\r\n\r\n"
+	if allocs := allocsPerRoundTrip(t, te.addr, req, "body{color:red}"); allocs > 0.05 {
 		t.Fatalf("%.2f allocations per request, want 0", allocs)
 	}
 }
@@ -180,34 +152,8 @@ func TestNoAllocationPerProxiedRequest(t *testing.T) {
 	cfg := proxySite(l.Addr().String())
 	cfg.Workers = 1
 	te := startEngine(t, cfg)
-	c, err := net.Dial("tcp", te.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /page HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\nX-Request-ID: 0123456789abcdef\r\n\r\n")
-	buf := make([]byte, 4096)
-	roundTrip := func() {
-		if _, err := c.Write(req); err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for {
-			n, err := c.Read(buf[got:])
-			if err != nil {
-				t.Fatal(err)
-			}
-			got += n
-			if got >= 7 && string(buf[got-7:got]) == "\r\n\r\nok\n" {
-				return
-			}
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip() // warm up: pools, buffers
-	}
-	allocs := testing.AllocsPerRun(2000, roundTrip)
-	if allocs > 0.05 {
+	req := "GET /page HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\nX-Request-ID: 0123456789abcdef\r\n\r\n"
+	if allocs := allocsPerRoundTrip(t, te.addr, req, "\r\n\r\nok\n"); allocs > 0.05 {
 		t.Fatalf("%.2f allocations per proxied request, want 0", allocs)
 	}
 }
@@ -237,4 +183,39 @@ func serveFixed(c net.Conn, resp []byte) {
 			return
 		}
 	}
+}
+
+// allocsPerRoundTrip sends req on one keep-alive connection to addr, reads
+// each response until it ends with last (small responses come in one
+// write), and returns the process's allocations per round trip after a
+// warm-up (pools, caches, map growth).
+func allocsPerRoundTrip(t *testing.T, addr, req, last string) float64 {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	reqBytes := []byte(req)
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(reqBytes); err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for {
+			n, err := c.Read(buf[got:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+			if got >= len(last) && string(buf[got-len(last):got]) == last {
+				return
+			}
+		}
+	}
+	for i := 0; i < 100; i++ {
+		roundTrip()
+	}
+	return testing.AllocsPerRun(2000, roundTrip)
 }
