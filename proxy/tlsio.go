@@ -223,9 +223,9 @@ func (w *worker) connRead(c *conn, buf []byte) (int, syscall.Errno) {
 		case err == nil:
 			continue
 		case err == errWouldBlock || (errors.As(err, &ne) && ne.Timeout()):
-			// (crypto/tls hands the transport's error back as it is: the
-			// comparison spares errors.As's reflection per read.)
 			// The record is incomplete: more ciphertext from the socket.
+			// (crypto/tls hands the transport's error back as it is, so the
+			// comparison spares errors.As's reflection on most reads.)
 			if errno := w.tlsReadSocket(c); errno != 0 {
 				return 0, errno
 			}

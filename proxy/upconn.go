@@ -215,7 +215,8 @@ func (w *worker) drainPool(s *workerServer) {
 
 // quiet reports whether a connection has nothing to read and is not
 // closed: checked before pooling a connection whose last read filled its
-// buffer (so more may have been waiting).
+// buffer (so more may have been waiting), and before reusing a pooled one
+// (bytes may have come after the event loop last looked).
 func quiet(fd int) bool {
 	return sysPeek(fd) == syscall.EAGAIN
 }
