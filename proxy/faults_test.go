@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -417,5 +418,64 @@ func TestBothClientLimitsGrantTheBurst(t *testing.T) {
 	rc.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, _ := rc.response("GET"); resp.StatusCode != 429 {
 		t.Fatalf("request 6 of a burst of 5: %d, want 429", resp.StatusCode)
+	}
+}
+
+// TestResponseEndedByCloseIsSeenAtOnce: an application that writes its
+// response and closes at once makes the data and the end arrive in one
+// edge-triggered event. A short read must not be taken for "drained,
+// wait for the next edge": no edge follows the end. Each response must
+// reach the client whole and at once, not after response_timeout.
+func TestResponseEndedByCloseIsSeenAtOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	responses := map[string]string{
+		"/close":     "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until the end",
+		"/truncated": "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it",
+	}
+	go func() {
+		for {
+			up, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer up.Close()
+				buf := make([]byte, 4096)
+				n, _ := up.Read(buf)
+				path := strings.Fields(string(buf[:n]) + " x x")[1]
+				up.Write([]byte(responses[path])) // then close: data and end together
+			}()
+		}
+	}()
+	cfg := proxySite(l.Addr().String())
+	cfg.Workers = 1
+	te := startEngine(t, cfg)
+	for i := 0; i < 200; i++ {
+		for path, want := range map[string]string{"/close": "body until the end", "/truncated": "only part of it"} {
+			c, err := net.Dial("tcp", te.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n", path)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				c.Close()
+				t.Fatalf("request %d %s: head: %v", i, path, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			c.Close()
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("request %d %s: %v after %q: the end of the response was missed", i, path, err, body)
+			}
+			if string(body) != want {
+				t.Fatalf("request %d %s: body %q (%v), want %q", i, path, body, err, want)
+			}
+		}
 	}
 }

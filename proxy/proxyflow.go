@@ -321,7 +321,7 @@ func (w *worker) upstreamPhase(c *conn) {
 			w.upstreamFailed(c, errUpstream)
 			return
 		}
-		if n < cap(px.upBuf)-len(px.upBuf) {
+		if n < cap(px.upBuf)-len(px.upBuf) && !u.hup {
 			u.readable = false // drained: the next arrival raises an edge
 		}
 		px.respStarted = true

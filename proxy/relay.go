@@ -319,7 +319,7 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 			}
 			continue
 		}
-		if n < len(buf) {
+		if n < len(buf) && !u.hup {
 			u.readable = false // drained: the next arrival raises an edge
 		}
 		progress = true

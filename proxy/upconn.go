@@ -28,7 +28,10 @@ type upConn struct {
 	client *conn // while busy
 	// readable/writable remember edge-triggered readiness not yet used up.
 	readable, writable bool
-	hup                bool
+	// hup is set once the server closed its side (EPOLLRDHUP, EPOLLHUP,
+	// EPOLLERR): what it sent before is read to EOF, since no new edge
+	// will announce the end, and the connection is never pooled again.
+	hup bool
 	// reused is set once the connection has carried a request: a failure
 	// on it may be the server closing an idle connection, worth a retry.
 	reused   bool
@@ -56,7 +59,7 @@ func (u *upConn) onEvent(w *worker, events uint32) {
 		if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			u.readable = true
 		}
-		if events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			u.hup = true
 		}
 		if events&unix.EPOLLOUT != 0 {
