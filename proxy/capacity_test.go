@@ -135,21 +135,9 @@ func TestNoAllocationPerRequest(t *testing.T) {
 // engine's. Allocation per request means garbage collections under load,
 // and each one takes the worker's CPU away for a moment: tail latency.
 func TestNoAllocationPerProxiedRequest(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			up, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go serveFixed(up, []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"))
-		}
-	}()
-	cfg := proxySite(l.Addr().String())
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+	addr := serveTCP(t, func(up net.Conn) { serveFixed(up, resp) })
+	cfg := proxySite(addr)
 	cfg.Workers = 1
 	te := startEngine(t, cfg)
 	req := "GET /page HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\nX-Request-ID: 0123456789abcdef\r\n\r\n"
@@ -218,4 +206,25 @@ func allocsPerRoundTrip(t *testing.T, addr, req, last string) float64 {
 		roundTrip()
 	}
 	return testing.AllocsPerRun(2000, roundTrip)
+}
+
+// serveTCP runs a plain TCP server on loopback for the test, handling each
+// connection in a goroutine, and returns its address.
+func serveTCP(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return l.Addr().String()
 }

@@ -427,31 +427,18 @@ func TestBothClientLimitsGrantTheBurst(t *testing.T) {
 // wait for the next edge": no edge follows the end. Each response must
 // reach the client whole and at once, not after response_timeout.
 func TestResponseEndedByCloseIsSeenAtOnce(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	responses := map[string]string{
 		"/close":     "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until the end",
 		"/truncated": "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly part of it",
 	}
-	go func() {
-		for {
-			up, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer up.Close()
-				buf := make([]byte, 4096)
-				n, _ := up.Read(buf)
-				path := strings.Fields(string(buf[:n]) + " x x")[1]
-				up.Write([]byte(responses[path])) // then close: data and end together
-			}()
-		}
-	}()
-	cfg := proxySite(l.Addr().String())
+	addr := serveTCP(t, func(up net.Conn) {
+		defer up.Close()
+		buf := make([]byte, 4096)
+		n, _ := up.Read(buf)
+		path := strings.Fields(string(buf[:n]) + " x x")[1]
+		up.Write([]byte(responses[path])) // then close: data and end together
+	})
+	cfg := proxySite(addr)
 	cfg.Workers = 1
 	te := startEngine(t, cfg)
 	for i := 0; i < 200; i++ {
