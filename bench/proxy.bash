@@ -407,6 +407,21 @@ run_proxy() {
 		printf "%-34s $2 $2 $2 $2 %9s %9s  %s\n" "$1" \
 			"${v[nginx.$3.$4]}" "${v[haproxy.$3.$4]}" "${v[caddy.$3.$4]}" "$fdv" "$rn" "$rc" "$5"
 	}
+	# per_round LABEL KEY FIELD PEER ge|le TARGET: frontdoor's FIELD over
+	# PEER's, round by round, then "k/n" rounds on the target's side. A
+	# ratio of medians hides how often the two trade places; on a noisy
+	# machine this shows it.
+	per_round() {
+		local r ratios="" a b
+		for r in $(seq "$rounds"); do
+			a=$(wrk_field "$pdir/wrk/r$r-frontdoor-$2.txt" "$3")
+			b=$(wrk_field "$pdir/wrk/r$r-$4-$2.txt" "$3")
+			ratios+="$(ratio "$a" "$b") "
+		done
+		echo "${ratios% }" | awk -v label="$1" -v op="$5" -v t="$6" '{
+			k=0; for (i=1; i<=NF; i++) if ((op=="ge" && $i>=t) || (op=="le" && $i<=t)) k++
+			printf "%-34s %s  (%d of %d rounds %s %s)\n", label, $0, k, NF, op=="ge" ? ">=" : "<=", t }'
+	}
 	# row64 LABEL FORMAT KEY FIELD [noratio]: nginx, frontdoor,
 	# frontdoor64 and frontdoor64's ratios.
 	row64() {
@@ -442,6 +457,16 @@ run_proxy() {
 		row "  errors, small TCP" "%9d" tcp errors "0" noratio
 		row "  errors, small unix" "%9d" unix errors "0" noratio
 		row "  errors, 1 MiB" "%9d" 1m errors "0" noratio
+		echo
+		echo "-- per round: frontdoor's figure over its peer's from the same round (servers a minute apart), and how many rounds meet the target"
+		per_round "small, TCP, req/s / nginx" tcp rps nginx ge 1.0
+		per_round "small, TCP, req/s / caddy" tcp rps caddy ge 5.0
+		per_round "small, TCP, p99 / nginx" tcp p99 nginx le 1.0
+		per_round "small, unix, req/s / nginx" unix rps nginx ge 1.0
+		per_round "small, unix, req/s / caddy" unix rps caddy ge 5.0
+		per_round "small, unix, p99 / nginx" unix p99 nginx le 1.0
+		per_round "CPU us/request TCP / nginx" tcp usreq nginx le 1.0
+		per_round "CPU us/request unix / nginx" unix usreq nginx le 1.0
 		echo
 		echo "-- frontdoor from a configuration file (frontdoor run, pool_size = 64, the default): the same engine as the quick mode, measured apart"
 		printf '%-34s %9s %9s %9s %9s %9s\n' figure nginx frontdoor "fd pool64" f64/nginx f64/caddy
