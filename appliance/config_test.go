@@ -139,3 +139,26 @@ func TestErrorsKeepTheirLine(t *testing.T) {
 		}
 	}
 }
+
+func TestBusyPollKey(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want time.Duration
+	}{
+		{"", 0},                      // the engine's default
+		{"busy_poll = \"0s\"\n", -1}, // off
+		{"busy_poll = \"50us\"\n", 50 * time.Microsecond},
+	} {
+		c, err := ParseConfig("test.toml", []byte("[server]\n"+tc.text))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if got := c.engineConfig(nil, nil).BusyPoll; got != tc.want {
+			t.Errorf("%q: engine BusyPoll %v, want %v", tc.text, got, tc.want)
+		}
+	}
+	_, err := ParseConfig("test.toml", []byte("[server]\nbusy_poll = \"fast\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "busy_poll") || !strings.Contains(err.Error(), "test.toml:2:") {
+		t.Errorf("a bad busy_poll: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"frontdoor/proxy"
 )
@@ -15,6 +16,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 	pc := proxy.Config{
 		Workers:           c.Server.Workers,
 		MaxConnsPerWorker: c.Server.MaxConnectionsPerWorker,
+		BusyPoll:          c.Server.busyPoll(),
 		Limits: proxy.Limits{
 			MaxHeaderBytes: c.Limits.MaxHeaderBytes,
 			MaxTargetBytes: c.Limits.MaxTargetBytes,
@@ -113,4 +115,17 @@ func openAccessLog(spec string) (io.Writer, io.Closer, error) {
 		return nil, nil, fmt.Errorf("open access log %s: %w", spec, err)
 	}
 	return f, f, nil
+}
+
+// busyPoll is the engine's BusyPoll: unset takes the engine's default,
+// "0s" turns busy polling off.
+func (s *ServerConfig) busyPoll() time.Duration {
+	switch {
+	case s.BusyPoll == nil:
+		return 0
+	case s.BusyPoll.Duration == 0:
+		return -1
+	default:
+		return s.BusyPoll.Duration
+	}
 }

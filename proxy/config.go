@@ -18,9 +18,14 @@ type Config struct {
 	// MaxConnsPerWorker caps connections per worker; a worker at the cap
 	// stops accepting so the others take the load (default 10000).
 	MaxConnsPerWorker int
-	Limits            Limits
-	Timeouts          Timeouts
-	FileCache         FileCacheConfig
+	// BusyPoll is the longest a worker with nothing to do polls for events
+	// before it sleeps (default 100µs; negative disables). The window
+	// adapts to the traffic and is zero unless events arrive that close
+	// together (spin.go).
+	BusyPoll  time.Duration
+	Limits    Limits
+	Timeouts  Timeouts
+	FileCache FileCacheConfig
 	// Upstreams are the application server groups routes proxy to.
 	Upstreams []Upstream
 	Proxy     ProxyConfig
@@ -130,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnsPerWorker <= 0 {
 		c.MaxConnsPerWorker = 10000
+	}
+	if c.BusyPoll == 0 {
+		c.BusyPoll = DefaultBusyPoll
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,7 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 	}
 	w.trusted = trusted
 	w.setGroups(groups)
+	w.spin.setMax(cfg.BusyPoll)
 	t := &cfg.Timeouts
 	for kind, d := range map[timerKind]time.Duration{
 		timerHead: t.RequestHead, timerBodyIdle: t.BodyIdle, timerSendIdle: t.SendIdle,
@@ -162,7 +164,15 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 }
 
 // Start runs the workers. It returns at once.
+//
+// Each worker holds a scheduler P while it runs or busy-polls, so Start
+// makes sure one P is left for every other goroutine — TLS handshakes,
+// health checks, the supervisor — however busy the workers are: without
+// it they would wait for the runtime to preempt a worker (10 ms).
 func (e *Engine) Start() {
+	if runtime.GOMAXPROCS(0) <= len(e.workers) {
+		runtime.GOMAXPROCS(len(e.workers) + 1)
+	}
 	var wg sync.WaitGroup
 	for _, w := range e.workers {
 		wg.Add(1)

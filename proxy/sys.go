@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"syscall"
 	"unsafe"
 
@@ -73,4 +74,48 @@ func sysAccept(fd int, sa *unix.RawSockaddrAny) (int, syscall.Errno) {
 
 func sysClose(fd int) {
 	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+// sysPollReady is epoll_wait with a zero timeout: the events ready now.
+// It never blocks, so it is a raw system call like the others here.
+func sysPollReady(epfd int, events []unix.EpollEvent) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	return int(n), e
+}
+
+// sysYield lets any other runnable thread on this CPU go first.
+func sysYield() {
+	syscall.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+}
+
+// openRunDelay opens the calling thread's scheduler statistics, the
+// source of threadRunDelay. The descriptor stays the thread's own: the
+// worker is locked to its thread.
+func openRunDelay() (int, error) {
+	return unix.Open("/proc/thread-self/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+// threadRunDelay reads the nanoseconds the thread has spent runnable but
+// waiting for a CPU: the second of the three numbers in its schedstat.
+func threadRunDelay(fd int, buf []byte) (int64, bool) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	if e != 0 {
+		return 0, false
+	}
+	f := buf[:n]
+	sp := bytes.IndexByte(f, ' ')
+	if sp < 0 {
+		return 0, false
+	}
+	f = f[sp+1:]
+	var v int64
+	digits := 0
+	for _, c := range f {
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int64(c-'0')
+		digits++
+	}
+	return v, digits > 0
 }

@@ -84,8 +84,14 @@ type worker struct {
 	// logScratch holds the redacted target of the line being written.
 	logScratch []byte
 
-	tasks  taskQueue
-	events []unix.EpollEvent
+	spin spinWindow
+	// lastPass is when the worker last went through the Go scheduler.
+	lastPass int64
+	// runDelayFd is the worker thread's schedstat (spin.go), -1 if none.
+	runDelayFd  int
+	runDelayBuf [64]byte
+	tasks       taskQueue
+	events      []unix.EpollEvent
 
 	draining      bool
 	drainDeadline int64
@@ -114,10 +120,19 @@ const maxPollWait = time.Second
 func (w *worker) run() {
 	runtime.LockOSThread()
 	defer close(w.done)
+	// Busy polling needs to see contention for the CPU (spin.go); a
+	// kernel without per-thread scheduler statistics gets no polling.
+	w.runDelayFd = -1
+	if fd, err := openRunDelay(); err == nil {
+		w.runDelayFd = fd
+		defer unix.Close(fd)
+	} else if w.spin.max > 0 {
+		w.log.Warn("busy polling off: no scheduler statistics for the worker thread", "worker", w.id, "err", err)
+	}
 	for !w.stopped {
-		timeout := w.pollTimeout()
-		n, err := unix.EpollWait(w.p.epfd, w.events, timeout)
+		n, err := w.poll()
 		w.tick()
+		w.passThroughScheduler()
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			w.log.Error("epoll_wait failed", "worker", w.id, "err", err)
 			continue
@@ -135,6 +150,78 @@ func (w *worker) run() {
 		}
 	}
 	w.alog.flush()
+}
+
+// schedulerPass is how often a worker goes through the Go scheduler.
+const schedulerPass = 5 * time.Millisecond
+
+// passThroughScheduler yields to the Go scheduler every schedulerPass.
+// A worker whose system calls never block never enters the scheduler on
+// its own, so to the runtime it looks like a goroutine that has run for
+// ever: every 10 ms the runtime's monitor thread (sysmon) preempts it,
+// which hands its thread's P to another thread and back, and sends the
+// monitor into polling every 20 µs for a while: thousands of wake-ups a
+// second on the worker's CPU, 40% of frontdoor's CPU time at 1,400
+// proxied requests a second (bench/RESULTS.md). Going through the
+// scheduler instead costs one such hand-off two hundred times a second;
+// it also lets any goroutine waiting for this P run.
+//
+// It is also when the busy-polling window learns whether the kernel has
+// been giving the worker's CPU to other threads (spin.go).
+func (w *worker) passThroughScheduler() {
+	if w.now-w.lastPass <= int64(schedulerPass) {
+		return
+	}
+	w.lastPass = w.now
+	if w.spin.max > 0 && w.runDelayFd >= 0 {
+		if waited, ok := threadRunDelay(w.runDelayFd, w.runDelayBuf[:]); ok {
+			w.spin.checkRunDelay(w.now, waited)
+		}
+	}
+	runtime.Gosched()
+}
+
+// poll returns the next batch of events: at once when some are ready,
+// else after busy-polling for the adaptive window (spin.go) if one is
+// open, else after sleeping until an event or the next timer.
+func (w *worker) poll() (int, error) {
+	if w.spin.cur > 0 && w.runDelayFd >= 0 {
+		n, errno := w.spinPoll()
+		if errno != 0 {
+			return 0, errno
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	start := time.Now()
+	n, err := unix.EpollWait(w.p.epfd, w.events, w.pollTimeout())
+	w.spin.afterSleep(w.now, time.Since(start), n > 0)
+	return n, err
+}
+
+// spinPoll polls for events for up to the spin window, yielding the CPU
+// to any other runnable thread between polls. When a yield shows that
+// another thread wanted this CPU, polling stops: a sleeping worker is
+// woken ahead of a busy thread, a polling one waits behind it.
+func (w *worker) spinPoll() (int, syscall.Errno) {
+	w.spin.polled = true
+	start := time.Now()
+	for {
+		n, errno := sysPollReady(w.p.epfd, w.events)
+		if n > 0 || (errno != 0 && errno != syscall.EINTR) {
+			return n, errno
+		}
+		now := time.Now()
+		if now.Sub(start) >= w.spin.cur {
+			return 0, 0
+		}
+		sysYield()
+		if time.Since(now) > spinContended {
+			w.spin.contended(w.now)
+			return 0, 0
+		}
+	}
 }
 
 func (w *worker) pollTimeout() int {
