@@ -14,8 +14,10 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"frontdoor/appliance"
+	"frontdoor/proxy"
 	"frontdoor/systemd"
 )
 
@@ -40,10 +42,10 @@ Usage:
                                          list the certificates (name, issuer, expiry, last attempt, error), or renew one now
   frontdoor trust [--state FILE] [--dir DIR]
                                          install the local CA's root (for https://localhost) in the system trust store
-  frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES]
+  frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES] [--busy-poll DURATION]
                         [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          serve a directory without a configuration file
-  frontdoor reverse-proxy --listen ADDR --to UPSTREAM [--to UPSTREAM]... [--static PREFIX=DIR]... [--workers N] [--access-log PATH|-|off]
+  frontdoor reverse-proxy --listen ADDR --to UPSTREAM [--to UPSTREAM]... [--static PREFIX=DIR]... [--workers N] [--access-log PATH|-|off] [--busy-poll DURATION]
                         [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          proxy to an application (unix:/path or host:port) without a configuration file
   frontdoor help                         this text
@@ -141,6 +143,7 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
 	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
 	inlineMax := fs.Int64("inline-max", 0, "files up to this size are sent from memory (default 16384; -1: always sendfile)")
+	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -150,7 +153,7 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 		return err
 	}
 	return appliance.FileServer(context.Background(), appliance.FileServerOptions{
-		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, Logger: newLogger(stderr),
+		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, BusyPoll: busyPoll(), Logger: newLogger(stderr),
 	})
 }
 
@@ -168,6 +171,7 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 	fs.Var(&static, "static", "PREFIX=DIR: serve DIR at URL prefix PREFIX (repeatable)")
 	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
 	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
+	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -185,8 +189,20 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 		statics[prefix] = dir
 	}
 	return appliance.ReverseProxy(context.Background(), appliance.ReverseProxyOptions{
-		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, Logger: newLogger(stderr),
+		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, BusyPoll: busyPoll(), Logger: newLogger(stderr),
 	})
+}
+
+// busyPollFlag adds --busy-poll to fs; the returned function gives the
+// engine's value after parsing (0 on the command line turns polling off).
+func busyPollFlag(fs *flag.FlagSet) func() time.Duration {
+	d := fs.Duration("busy-poll", proxy.DefaultBusyPoll, "longest a worker polls for events before it sleeps; adaptive; 0 turns it off")
+	return func() time.Duration {
+		if *d <= 0 {
+			return -1
+		}
+		return *d
+	}
 }
 
 // tlsFlags adds the quick modes' TLS flags to fs; the returned function

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"frontdoor/acme"
 	"frontdoor/proxy"
@@ -21,8 +22,9 @@ type FileServerOptions struct {
 	TLS       QuickTLS
 	Root      string
 	Workers   int
-	AccessLog string // "-", a path, or "off" (default off: benchmarks)
-	InlineMax int64  // proxy.FileCacheConfig.InlineMax
+	AccessLog string        // "-", a path, or "off" (default off: benchmarks)
+	InlineMax int64         // proxy.FileCacheConfig.InlineMax
+	BusyPoll  time.Duration // proxy.Config.BusyPoll
 	Logger    *slog.Logger
 }
 
@@ -38,6 +40,7 @@ func FileServer(ctx context.Context, o FileServerOptions) error {
 	}
 	cfg := proxy.Config{
 		Workers:   o.Workers,
+		BusyPoll:  o.BusyPoll,
 		FileCache: proxy.FileCacheConfig{InlineMax: o.InlineMax},
 		Sites:     []proxy.Site{{Routes: []proxy.Route{{Prefix: "/", Static: &proxy.Static{Root: root}}}}},
 	}
@@ -108,6 +111,7 @@ type ReverseProxyOptions struct {
 	Static    map[string]string // URL prefix → directory
 	Workers   int
 	AccessLog string
+	BusyPoll  time.Duration // proxy.Config.BusyPoll
 	Logger    *slog.Logger
 }
 
@@ -139,6 +143,7 @@ func ReverseProxy(ctx context.Context, o ReverseProxyOptions) error {
 	}
 	cfg := proxy.Config{
 		Workers:   o.Workers,
+		BusyPoll:  o.BusyPoll,
 		Upstreams: []proxy.Upstream{up},
 		Sites:     []proxy.Site{site},
 	}
