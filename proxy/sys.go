@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"frontdoor/proxy/http1"
 )
 
 // The hot path calls the kernel directly. Non-blocking socket calls use
@@ -108,14 +110,8 @@ func threadRunDelay(fd int, buf []byte) (int64, bool) {
 		return 0, false
 	}
 	f = f[sp+1:]
-	var v int64
-	digits := 0
-	for _, c := range f {
-		if c < '0' || c > '9' {
-			break
-		}
-		v = v*10 + int64(c-'0')
-		digits++
+	if end := bytes.IndexByte(f, ' '); end >= 0 {
+		f = f[:end]
 	}
-	return v, digits > 0
+	return http1.ParseContentLength(f) // a strict decimal parser
 }
