@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"frontdoor/internal/testkit"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,12 +51,17 @@ func TestInitRunRestartDeploy(t *testing.T) {
 			t.Errorf("the written configuration lacks %q:\n%s", want, text)
 		}
 	}
-	if out, err := cli(t, "init", project, "--config", cfg); err == nil || !strings.Contains(out, "--force") {
-		t.Errorf("init replaced an existing configuration without --force: %v\n%s", err, out)
+	// init replaces the file it wrote while nobody edited it ...
+	if out, err := cli(t, "init", project, "--config", cfg); err != nil {
+		t.Errorf("init refused to replace its own untouched file: %v\n%s", err, out)
 	}
 
 	addr := freePort(t)
 	appendTo(t, cfg, serverTable(addr, dir))
+	// ... and not once it was edited.
+	if out, err := cli(t, "init", project, "--config", cfg); err == nil || !strings.Contains(out, "--force") {
+		t.Errorf("init replaced an edited configuration without --force: %v\n%s", err, out)
+	}
 	// Two gunicorn workers are enough here: uncomment the key init wrote.
 	text, _ = os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(text), "# workers = ", "workers = 2 # was ", 1)), 0o644)
@@ -305,6 +312,7 @@ func TestCrashLoopIsReported(t *testing.T) {
 	appendTo(t, filepath.Join(project, "mysite", "wsgi.py"), "\nimport frontdoor_test_no_such_module  # noqa\n")
 	static := filepath.Join(project, "staticfiles")
 	os.Mkdir(static, 0o755)
+	testkit.GiveToAppUser(t, project)
 	dir := t.TempDir()
 	addr := freePort(t)
 	text := fmt.Sprintf("[app]\ndir = %q\nworkers = 1\nstatic_url = \"/static/\"\nstatic_root = %q\n", project, static) + serverTable(addr, dir)
