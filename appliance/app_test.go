@@ -376,4 +376,10 @@ func TestCrashLoopIsReported(t *testing.T) {
 	await(t, 10*time.Second, "a STATUS= line saying FATAL", func() bool {
 		return strings.Contains(notes.String(), "STATUS=web FATAL: ")
 	})
+	// The import error's traceback is one log record (level ERROR), not a
+	// record per line.
+	oneRecord := regexp.MustCompile(`level=ERROR msg="Traceback \(most recent call last\):\\n(?:[^"\\]|\\.)*ModuleNotFoundError: No module named 'frontdoor_test_no_such_module'" [^\n]*proc=web`)
+	if !oneRecord.MatchString(d.stderr.String()) {
+		t.Errorf("the traceback is not one record in the log:\n%s", lastLogLines(d.stderr.String(), 30))
+	}
 }

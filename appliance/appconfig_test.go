@@ -247,6 +247,29 @@ func TestWriteStatusText(t *testing.T) {
 	}
 }
 
+// TestWriteStatusDrainingAndLastFailure: the screen shows a generation
+// still draining after a deploy, and the last failure of a process that
+// recovered, with its exit reason.
+func TestWriteStatusDrainingAndLastFailure(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.Local)
+	exit := &supervisor.ExitInfo{Time: now.Add(-2 * time.Minute), Code: 1, Ran: 2 * time.Second}
+	rep := StatusReport{PID: 1, Started: now.Add(-time.Hour), App: &supervisor.Status{
+		Server: supervisor.ServerGunicorn, App: "mysite.wsgi:application", Upstream: "unix:/run/frontdoor/app1/web-5.sock",
+		Web: supervisor.ProcessStatus{Name: "web", Generation: 5, State: supervisor.StateRunning, PID: 500, Uptime: time.Minute},
+		Draining: []supervisor.ProcessStatus{{Name: "web", Generation: 4, State: supervisor.StateDraining, PID: 400, Uptime: time.Hour}},
+		Processes: []supervisor.ProcessStatus{{Name: "celery", State: supervisor.StateRunning, PID: 77, Restarts: 1,
+			LastFailure: &supervisor.Failure{Time: exit.Time, Exit: exit, Reason: "celery exited (exit code 1) after 2s"}}},
+	}}
+	var b bytes.Buffer
+	WriteStatus(&b, rep, now)
+	text := b.String()
+	for _, want := range []string{"web #5", "web #4", "draining", "celery: last failure 2m00s ago: celery exited (exit code 1) after 2s"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 // exposition checks the Prometheus text format: every sample belongs to
 // the family announced by the last HELP/TYPE pair, families are not split,
 // label values are quoted, values parse.
