@@ -255,7 +255,7 @@ func TestWriteStatusDrainingAndLastFailure(t *testing.T) {
 	exit := &supervisor.ExitInfo{Time: now.Add(-2 * time.Minute), Code: 1, Ran: 2 * time.Second}
 	rep := StatusReport{PID: 1, Started: now.Add(-time.Hour), App: &supervisor.Status{
 		Server: supervisor.ServerGunicorn, App: "mysite.wsgi:application", Upstream: "unix:/run/frontdoor/app1/web-5.sock",
-		Web: supervisor.ProcessStatus{Name: "web", Generation: 5, State: supervisor.StateRunning, PID: 500, Uptime: time.Minute},
+		Web:      supervisor.ProcessStatus{Name: "web", Generation: 5, State: supervisor.StateRunning, PID: 500, Uptime: time.Minute},
 		Draining: []supervisor.ProcessStatus{{Name: "web", Generation: 4, State: supervisor.StateDraining, PID: 400, Uptime: time.Hour}},
 		Processes: []supervisor.ProcessStatus{{Name: "celery", State: supervisor.StateRunning, PID: 77, Restarts: 1,
 			LastFailure: &supervisor.Failure{Time: exit.Time, Exit: exit, Reason: "celery exited (exit code 1) after 2s"}}},
