@@ -46,6 +46,7 @@ func (a *accessLog) flush() {
 
 // logAccess appends the line for a finished exchange.
 func (w *worker) logAccess(c *conn, ex *exchange) {
+	ex.logged = true
 	a := &w.alog
 	if !a.enabled() {
 		return
@@ -100,6 +101,19 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	if len(b) >= accessLogFlushBytes {
 		a.flush()
 	}
+}
+
+// logCutShort logs an exchange that ends with its connection before its
+// response was sent: nothing of the response left (the client reset the
+// connection, a write failed, the server shut down) is status 499, as
+// nginx logs it; a response cut in the middle keeps its status, with the
+// bytes that went out.
+func (w *worker) logCutShort(c *conn) {
+	ex := c.ex
+	if c.wOff == 0 && c.state != stateTunnel {
+		ex.status, ex.sent = 499, 0
+	}
+	w.logAccess(c, ex)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -186,16 +186,19 @@ func openedAs(fd int, err error) string {
 // through that name: it must find the inside file or fail, never open the
 // secret beside the root.
 func TestWalkRacesNeverEscape(t *testing.T) {
-	base := t.TempDir()
-	root := filepath.Join(base, "root")
-	writeFile(t, filepath.Join(base, "outside", "f.txt"), "SECRET")
-	writeFile(t, filepath.Join(root, "d", "f.txt"), "inside")
-	writeFile(t, filepath.Join(root, "d", "sub", "f.txt"), "inside")
-	for _, target := range []string{filepath.Join(base, "outside"), "../outside"} {
-		t.Run(target, func(t *testing.T) {
-			link := filepath.Join(root, "swap")
-			os.Remove(link)
-			if err := os.Symlink(target, link); err != nil {
+	for _, absolute := range []bool{true, false} {
+		t.Run(map[bool]string{true: "absolute link", false: "relative link"}[absolute], func(t *testing.T) {
+			base := t.TempDir()
+			root := filepath.Join(base, "root")
+			writeFile(t, filepath.Join(base, "outside", "f.txt"), "SECRET")
+			writeFile(t, filepath.Join(base, "outside", "sub", "f.txt"), "SECRET")
+			writeFile(t, filepath.Join(root, "d", "f.txt"), "inside")
+			writeFile(t, filepath.Join(root, "d", "sub", "f.txt"), "inside")
+			target := "../outside"
+			if absolute {
+				target = filepath.Join(base, "outside")
+			}
+			if err := os.Symlink(target, filepath.Join(root, "swap")); err != nil {
 				t.Fatal(err)
 			}
 			rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
