@@ -77,7 +77,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(ex.status), 10)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, ex.sent, 10)
+	b = strconv.AppendInt(b, ex.bodyBytesSent(), 10)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(w.now-ex.start)/1e6, 'f', 3, 64)
 	if ex.parsed {
@@ -101,6 +101,18 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	if len(b) >= accessLogFlushBytes {
 		a.flush()
 	}
+}
+
+// bodyBytesSent is the number of response body bytes sent to the client:
+// those counted as they were queued (static files, pages, a small proxied
+// body sent with its head) and those of a proxied response that left the
+// spool (after any compression and chunking, as on the wire).
+func (ex *exchange) bodyBytesSent() int64 {
+	n := ex.sent
+	if px := ex.px; px != nil {
+		n += px.out.total - px.out.pending()
+	}
+	return n
 }
 
 // logCutShort logs an exchange that ends with its connection before its

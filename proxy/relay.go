@@ -106,6 +106,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		int64(len(rest)) <= px.respLeft && len(c.wbuf)+len(rest) <= cap(c.wbuf):
 		// A small body that came with the head goes out with it: one send.
 		c.wbuf = append(c.wbuf, rest...)
+		ex.sent = int64(len(rest))
 		px.respLeft -= int64(len(rest))
 		px.upDone = px.respLeft == 0
 	case len(rest) > 0:
