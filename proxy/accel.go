@@ -33,6 +33,10 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 		w.gatewayError(c, 502)
 		return
 	}
+	if !rt.static.dotfiles && hasDotSegment(rel, len(rt.prefix) == 1) {
+		w.respondError(c, 404) // the route's rule holds for the application too
+		return
+	}
 	f, err := w.files.lookup(rt, rel, w.now)
 	if err != nil || f.dir {
 		w.respondError(c, 404)

@@ -35,7 +35,7 @@ func init() {
 
 // staticTestsUnderSeccomp are the tests that TestStaticWithoutOpenat2 runs
 // again with openat2 denied.
-const staticTestsUnderSeccomp = "^(TestStaticConfinement|TestStaticDirectories|TestStaticPrecompressed|TestStaticFileChangesArePickedUp|TestWalkMatchesOpenat2)$"
+const staticTestsUnderSeccomp = "^(TestStaticConfinement|TestStaticDirectories|TestStaticPrecompressed|TestStaticFileChangesArePickedUp|TestDotfilesAreNotServed|TestWalkMatchesOpenat2)$"
 
 // TestStaticWithoutOpenat2 runs the static-file tests again in a child
 // process whose seccomp filter answers openat2 with ENOSYS (as the shipped

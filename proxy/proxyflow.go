@@ -66,6 +66,16 @@ var (
 func (w *worker) startProxy(c *conn, s *site, rt *route) {
 	ex := c.ex
 	r := &ex.req
+	if string(r.Method) == "TRACE" {
+		// TRACE echoes the request back, cookies and credentials
+		// included (cross-site tracing); the edge refuses it, as nginx
+		// does, and the application never sees it.
+		if r.ContentLength != 0 {
+			ex.keepAlive, ex.linger = false, true // the body was not read
+		}
+		w.writeErrorWith(c, 405, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n")
+		return
+	}
 	if r.NumCodings > 0 {
 		w.respondError(c, 501) // transfer codings other than chunked (RFC 9112 §6.1)
 		return

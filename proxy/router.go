@@ -47,6 +47,7 @@ type staticRoute struct {
 	immutableHashed bool
 	precompressed   bool
 	internal        bool
+	dotfiles        bool // serve names with a segment starting with '.'
 	// walk: openat2 is refused here (a seccomp filter), so files are
 	// opened by walking their path (confine.go).
 	walk bool
@@ -154,6 +155,7 @@ func openStatic(s *Static) (*staticRoute, error) {
 		immutableHashed: !s.NoImmutable,
 		precompressed:   !s.NoPrecompressed,
 		internal:        s.Internal,
+		dotfiles:        s.Dotfiles,
 	}, nil
 }
 
