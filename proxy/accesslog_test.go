@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,31 +16,18 @@ import (
 func TestAccessLogCountsProxiedBytes(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 20000) // 320 KB: more than buffer_memory
 	text := strings.Repeat("compressible text ", 200)
-	addr := serveTCP(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			var resp string
-			switch req.URL.Path {
-			case "/small", "/head":
-				resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall"
-				if req.Method == "HEAD" {
-					resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
-				}
-			case "/big":
-				resp = "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n" + big
-			case "/chunked":
-				resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
-			case "/text":
-				resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(text)) + "\r\n\r\n" + text
-			}
-			if _, err := io.WriteString(c, resp); err != nil {
-				return
-			}
+	addr := serveRawAnswers(t, func(req *http.Request) string {
+		switch req.URL.Path {
+		case "/small":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall"
+		case "/head":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+		case "/big":
+			return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n" + big
+		case "/chunked":
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+		default: // /text
+			return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(text)) + "\r\n\r\n" + text
 		}
 	})
 	cfg := proxySite(addr)

@@ -1,14 +1,8 @@
 package proxy
 
 import (
-	"bufio"
-	"net"
-	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // TestDjangoHeadNeverPoisonsThePool is TestBodilessResponsesNeverPoisonThePool
@@ -26,33 +20,9 @@ func TestDjangoHeadNeverPoisonsThePool(t *testing.T) {
 	cfg.Workers = 1
 	te := startEngine(t, cfg)
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := net.Dial("tcp", te.addr)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for i := 0; !stop.Load(); i++ {
-			req := "HEAD /echo/?n=" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\n\r\n"
-			if _, err := c.Write([]byte(req)); err != nil {
-				t.Error(err)
-				return
-			}
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
-			if err != nil {
-				t.Errorf("attacker: %v", err)
-				return
-			}
-			resp.Body.Close()
-		}
-	}()
+	stop := hammer(t, te.addr, "HEAD", func(i int) string {
+		return "HEAD /echo/?n=" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\n\r\n"
+	})
 	rc := dial(t, te.addr)
 	poisoned := 0
 	const victims = 1000
@@ -66,8 +36,7 @@ func TestDjangoHeadNeverPoisonsThePool(t *testing.T) {
 			poisoned++
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if poisoned > 0 {
 		t.Errorf("%d of %d victims got another response than their own", poisoned, victims)
 	}

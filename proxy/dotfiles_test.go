@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -33,17 +30,9 @@ func TestDotfilesAreNotServed(t *testing.T) {
 	}
 	// The application answers /download/NAME with X-Accel-Redirect to
 	// /_files/NAME, an internal route on the same directory.
-	addr := serveTCP(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			name := strings.TrimPrefix(req.URL.Path, "/download/")
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Accel-Redirect: /_files/"+name+"\r\nContent-Length: 0\r\n\r\n")
-		}
+	addr := serveRawAnswers(t, func(req *http.Request) string {
+		name := strings.TrimPrefix(req.URL.Path, "/download/")
+		return "HTTP/1.1 200 OK\r\nX-Accel-Redirect: /_files/" + name + "\r\nContent-Length: 0\r\n\r\n"
 	})
 	cfg := Config{
 		Upstreams: []Upstream{{Name: "app", Servers: []UpstreamServer{{Addr: addr}}}},
@@ -133,17 +122,9 @@ func TestHasDotSegment(t *testing.T) {
 // connection stays usable. Static routes answered 405 already.
 func TestTraceIsRefusedAtTheEdge(t *testing.T) {
 	var seen atomic.Int32
-	addr := serveTCP(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			seen.Add(1)
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(req.Method))+"\r\n\r\n"+req.Method)
-		}
+	addr := serveRawAnswers(t, func(req *http.Request) string {
+		seen.Add(1)
+		return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(req.Method)) + "\r\n\r\n" + req.Method
 	})
 	te := startEngine(t, proxySite(addr))
 	rc := dial(t, te.addr)

@@ -16,22 +16,10 @@ import (
 // slowUpstream answers every request with "slow <path>" after a pause, so
 // that a client's FIN reaches the proxy before the response does.
 func slowUpstream(t *testing.T, pause time.Duration) string {
-	return serveTCP(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			time.Sleep(pause)
-			body := "slow " + req.URL.Path
-			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "+
-				strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
-				return
-			}
-		}
+	return serveRawAnswers(t, func(req *http.Request) string {
+		time.Sleep(pause)
+		body := "slow " + req.URL.Path
+		return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 	})
 }
 

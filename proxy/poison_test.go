@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -79,33 +78,7 @@ func TestBodilessResponsesNeverPoisonThePool(t *testing.T) {
 			cfg := proxySite(addr)
 			cfg.Workers = 1
 			te := startEngine(t, cfg)
-			var stop atomic.Bool
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := net.Dial("tcp", te.addr)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer c.Close()
-				br := bufio.NewReader(c)
-				method := strings.Fields(attack.request)[0]
-				for !stop.Load() {
-					if _, err := c.Write([]byte(attack.request)); err != nil {
-						t.Error(err)
-						return
-					}
-					c.SetReadDeadline(time.Now().Add(5 * time.Second))
-					resp, err := http.ReadResponse(br, &http.Request{Method: method})
-					if err != nil {
-						t.Errorf("attacker: %v", err)
-						return
-					}
-					resp.Body.Close()
-				}
-			}()
+			stop := hammer(t, te.addr, strings.Fields(attack.request)[0], func(int) string { return attack.request })
 			rc := dial(t, te.addr)
 			poisoned := 0
 			const victims = 1000
@@ -120,8 +93,7 @@ func TestBodilessResponsesNeverPoisonThePool(t *testing.T) {
 					poisoned++
 				}
 			}
-			stop.Store(true)
-			wg.Wait()
+			stop()
 			if poisoned > 0 {
 				t.Errorf("%d of %d victims got another response than their own", poisoned, victims)
 			}
