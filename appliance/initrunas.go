@@ -132,7 +132,9 @@ func permissionProblems(p *supervisor.Project, r *runAs, granted bool) []supervi
 	for _, f := range p.SettingsFiles {
 		checks = append(checks, accessCheck{"the settings file", f.Path, supervisor.AccessRead})
 	}
-	if env := filepath.Join(p.Dir, ".env"); fileExistsPlain(env) {
+	// frontdoor itself reads the env file: as root, any; as the service's
+	// user, only what it may.
+	if env := filepath.Join(p.Dir, ".env"); fileExistsPlain(env) && (r.service || os.Geteuid() != 0) {
 		checks = append(checks, accessCheck{"the env file", env, supervisor.AccessRead})
 	}
 	checks = append(checks, accessCheck{"the interpreter", p.Python, supervisor.AccessExec})
