@@ -340,10 +340,36 @@ func (c *Config) addAppEngineConfig(pc *proxy.Config) {
 	site.Routes = append(site.Routes, proxy.Route{Prefix: "/", Upstream: appUpstream})
 	for _, loc := range c.App.locations() {
 		if loc.url != "" && loc.root != "" {
-			site.Routes = append(site.Routes, proxy.Route{Prefix: loc.url, Static: &proxy.Static{Root: loc.root, Internal: loc.internal}})
+			site.Routes = append(site.Routes, proxy.Route{Prefix: loc.url,
+				Static: &proxy.Static{Root: loc.root, Internal: loc.internal, VariantRoot: c.variantRoot(loc.root)}})
 		}
 	}
 	pc.Sites = append(pc.Sites, site)
+}
+
+// compressedDir holds the precompressed siblings of static files in
+// directories frontdoor may not write (a package's STATIC_ROOT): the
+// release step writes them there, under the file's absolute path.
+func (c *Config) compressedDir() string {
+	return filepath.Join(filepath.Dir(c.Server.State), "compressed")
+}
+
+// variantRoot is where a static route's root has siblings kept outside
+// it: the [app]'s STATIC_ROOT only ("" for any other directory).
+func (c *Config) variantRoot(root string) string {
+	if c.App == nil || c.App.StaticRoot == "" || filepath.Clean(root) != filepath.Clean(c.App.StaticRoot) {
+		return ""
+	}
+	return filepath.Join(c.compressedDir(), filepath.Clean(root))
+}
+
+// prepareVariantRoot creates the [app]'s variant directory, so that the
+// edge, which opens it with the routes, sees what the first release
+// writes there. Best effort: without it there are no variants.
+func (c *Config) prepareVariantRoot() {
+	if c.App != nil && c.App.StaticRoot != "" {
+		_ = os.MkdirAll(c.variantRoot(c.App.StaticRoot), 0o755)
+	}
 }
 
 // supervisorConfig maps [app] onto the supervisor's configuration.

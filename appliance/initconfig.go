@@ -69,7 +69,15 @@ func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.
 	w("module = %s\n", tomlString(app))
 	w("# workers = %d                   # default 2 × cores + 1\n", 2*runtime.NumCPU()+1)
 	w("# env_file = %s  # default: the project's .env when it exists\n", tomlString(filepath.Join(p.Dir, ".env")))
-	w("# migrate = true\n# collectstatic = true\n")
+	w("# migrate = true\n")
+	if p.StaticRootShipped {
+		w("# STATIC_ROOT (%s) is the package's, shipped collected: it is served as it\n", p.StaticRoot)
+		w("# is. collectstatic could not write there (its compressed copies go to\n")
+		w("# frontdoor's state directory).\n")
+		w("collectstatic = false\n")
+	} else {
+		w("# collectstatic = true\n")
+	}
 	w("# compress_static = true         # .br, .zst and .gz next to STATIC_ROOT's files, once per release\n")
 	if len(p.Postgres()) > 0 {
 		w("# The settings use PostgreSQL: frontdoor waits for it before migrate and checks it\n")

@@ -30,6 +30,9 @@ func writeFindings(out io.Writer, p *supervisor.Project, r *runAs) {
 		if p.StaticfilesStorage != "" {
 			static += " (" + p.StaticfilesStorage[strings.LastIndexByte(p.StaticfilesStorage, '.')+1:] + ")"
 		}
+		if p.StaticRootShipped {
+			static += ", shipped collected by its package: served as it is, no collectstatic"
+		}
 	}
 	row("static", static)
 	media := "none (MEDIA_URL is not set)"

@@ -139,7 +139,7 @@ func permissionProblems(p *supervisor.Project, r *runAs, granted bool) []supervi
 	}
 	checks = append(checks, accessCheck{"the interpreter", p.Python, supervisor.AccessExec})
 	var writable []accessCheck
-	if p.HasStaticfiles && p.StaticRoot != "" {
+	if p.HasStaticfiles && p.StaticRoot != "" && !p.StaticRootShipped {
 		writable = append(writable, accessCheck{"STATIC_ROOT (collectstatic writes it)", p.StaticRoot, supervisor.AccessWrite})
 	}
 	if p.MediaURL != "" && p.MediaRoot != "" {

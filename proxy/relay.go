@@ -53,7 +53,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		fileMax = 0
 	}
 	px.out.init(memLimit, fileMax, false)
-	coding := w.chooseCompression(&ex.req, resp, px.streaming)
+	coding := w.chooseCompression(&ex.req, resp, px.streaming, px.route)
 	if coding != codecNone {
 		// The body is decoded from any chunking, compressed, and framed
 		// anew: chunked for HTTP/1.1, by closing for HTTP/1.0.
@@ -69,12 +69,12 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 	b = appendUpstreamHeaders(b, resp, px.comp != nil)
 	switch {
 	case px.comp != nil:
-		if px.comp.kind == codecGzip {
-			b = append(b, "Content-Encoding: gzip\r\n"...)
-		} else {
-			b = append(b, "Content-Encoding: zstd\r\n"...)
+		b = append(b, "Content-Encoding: "...)
+		b = append(b, contentEncoding[px.comp.kind]...)
+		b = append(b, "\r\n"...)
+		if !varyListsAcceptEncoding(resp) {
+			b = append(b, "Vary: Accept-Encoding\r\n"...)
 		}
-		b = append(b, "Vary: Accept-Encoding\r\n"...)
 		if px.comp.chunked {
 			b = append(b, "Transfer-Encoding: chunked\r\n"...)
 		}
@@ -165,6 +165,31 @@ func appendUpstreamHeaders(b []byte, resp *http1.Response, compressing bool) []b
 		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// varyListsAcceptEncoding reports whether the application's Vary already
+// names Accept-Encoding (Django's GZipMiddleware and cache middleware add
+// it): a second field would repeat it.
+func varyListsAcceptEncoding(resp *http1.Response) bool {
+	for i := range resp.Headers {
+		h := &resp.Headers[i]
+		if !http1.EqualFold(h.Name, "vary") {
+			continue
+		}
+		for v := h.Value; len(v) > 0; {
+			var tok []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			tok = bytes.TrimSpace(tok)
+			if http1.EqualFold(tok, "accept-encoding") || string(tok) == "*" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bodyComplete runs once the whole response body has been read: it ends

@@ -33,10 +33,11 @@ type site struct {
 }
 
 type route struct {
-	id       int
-	prefix   string
-	static   *staticRoute
-	upstream string // group name, for proxied routes
+	id         int
+	prefix     string
+	static     *staticRoute
+	upstream   string // group name, for proxied routes
+	noCompress bool   // no on-the-fly compression of proxied responses
 }
 
 type staticRoute struct {
@@ -51,6 +52,12 @@ type staticRoute struct {
 	// walk: openat2 is refused here (a seccomp filter), so files are
 	// opened by walking their path (confine.go).
 	walk bool
+	// variants is the directory of precompressed siblings kept outside
+	// the root (Static.VariantRoot), nil without one.
+	variants *staticRoute
+	// manifest is Django's staticfiles.json at the root, as last read
+	// (manifest.go); shared by every worker.
+	manifest manifestCache
 }
 
 // newRouter compiles sites. Errors name the site and route at fault.
@@ -112,7 +119,7 @@ func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, e
 	if !strings.HasPrefix(rt.Prefix, "/") {
 		return nil, fmt.Errorf("prefix must start with /")
 	}
-	c := &route{id: len(r.routes), prefix: rt.Prefix}
+	c := &route{id: len(r.routes), prefix: rt.Prefix, noCompress: rt.NoCompress}
 	switch {
 	case rt.Static != nil && rt.Upstream != "":
 		return nil, fmt.Errorf("route has both a static directory and an upstream")
@@ -146,7 +153,7 @@ func openStatic(s *Static) (*staticRoute, error) {
 	case "-":
 		index = ""
 	}
-	return &staticRoute{
+	st := &staticRoute{
 		root:            s.Root,
 		rootFd:          fd,
 		walk:            !probeOpenat2(fd),
@@ -156,7 +163,14 @@ func openStatic(s *Static) (*staticRoute, error) {
 		precompressed:   !s.NoPrecompressed,
 		internal:        s.Internal,
 		dotfiles:        s.Dotfiles,
-	}, nil
+	}
+	if s.VariantRoot != "" && st.precompressed {
+		// Missing until the first release writes it: no variants then.
+		if vfd, err := unix.Open(s.VariantRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			st.variants = &staticRoute{root: s.VariantRoot, rootFd: vfd, walk: st.walk}
+		}
+	}
+	return st, nil
 }
 
 // walksPaths reports whether a static route opens its files by walking
@@ -176,6 +190,10 @@ func (r *router) close() {
 		if rt.static != nil && rt.static.rootFd >= 0 {
 			unix.Close(rt.static.rootFd)
 			rt.static.rootFd = -1
+		}
+		if rt.static != nil && rt.static.variants != nil && rt.static.variants.rootFd >= 0 {
+			unix.Close(rt.static.variants.rootFd)
+			rt.static.variants.rootFd = -1
 		}
 	}
 }

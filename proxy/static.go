@@ -194,13 +194,16 @@ func hasField(lines []byte, name string) bool {
 }
 
 // pickEncoding chooses the precompressed sibling the client accepts,
-// preferring brotli.
+// the smallest first: brotli, zstd, gzip.
 func pickEncoding(f *cachedFile, ae []byte) *cachedFile {
 	if ae == nil {
 		return f
 	}
 	if f.br != nil && acceptsEncoding(ae, "br") {
 		return f.br
+	}
+	if f.zst != nil && acceptsEncoding(ae, "zstd") {
+		return f.zst
 	}
 	if f.gz != nil && acceptsEncoding(ae, "gzip") {
 		return f.gz

@@ -122,6 +122,10 @@ type Config struct {
 	// NoCompressStatic skips writing .br, .zst and .gz next to the
 	// compressible files of STATIC_ROOT after collectstatic.
 	NoCompressStatic bool
+	// CompressDir holds the compressed copies of a STATIC_ROOT frontdoor
+	// may not write (a package's): under the root's absolute path, where
+	// the edge's static route looks for them. Default none.
+	CompressDir string
 
 	// Processes are extra named processes started after the first
 	// successful release steps.

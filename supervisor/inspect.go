@@ -299,6 +299,10 @@ func (p *Project) decode(r *inspectResult, explicit []string) {
 	for i := range p.SettingsFiles {
 		p.SettingsFiles[i].PackageOwned = packageOwned(p.SettingsFiles[i].Path)
 	}
+	if p.StaticRoot != "" && packageOwned(p.StaticRoot) {
+		entries, _ := os.ReadDir(p.StaticRoot)
+		p.StaticRootShipped = len(entries) > 0
+	}
 	p.insecureSecretKey, p.appImportErrors, p.settingsError = r.InsecureSecretKey, r.AppImportErrors, r.SettingsError
 	for alias, d := range r.Databases {
 		p.Databases = append(p.Databases, Database{

@@ -14,6 +14,7 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // Static files are compressed once, at release, like whitenoise's
@@ -58,14 +59,15 @@ type CompressStats struct {
 	In, Out int64 // bytes of the files compressed, of their .br siblings
 }
 
-// CompressStaticDir writes .br, .zst and .gz siblings next to every
+// CompressStaticDir writes .br, .zst and .gz siblings of every
 // compressible file under root that lacks an up-to-date one (a sibling is
 // up to date when its modification time equals the file's, which it is
-// given). A sibling that would not be smaller than 95% of the file is not
-// kept. Files created are owned like the directory they are in when
-// frontdoor runs as root. It blocks for the whole walk (a second or two
-// for Django's admin; ctx stops it between files).
-func CompressStaticDir(ctx context.Context, root string) (CompressStats, error) {
+// given), next to the file when into is root, else at the same relative
+// name under into. A sibling that would not be smaller than 95% of the
+// file is not kept. Siblings are owned like their file when frontdoor runs
+// as root. It blocks for the whole walk (a second or two for Django's
+// admin; ctx stops it between files).
+func CompressStaticDir(ctx context.Context, root, into string) (CompressStats, error) {
 	var st CompressStats
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -85,16 +87,28 @@ func CompressStaticDir(ctx context.Context, root string) (CompressStats, error) 
 			return nil
 		}
 		st.Files++
-		return compressFile(path, info, &st)
+		base := path
+		if into != root {
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			base = filepath.Join(into, rel)
+			if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+				return err
+			}
+		}
+		return compressFile(path, base, info, &st)
 	})
 	return st, err
 }
 
-// compressFile writes path's missing or stale siblings.
-func compressFile(path string, info fs.FileInfo, st *CompressStats) error {
+// compressFile writes the missing or stale siblings of path, named base
+// plus each format's extension.
+func compressFile(path, base string, info fs.FileInfo, st *CompressStats) error {
 	var data []byte
 	for _, f := range precompressedFormats {
-		sib := path + f.ext
+		sib := base + f.ext
 		if sst, err := os.Stat(sib); err == nil && sst.ModTime().Equal(info.ModTime()) {
 			st.Kept++
 			continue
@@ -166,14 +180,23 @@ func writeSibling(sib string, data []byte, f precompressed, info fs.FileInfo) (i
 	return size, os.Rename(tmp.Name(), sib)
 }
 
-// compressStatic is the compress-static release step.
+// compressStatic is the compress-static release step: siblings next to
+// the files, or, for a directory a package owns or frontdoor may not
+// write, under Config.CompressDir, where the edge looks for them too.
 func (s *Supervisor) compressStatic(ctx context.Context, root string) ([]string, error) {
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
 		return []string{root + " does not exist: nothing to compress"}, nil
 	}
-	st, err := CompressStaticDir(ctx, root)
-	line := fmt.Sprintf("%d compressible files in %s: %d siblings written, %d up to date, %d not kept (no smaller)",
-		st.Files, root, st.Written, st.Kept, st.Dropped)
+	into := root
+	if packageOwned(root) || unix.Access(root, unix.W_OK) != nil {
+		if s.cfg.CompressDir == "" {
+			return []string{root + " is not frontdoor's to write, and there is no other place for its compressed copies"}, nil
+		}
+		into = filepath.Join(s.cfg.CompressDir, filepath.Clean(root))
+	}
+	st, err := CompressStaticDir(ctx, root, into)
+	line := fmt.Sprintf("%d compressible files in %s: %d siblings written in %s, %d up to date, %d not kept (no smaller)",
+		st.Files, root, st.Written, into, st.Kept, st.Dropped)
 	if st.In > 0 {
 		line += fmt.Sprintf("; brotli: %d → %d bytes", st.In, st.Out)
 	}

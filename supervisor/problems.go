@@ -198,10 +198,10 @@ func (p *Project) staticProblems(set func(string, Severity, string, string, func
 		set(ProblemStaticRootUnset, SeverityError,
 			"STATIC_ROOT is not set: collectstatic has nowhere to put the files frontdoor serves",
 			"STATIC_ROOT", func(f SettingsFile) []string { return p.dirLines(f, "STATIC_ROOT", "staticfiles") })
-	case packageOwned(p.StaticRoot) && p.OverrideFile() != "":
+	case packageOwned(p.StaticRoot) && !p.StaticRootShipped:
 		set(ProblemStaticRootPackaged, SeverityError,
-			fmt.Sprintf("STATIC_ROOT %s is a directory of the package: collectstatic (a release step) would write into files "+
-				"apt manages, and the application's user may not write there", p.StaticRoot),
+			fmt.Sprintf("STATIC_ROOT %s is a directory apt manages, and empty: collectstatic (a release step) would write "+
+				"there, where the application's user may not", p.StaticRoot),
 			"STATIC_ROOT", func(SettingsFile) []string {
 				return []string{fmt.Sprintf("STATIC_ROOT = %s", pyString(filepath.Join("/var/lib", p.packageName(), "static")))}
 			})

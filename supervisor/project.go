@@ -70,6 +70,10 @@ type Project struct {
 	// HasStaticfiles says django.contrib.staticfiles is installed (so
 	// collectstatic exists).
 	HasStaticfiles bool `json:"has_staticfiles"`
+	// StaticRootShipped says STATIC_ROOT belongs to a package that ships it
+	// collected (graphite-web's /usr/share/graphite-web/static): it is
+	// served as it is, without collectstatic, which could not write there.
+	StaticRootShipped bool `json:"static_root_shipped,omitempty"`
 	// Modules says which of django, gunicorn, uvicorn, psycopg2, psycopg,
 	// celery the interpreter can import.
 	Modules map[string]bool `json:"modules"`
