@@ -34,10 +34,10 @@ import (
 // loopback test ports and keep state in the test's directory.
 
 // appliedFixes pastes every settings fix printed by init into the file it
-// names (relative names are the project's), and returns the shell
-// commands it printed for permissions. secretEnv, when the output asks for
-// DJANGO_SECRET_KEY in an env file, gets that line.
-func appliedFixes(t *testing.T, out, project string) (commands []string) {
+// names (relative names are the project's; where, when not nil, says
+// where a named file really is), writes the env file a SECRET_KEY line
+// asks for, and returns the shell commands init printed for permissions.
+func appliedFixes(t *testing.T, out, project string, where func(string) string) (commands []string) {
 	t.Helper()
 	lines := strings.Split(out, "\n")
 	add := map[string][]string{}
@@ -72,6 +72,9 @@ func appliedFixes(t *testing.T, out, project string) (commands []string) {
 	}
 	for _, file := range order {
 		text := strings.Join(add[file], "\n")
+		if where != nil {
+			file = where(file)
+		}
 		if strings.Contains(text, "DJANGO_SECRET_KEY=<50 random characters> in ") {
 			env := regexp.MustCompile(`in (\S+\.env)`).FindStringSubmatch(text)
 			if env == nil {
@@ -236,7 +239,7 @@ func TestStartprojectSite(t *testing.T) {
 					t.Errorf("init output lacks %q:\n%s", want, out)
 				}
 			}
-			if cmds := appliedFixes(t, out, project); len(cmds) > 0 {
+			if cmds := appliedFixes(t, out, project, nil); len(cmds) > 0 {
 				t.Errorf("permission fixes for a project its owner runs: %q", cmds)
 			}
 			out, err = cli(t, "init", project, "--domain", "localhost", "--config", cfg)

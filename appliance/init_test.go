@@ -42,7 +42,7 @@ del STATIC_ROOT
 		"fix, in mysite/settings.py:  STATIC_ROOT = BASE_DIR / 'staticfiles'",
 		"wrote " + cfg,
 		"site: example.com, www.example.com",
-		"3 ERROR problems remain",
+		"3 problems marked ERROR remain",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("init output lacks %q:\n%s", want, out)

@@ -196,7 +196,8 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		}
 	}
 	if res.Errors > 0 {
-		fmt.Fprintf(out, "\n%d ERROR problems remain: the site will not work until they are fixed. Fix them, then run\n  %s\n(init replaces the file it wrote as long as nobody edited it)\n", res.Errors, initCommandLine(opts, cfgPath))
+		fmt.Fprintf(out, "\n%s marked ERROR %s: the site will not work until they are fixed. Fix them, then run\n  %s\n(init replaces the file it wrote as long as nobody edited it)\n",
+			plural(res.Errors, "problem"), map[bool]string{true: "remains", false: "remain"}[res.Errors == 1], initCommandLine(opts, cfgPath))
 		return res, ErrInitProblems
 	}
 	fmt.Fprintf(out, "\nnext:\n  frontdoor check --config %s\n  systemctl restart frontdoor    (or by hand: frontdoor run --config %s)\n", cfgPath, cfgPath)

@@ -60,7 +60,7 @@ func writeProblems(out io.Writer, p *supervisor.Project) {
 		fmt.Fprintf(out, "\nno problem found in the settings\n\n")
 		return
 	}
-	fmt.Fprintf(out, "\n%d problems to fix before going live:\n", len(p.Problems))
+	fmt.Fprintf(out, "\n%s to fix before going live:\n", plural(len(p.Problems), "problem"))
 	for _, prob := range p.Problems {
 		fmt.Fprintf(out, "  %-7s %s\n", strings.ToUpper(string(prob.Severity)), prob.Message)
 		switch lines := strings.Split(prob.Fix, "\n"); {
@@ -117,6 +117,14 @@ func initCommandLine(opts InitOptions, cfgPath string) string {
 		args = append(args, "--config", cfgPath)
 	}
 	return strings.Join(args, " ")
+}
+
+// plural is "1 problem", "3 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func orNone(s string) string {

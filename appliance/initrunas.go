@@ -254,7 +254,7 @@ func writePermissionProblems(out io.Writer, probs []supervisor.Problem) {
 	if len(probs) == 0 {
 		return
 	}
-	fmt.Fprintf(out, "\n%d permission problems:\n", len(probs))
+	fmt.Fprintf(out, "\n%s:\n", plural(len(probs), "permission problem"))
 	for _, prob := range probs {
 		fmt.Fprintf(out, "  %-7s %s\n", "ERROR", prob.Message)
 		fmt.Fprintf(out, "          fix: %s\n", prob.Fix)

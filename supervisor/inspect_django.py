@@ -316,6 +316,13 @@ class Sources:
         return {'has_os': getattr(ns.get('os'), '__name__', '') == 'os', 'base_dir': kind, 'base_dir_value': str(base) if kind else ''}
 
 
+def weak_secret_key(key):
+    """Django's own test (check --deploy, security.W009): startproject's
+    development key, or too short or too plain to be secret (a package's
+    placeholder such as graphite-web's 'UNSAFE_DEFAULT')."""
+    return key.startswith('django-insecure-') or len(key) < 50 or len(set(key)) < 5
+
+
 def raw_setting(settings, name, default=None):
     """The value as written: LazySettings prefixes MEDIA_URL and STATIC_URL
     with the script prefix, which turns Django's default MEDIA_URL '' into '/'."""
@@ -384,7 +391,7 @@ def inspect():
             'allowed_hosts': [str(h) for h in getattr(settings, 'ALLOWED_HOSTS', [])],
             'debug': bool(getattr(settings, 'DEBUG', False)),
             'secure_proxy_ssl_header': [str(h) for h in header] if header else None,
-            'insecure_secret_key': str(getattr(settings, 'SECRET_KEY', '')).startswith('django-insecure-'),
+            'insecure_secret_key': weak_secret_key(str(getattr(settings, 'SECRET_KEY', ''))),
             'staticfiles_installed': 'django.contrib.staticfiles' in installed,
             'installed_apps': installed,
             'session_cookie_secure': bool(getattr(settings, 'SESSION_COOKIE_SECURE', False)),

@@ -158,7 +158,7 @@ func TestInspectMediaAndHTTPSAdvice(t *testing.T) {
 	requireDjango(t)
 	t.Parallel()
 	dir := copyProject(t)
-	appendFile(t, dir, "mysite/settings.py", "\ndel MEDIA_URL\ndel MEDIA_ROOT\ndel SECURE_PROXY_SSL_HEADER\n")
+	appendFile(t, dir, "mysite/settings.py", "\ndel MEDIA_URL\ndel MEDIA_ROOT\ndel SECURE_PROXY_SSL_HEADER\ndel SESSION_COOKIE_SECURE\ndel CSRF_COOKIE_SECURE\n")
 	p, err := Inspect(context.Background(), dir, InspectOptions{HTTPS: true})
 	if err != nil {
 		t.Fatal(err)

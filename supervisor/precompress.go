@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/andybalholm/brotli"
@@ -65,10 +67,38 @@ type CompressStats struct {
 // given), next to the file when into is root, else at the same relative
 // name under into. A sibling that would not be smaller than 95% of the
 // file is not kept. Siblings are owned like their file when frontdoor runs
-// as root. It blocks for the whole walk (a second or two for Django's
-// admin; ctx stops it between files).
+// as root. The files are compressed on every core. It blocks until all
+// are done (a second or two for Django's admin, half a minute for
+// graphite-web's 4.7 MB the first time; ctx stops it between files).
 func CompressStaticDir(ctx context.Context, root, into string) (CompressStats, error) {
-	var st CompressStats
+	var (
+		st    CompressStats
+		mu    sync.Mutex // guards st and firstErr
+		first error
+		wg    sync.WaitGroup
+	)
+	type job struct {
+		path, base string
+		info       fs.FileInfo
+	}
+	jobs := make(chan job)
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				var one CompressStats
+				err := compressFile(j.path, j.base, j.info, &one)
+				mu.Lock()
+				st.Written, st.Kept, st.Dropped = st.Written+one.Written, st.Kept+one.Kept, st.Dropped+one.Dropped
+				st.In, st.Out = st.In+one.In, st.Out+one.Out
+				if err != nil && first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == root {
@@ -98,8 +128,14 @@ func CompressStaticDir(ctx context.Context, root, into string) (CompressStats, e
 				return err
 			}
 		}
-		return compressFile(path, base, info, &st)
+		jobs <- job{path, base, info}
+		return nil
 	})
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		err = first
+	}
 	return st, err
 }
 

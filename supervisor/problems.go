@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -142,8 +143,14 @@ func (p *Project) findProblems(pc problemContext) []Problem {
 	}
 	if p.insecureSecretKey {
 		set(ProblemInsecureSecretKey, SeverityWarning,
-			"SECRET_KEY is the development key startproject wrote (django-insecure-...)",
+			"SECRET_KEY is not secret: startproject's development key (django-insecure-...), a package's placeholder, or shorter "+
+				"than 50 characters (what Django's check --deploy calls security.W009); sessions and password reset links rely on it",
 			"SECRET_KEY", func(f SettingsFile) []string {
+				if !p.HasManage || f.PackageOwned || p.OverrideFile() != "" {
+					// A packaged application: its administrator's file
+					// holds the key itself.
+					return []string{"SECRET_KEY = " + pyString(randomSecretKey())}
+				}
 				return withOS(f, "SECRET_KEY = os.environ['DJANGO_SECRET_KEY']   # and DJANGO_SECRET_KEY=<50 random characters> in "+
 					filepath.Join(p.Dir, ".env"))
 			})
@@ -264,6 +271,20 @@ func (p *Project) checkCommand() string {
 		return fmt.Sprintf("cd %s && %s manage.py check", p.Dir, p.Python)
 	}
 	return fmt.Sprintf("DJANGO_SETTINGS_MODULE=%s %s -m django check", p.SettingsModule, p.Python)
+}
+
+// randomSecretKey is a new key as Django's get_random_secret_key makes it:
+// 50 characters from its alphabet, from the system's random source.
+func randomSecretKey() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(-_=+)"
+	b := make([]byte, 50)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
 }
 
 // withOS prefixes line with "import os" when f's namespace lacks it.
