@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"strings"
 	"syscall"
 
@@ -48,7 +49,16 @@ func Manage(opts ManageOptions) (int, error) {
 	if cfg.App == nil {
 		return 1, fmt.Errorf("%s has no [app]: nothing to manage (run `frontdoor init DJANGO_DIR`)", opts.ConfigPath)
 	}
-	cmd, _, err := supervisor.ManageCommand(cfg.App.supervisorConfig(""), opts.Args)
+	sc := cfg.App.supervisorConfig("")
+	if os.Geteuid() == 0 && opts.ConfigPath == DefaultConfigPath {
+		if _, err := user.Lookup(serviceUser); err == nil {
+			// The packaged service runs the application as its own user:
+			// so does a management command, or it would leave files
+			// (uploads, a SQLite journal) the service cannot write.
+			sc.User = serviceUser
+		}
+	}
+	cmd, _, err := supervisor.ManageCommand(sc, opts.Args)
 	if err != nil {
 		return 1, err
 	}
