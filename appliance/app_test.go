@@ -117,9 +117,16 @@ func TestInitRunRestartDeploy(t *testing.T) {
 			t.Errorf("metric %s = %q, want %s", series, samples[series], want)
 		}
 	}
-	if v := samples[`frontdoor_process_resident_memory_bytes{process="web"}`]; v == "" || v == "0" {
-		t.Errorf("web RSS = %q (sampled every 5 s: the deploy took long enough for one)", v)
-	}
+	// Resource use is sampled every 5 s: the new generation may not have
+	// been measured yet.
+	await(t, 15*time.Second, "the new generation's RSS in the metrics", func() bool {
+		m, err := d.client().Metrics(context.Background())
+		if err != nil {
+			return false
+		}
+		v := checkExposition(t, m)[`frontdoor_process_resident_memory_bytes{process="web"}`]
+		return v != "" && v != "0"
+	})
 
 	text2, err := cli(t, "status", "--config", cfg)
 	if err != nil || !strings.Contains(text2, "running") || !strings.Contains(text2, "deploy-succeeded") {

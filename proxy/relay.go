@@ -173,20 +173,8 @@ func appendUpstreamHeaders(b []byte, resp *http1.Response, compressing bool) []b
 func varyListsAcceptEncoding(resp *http1.Response) bool {
 	for i := range resp.Headers {
 		h := &resp.Headers[i]
-		if !http1.EqualFold(h.Name, "vary") {
-			continue
-		}
-		for v := h.Value; len(v) > 0; {
-			var tok []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			tok = bytes.TrimSpace(tok)
-			if http1.EqualFold(tok, "accept-encoding") || string(tok) == "*" {
-				return true
-			}
+		if http1.EqualFold(h.Name, "vary") && (listsToken(h.Value, []byte("accept-encoding")) || listsToken(h.Value, []byte("*"))) {
+			return true
 		}
 	}
 	return false
