@@ -98,6 +98,18 @@ def module_file(name):
     return spec.origin
 
 
+def package_dir(module):
+    """The directory of a dotted module's top-level package, without
+    running the module itself ('' for a top-level module)."""
+    try:
+        spec = importlib.util.find_spec(module.split('.')[0])
+    except Exception:
+        return ''
+    if spec is None or not spec.submodule_search_locations or not spec.origin:
+        return ''
+    return os.path.dirname(os.path.realpath(spec.origin))
+
+
 def environ_defaults(path):
     """The os.environ.setdefault('K', 'V') calls (and os.environ['K'] = 'V'
     assignments) in a file: the environment an entry point gives itself."""
@@ -362,6 +374,7 @@ def inspect():
         for key, value in out['entry_env'].items():
             os.environ.setdefault(key, value)
     out['settings_module'] = os.environ.get('DJANGO_SETTINGS_MODULE', '')
+    out['settings_package_dir'] = package_dir(out['settings_module'])
     loading = Loading()
     try:
         import django
@@ -424,9 +437,6 @@ def inspect():
             if src:
                 defined[name] = sources.file_of(src)
         out['defined_in'] = defined
-        top = importlib.import_module(out['settings_module'].split('.')[0])
-        top_file = getattr(top, '__file__', None) or ''
-        out['settings_package_dir'] = os.path.dirname(os.path.realpath(top_file)) if hasattr(top, '__path__') and top_file else ''
         if not entry:
             # The entry point the settings name: the environment it gives
             # itself may choose other settings than manage.py's.

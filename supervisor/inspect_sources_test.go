@@ -278,3 +278,38 @@ func TestInspectWithoutManagePy(t *testing.T) {
 		t.Errorf("a project one level down: %v", err)
 	}
 }
+
+// TestInspectEntryPointEnvironment: the variables the application's module
+// sets for itself (graphite's wsgi module sets GRAPHITE_SETTINGS_MODULE)
+// are in force when the settings are read, for the configured application
+// and for the settings' own WSGI_APPLICATION; a failure says which.
+func TestInspectEntryPointEnvironment(t *testing.T) {
+	requireDjango(t)
+	t.Parallel()
+	dir := copyProject(t)
+	appendFile(t, dir, "mysite/settings.py", "\nif os.environ.get('MYSITE_FLAVOUR') == 'legacy':\n    raise RuntimeError('the legacy flavour is gone')\n")
+	wsgi, err := os.ReadFile(filepath.Join(dir, "mysite/wsgi.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "mysite/wsgi.py", "import os\nos.environ.setdefault('MYSITE_FLAVOUR', 'legacy')\n"+string(wsgi))
+	for _, app := range []string{"", "mysite.wsgi:application"} {
+		p, err := Inspect(context.Background(), dir, InspectOptions{App: app})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prob := problemOf(t, p, ProblemSettingsFailed)
+		if !strings.Contains(prob.Message, "MYSITE_FLAVOUR=legacy, which "+filepath.Join(dir, "mysite/wsgi.py")+" sets for itself") ||
+			!strings.Contains(prob.Message, "the legacy flavour is gone") || !strings.Contains(prob.Fix, "MYSITE_FLAVOUR=legacy ") {
+			t.Errorf("app %q: %+v", app, prob)
+		}
+	}
+	// The environment decides: frontdoor's processes get what is set.
+	p, err := Inspect(context.Background(), dir, InspectOptions{Env: []string{"MYSITE_FLAVOUR=modern"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasProblem(p, ProblemSettingsFailed) {
+		t.Errorf("MYSITE_FLAVOUR set in [app] env: %+v", p.Problems)
+	}
+}

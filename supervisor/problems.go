@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -79,8 +80,12 @@ func (p *Project) findProblems(pc problemContext) []Problem {
 		return out
 	}
 	if p.settingsError != "" {
+		with := ""
+		if env := p.entryEnvLine(); env != "" {
+			with = fmt.Sprintf(" with %s, which %s sets for itself,", env, p.EntryFile)
+		}
 		add(ProblemSettingsFailed, SeverityError,
-			fmt.Sprintf("the settings module %s (from %s) does not load: %s", p.SettingsModule, p.SettingsSource, p.settingsError),
+			fmt.Sprintf("the settings module %s (from %s)%s does not load: %s", p.SettingsModule, p.SettingsSource, with, p.settingsError),
 			fmt.Sprintf("fix the error, then check with `%s`", p.checkCommand()))
 		return out
 	}
@@ -265,12 +270,33 @@ func (p *Project) packageName() string {
 	return filepath.Base(p.Dir)
 }
 
-// checkCommand is the command that shows a settings error in full.
+// checkCommand is the command that shows a settings error in full, in
+// the environment the entry point gives itself.
 func (p *Project) checkCommand() string {
-	if p.HasManage {
-		return fmt.Sprintf("cd %s && %s manage.py check", p.Dir, p.Python)
+	env := p.entryEnvLine()
+	if env != "" {
+		env += " "
 	}
-	return fmt.Sprintf("DJANGO_SETTINGS_MODULE=%s %s -m django check", p.SettingsModule, p.Python)
+	if p.HasManage {
+		return fmt.Sprintf("cd %s && %s%s manage.py check", p.Dir, env, p.Python)
+	}
+	return fmt.Sprintf("cd %s && %sDJANGO_SETTINGS_MODULE=%s %s -m django check", p.Dir, env, p.SettingsModule, p.Python)
+}
+
+// entryEnvLine is "K=V ..." for the variables, other than the settings
+// module, that the application's module sets for itself.
+func (p *Project) entryEnvLine() string {
+	var keys []string
+	for k := range p.EntryEnv {
+		if k != "DJANGO_SETTINGS_MODULE" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + p.EntryEnv[k]
+	}
+	return strings.Join(keys, " ")
 }
 
 // randomSecretKey is a new key as Django's get_random_secret_key makes it:
