@@ -721,7 +721,7 @@ func TestConfigErrorsThroughTheBinary(t *testing.T) {
 		name, text, where, says string
 	}{
 		{"unknown key", good("workerz = 2\n"), ":6: server.workerz", "unknown key"},
-		{"wrong type", good("workers = \"two\"\n"), ":6: server.workers", "string"},
+		{"wrong type", good("workers = \"two\"\n"), ":6: server.workers", `expected a number, got "two"`},
 		{"bad duration", good("[timeouts]\nkeepalive = \"75 seconds\"\n"), ":7: timeouts.keepalive", "not a duration"},
 		{"bad address", strings.Replace(good(""), addr, "localhost:80", 1), ":2: server.http[0]", "not an IP address"},
 		{"missing directory", strings.Replace(good(""), www, www+"/missing", 1), ":10: site[0].route[0].static", "no such file"},

@@ -96,12 +96,13 @@ func writeConfig(t *testing.T, path, addr, root string) {
 http = [%q]
 access_log = "off"
 state = %q
+runtime_dir = %q
 
 [[site]]
   [[site.route]]
   path = "/"
   static = %q
-`, addr, filepath.Join(filepath.Dir(path), "state", "state.db"), root)
+`, addr, filepath.Join(filepath.Dir(path), "state", "state.db"), filepath.Join(filepath.Dir(path), "run"), root)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +170,35 @@ func TestCheckCommand(t *testing.T) {
 	writeConfig(t, cfgPath, "127.0.0.1:0", dir)
 	if out, err := exec.Command(binPath, "check", "--config", cfgPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
 		t.Fatalf("check refused a good configuration: %v\n%s", err, out)
+	}
+	// The file may be named without --config, and then it is the one checked.
+	if out, err := exec.Command(binPath, "check", cfgPath).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), cfgPath+": ok") {
+		t.Fatalf("check FILE: %v\n%s", err, out)
+	}
+	missing := filepath.Join(dir, "missing.toml")
+	if out, err := exec.Command(binPath, "check", missing).CombinedOutput(); err == nil || !strings.Contains(string(out), missing) {
+		t.Fatalf("check of a missing FILE: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(binPath, "check", cfgPath, "--config", missing).CombinedOutput(); err == nil || !strings.Contains(string(out), "two files") {
+		t.Fatalf("check FILE --config OTHER: %v\n%s", err, out)
+	}
+}
+
+// TestBindErrorNamesTheLine: an address another program holds makes run
+// fail with the file, the line of the address and a fix.
+func TestBindErrorNamesTheLine(t *testing.T) {
+	dir := t.TempDir()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cfgPath := filepath.Join(dir, "frontdoor.toml")
+	writeConfig(t, cfgPath, held.Addr().String(), dir)
+	out, err := exec.Command(binPath, "run", "--config", cfgPath).CombinedOutput()
+	want := fmt.Sprintf("%s:2: server.http[0]: cannot listen on %q: address already in use (fix: another program listens there", cfgPath, held.Addr().String())
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("run on a held address: %v; want %q in:\n%s", err, want, out)
 	}
 }
 
