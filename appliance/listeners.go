@@ -17,18 +17,18 @@ import (
 // openListeners returns the engine's listeners: the sockets systemd passed
 // (by name) when socket activated, else its own listeners on the
 // configured addresses. Either way the engine sees the same thing.
-func openListeners(cfg *Config, log *slog.Logger) ([]proxy.Listener, error) {
-	activated, err := systemd.ActivatedSockets()
+// activated reports the first case.
+func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activated bool, err error) {
+	passed, err := systemd.ActivatedSockets()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if len(activated) > 0 {
-		var ls []proxy.Listener
-		for _, s := range activated {
+	if len(passed) > 0 {
+		for _, s := range passed {
 			l, err := adoptSocket(s)
 			if err != nil {
 				closeListeners(ls)
-				return nil, err
+				return nil, true, err
 			}
 			switch s.Name {
 			case systemd.SocketHTTP:
@@ -40,9 +40,8 @@ func openListeners(cfg *Config, log *slog.Logger) ([]proxy.Listener, error) {
 			ls = append(ls, l)
 		}
 		log.Info("using sockets passed by systemd", "count", len(ls))
-		return ls, nil
+		return ls, true, nil
 	}
-	var ls []proxy.Listener
 	for _, kind := range []struct {
 		key   string
 		name  string
@@ -52,13 +51,13 @@ func openListeners(cfg *Config, log *slog.Logger) ([]proxy.Listener, error) {
 			l, err := proxy.Listen(addr, kind.name)
 			if err != nil {
 				closeListeners(ls)
-				return nil, cfg.bindError(fmt.Sprintf("%s[%d]", kind.key, i), addr, err)
+				return nil, false, cfg.bindError(fmt.Sprintf("%s[%d]", kind.key, i), addr, err)
 			}
 			l.TLS = kind.name == systemd.SocketHTTPS
 			ls = append(ls, l)
 		}
 	}
-	return ls, nil
+	return ls, false, nil
 }
 
 // bindError names the configuration line of an address that could not be
