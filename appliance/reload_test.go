@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -286,4 +287,43 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return out
+}
+
+// TestReloadWhileStarting: a SIGHUP that arrives while the daemon is still
+// starting — its sockets already listen, so a client or systemd may act —
+// is a reload, handled once it serves, not Go's default action for SIGHUP
+// (the end of the process).
+func TestReloadWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	cfg := filepath.Join(dir, "frontdoor.toml")
+	writeConfig(t, cfg, addr, dir)
+	// An HTTPS listener: the first start creates the local CA in the state
+	// file, after the sockets listen.
+	appendTo(t, cfg, "\n[tls]\nacme = false\n")
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "[server]\n", fmt.Sprintf("[server]\nhttps = [%q]\n", freePort(t)), 1)), 0o644)
+	p := startFrontdoor(t, "run", "--config", cfg)
+	// The listening socket accepts (into its backlog) before the engine
+	// and the rest of the daemon have started.
+	await(t, 10*time.Second, "the listening socket", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	// A burst, so that one lands while the rest of the daemon starts.
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatalf("the daemon is gone after a SIGHUP during its start: %v\n%s", err, p.stderr.String())
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	await(t, 10*time.Second, "the reload's log line", func() bool {
+		return strings.Contains(p.stderr.String(), "configuration reloaded")
+	})
+	if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the daemon is gone after a SIGHUP during its start: %v\n%s", err, p.stderr.String())
+	}
 }

@@ -68,10 +68,17 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier}
+	// Signals are caught before anything serves: a SIGHUP (or a POST
+	// /reload, which sends one) that arrives while start is still under
+	// way would otherwise find Go's default action and end the process.
+	// serve handles what arrived meanwhile.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	if err := a.start(); err != nil {
 		return err
 	}
-	return a.serve(ctx)
+	return a.serve(ctx, signals)
 }
 
 func (a *Appliance) start() error {
@@ -123,10 +130,7 @@ func (a *Appliance) start() error {
 	return a.startAdmin()
 }
 
-func (a *Appliance) serve(ctx context.Context) error {
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(signals)
+func (a *Appliance) serve(ctx context.Context, signals <-chan os.Signal) error {
 	watchCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	tuneMemory(watchCtx, a.log)
