@@ -36,6 +36,9 @@ import (
 // must open and pass bbolt's consistency check. Meanwhile new connections
 // wait in the sockets' backlog: wrk must report no connect error.
 func TestKillNineUnderSocketActivation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts under load; skipped with -short")
+	}
 	activate := needTool(t, "systemd-socket-activate", "systemd")
 	wrk := needTool(t, "wrk", "wrk")
 	t.Parallel()
@@ -443,6 +446,9 @@ func serveBroken(l net.Listener) {
 // temporary file stays under max_temp_file (32 MiB here): the origin is
 // read only as fast as the client drains beyond that.
 func TestBrokenApplication(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out response timeouts; skipped with -short")
+	}
 	t.Parallel()
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, "tmp")

@@ -214,6 +214,9 @@ func listenerFile(t *testing.T) (*os.File, string) {
 // connection (they wait in the backlog of the sockets the test holds), and
 // stops its watchdog pings when a worker hangs.
 func TestRunUnderSocketActivation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two programs and restarts them under load; skipped with -short")
+	}
 	t.Run("standin", func(t *testing.T) { testRunUnderSocketActivation(t, "./e2e/standin", true) })
 	t.Run("frontdoor", func(t *testing.T) { testRunUnderSocketActivation(t, "..", false) })
 }

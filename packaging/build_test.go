@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 // built here.
 func debs(t *testing.T) builtDebs {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the packages; skipped with -short")
+	}
 	buildOnce.Do(func() { built = buildDebs(t) })
 	if built.skip != "" {
 		t.Skip(built.skip)
