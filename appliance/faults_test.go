@@ -607,6 +607,7 @@ request_head = "60s"
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()

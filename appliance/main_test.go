@@ -54,6 +54,25 @@ type process struct {
 	addr   string
 }
 
+// hostPaths are the host's own directories of frontdoor, as the daemon
+// logs them (the admin socket's path, the state file): a test's daemon
+// must use its temporary directory instead (issue 11).
+var hostPaths = []string{"path=/run/frontdoor/", "state=/var/lib/frontdoor/", "path=/etc/frontdoor/"}
+
+// guardHostPaths fails the test, when it ends, if the daemon's log shows it
+// used the host's directories — a configuration that left runtime_dir or
+// state to their defaults.
+func (p *process) guardHostPaths(t *testing.T) {
+	t.Cleanup(func() {
+		log := p.stderr.String()
+		for _, h := range hostPaths {
+			if strings.Contains(log, h) {
+				t.Errorf("the test's daemon used the host's %s (set state and runtime_dir under t.TempDir()):\n%s", strings.TrimPrefix(strings.TrimPrefix(h, "path="), "state="), log)
+			}
+		}
+	})
+}
+
 func startFrontdoor(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{stderr: &syncBuffer{}}
@@ -63,6 +82,7 @@ func startFrontdoor(t *testing.T, args ...string) *process {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Kill()

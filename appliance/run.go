@@ -119,7 +119,7 @@ func (a *Appliance) start() error {
 	for _, l := range engine.Listeners() {
 		addrs = append(addrs, l.Addr)
 	}
-	a.log.Info("frontdoor serving", "listen", strings.Join(addrs, " "), "workers", engine.Stats().Workers, "sites", len(a.cfg.Sites))
+	a.log.Info("frontdoor serving", "listen", strings.Join(addrs, " "), "workers", engine.Stats().Workers, "sites", len(a.cfg.Sites), "state", a.cfg.Server.State)
 	if a.certs != nil {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()

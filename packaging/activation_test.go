@@ -153,6 +153,13 @@ func startActivated(t *testing.T, bin, config string, notify *notifyLog, https, 
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-a.exited
+		// The program logs its admin socket and state file: never the
+		// host's own directories.
+		for _, host := range []string{"path=/run/frontdoor/", "state=/var/lib/frontdoor/"} {
+			if strings.Contains(stderr.String(), host) {
+				t.Errorf("the program used the host's %s", host)
+			}
+		}
 		if t.Failed() {
 			t.Logf("program stderr:\n%s", stderr.String())
 		}
