@@ -266,11 +266,28 @@ func TestReloadChangesTheApp(t *testing.T) {
 	close(stop)
 	<-done
 	mu.Lock()
-	defer mu.Unlock()
 	t.Logf("requests during the reloads: %v", counts)
 	if counts[200] == 0 || len(failures) > 0 {
 		t.Errorf("%d requests failed during the reloads (%v answered): %v", len(failures), counts, failures[:min(5, len(failures))])
 	}
+	mu.Unlock()
+
+	// [app] removed: the application stops; added back: it starts.
+	start := strings.Index(changed, "[app]\n")
+	end := start + strings.Index(changed[start:], "\n\n")
+	os.WriteFile(cfg, []byte(changed[:start]+changed[end:]), 0o644)
+	if out, err := cli(t, "reload", "--config", cfg); err != nil || !strings.Contains(out, "[app] removed") {
+		t.Fatalf("reload without [app]: %v\n%s", err, out)
+	}
+	await(t, 30*time.Second, "the gunicorn master to stop", func() bool { return syscall.Kill(newMaster, 0) != nil })
+	os.WriteFile(cfg, []byte(changed), 0o644)
+	if out, err := cli(t, "reload", "--config", cfg); err != nil || !strings.Contains(out, "[app] added") {
+		t.Fatalf("reload with [app] again: %v\n%s", err, out)
+	}
+	await(t, 60*time.Second, "the application through the edge again", func() bool {
+		r, err := rawGet(d.addr, "/version/", "localhost")
+		return err == nil && r.status == 200
+	})
 }
 
 // childrenOf lists the processes whose parent is pid.
