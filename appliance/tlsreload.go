@@ -33,8 +33,11 @@ func (a *Appliance) prepareCerts(cfg *Config) (*certsChange, error) {
 	}
 	ch := &certsChange{names: cfg.acmeNames()}
 	same, err := sameManagerSettings(a.cfg, cfg, a.certsCA)
-	if err != nil || same {
-		return ch, err
+	if err != nil {
+		return nil, err
+	}
+	if same {
+		return ch, nil
 	}
 	if ch.next, err = a.newCertManager(cfg, max(a.httpPort, 80)); err != nil {
 		return nil, err
