@@ -18,7 +18,8 @@ type Decoder struct {
 }
 
 // Field is one decoded header field. Name and Value are slices of the
-// buffer passed to Next.
+// buffer passed to Next, their capacity running to the buffer's (so a
+// caller can tell their offsets from their capacity).
 type Field struct {
 	Name, Value []byte
 	// Sensitive is set for a never-indexed literal (RFC 7541 §6.2.3),
@@ -108,10 +109,10 @@ func (d *Decoder) appendIndexed(dst []byte, idx uint64) ([]byte, Field, error) {
 		}
 		l := len(dst)
 		dst = append(dst, s.name...)
-		f.Name = dst[l:len(dst):len(dst)]
+		f.Name = dst[l:]
 		l = len(dst)
 		dst = append(dst, s.value...)
-		f.Value = dst[l:len(dst):len(dst)]
+		f.Value = dst[l:]
 		return dst, f, nil
 	}
 	i := idx - uint64(staticTableLen)
@@ -126,10 +127,10 @@ func (d *Decoder) appendIndexed(dst []byte, idx uint64) ([]byte, Field, error) {
 	}
 	l := len(dst)
 	dst = d.table.appendName(dst, e)
-	f.Name = dst[l:len(dst):len(dst)]
+	f.Name = dst[l:]
 	l = len(dst)
 	dst = d.table.appendValue(dst, e)
-	f.Value = dst[l:len(dst):len(dst)]
+	f.Value = dst[l:]
 	return dst, f, nil
 }
 
@@ -171,8 +172,8 @@ func (d *Decoder) literal(dst []byte, n uint, index, sensitive bool) (Field, []b
 		}
 		return f, dst[:start], true, nil
 	}
-	f.Name = dst[start:mid:mid]
-	f.Value = dst[mid:len(dst):len(dst)]
+	f.Name = dst[start:mid]
+	f.Value = dst[mid:]
 	if index {
 		d.table.add(f.Name, f.Value)
 	}
