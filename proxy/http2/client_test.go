@@ -49,6 +49,7 @@ func newClient(t *testing.T, mod func(*Config)) *tclient {
 	}
 	tc.c = NewConn(&tc.cfg, tc.pool, 0)
 	tc.fw = http2.NewFramer(&tc.w, nil)
+	tc.fw.AllowIllegalWrites = true
 	tc.enc = hpack.NewEncoder(&tc.encBuf)
 	tc.fr = http2.NewFramer(nil, &tc.out)
 	tc.fr.ReadMetaHeaders = nil

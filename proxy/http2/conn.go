@@ -1,5 +1,7 @@
 package http2
 
+import "unsafe"
+
 // Conn is the server side of one HTTP/2 connection, without I/O: the event
 // loop feeds it the bytes it reads (after TLS) with Feed and gets Events
 // back; the exchange layer answers through WriteHeaders, WriteData,
@@ -554,3 +556,6 @@ func (c *Conn) overResets() bool {
 func (c *Conn) overControl() bool {
 	return c.control.add(c.now, int64(c.cfg.ControlWindow), c.cfg.MaxControlFrames)
 }
+
+// sizeofConn is the size of a Conn, for the memory report.
+const sizeofConn = int(unsafe.Sizeof(Conn{}))

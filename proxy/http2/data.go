@@ -57,11 +57,13 @@ func (c *Conn) startData() Event {
 }
 
 // checkDeclaredLength refuses a frame whose body would take the stream
-// past its content-length (RFC 9113 §8.1.1), before any of it is handed on.
+// past its content-length, or end it short (RFC 9113 §8.1.1), before any
+// of it is handed on: the exchange sees the same events however the
+// frame's bytes arrive.
 func (c *Conn) checkDeclaredLength() Event {
 	f := &c.in
 	s := f.s
-	if s.declared >= 0 && s.received+int64(f.body) > s.declared {
+	if end := s.received + int64(f.body); s.declared >= 0 && (end > s.declared || f.fh.has(flagEndStream) && end != s.declared) {
 		f.discard = true
 		c.creditConn(int64(f.body)) // the rest of the frame (padding is credited already)
 		return c.streamError(s, errContentLength)
