@@ -448,6 +448,10 @@ func (c *Conn) Memory() int {
 	return m
 }
 
+// idle reports a stream id the client has not opened yet: above every id
+// it used, or even (ours, and we open none).
+func (c *Conn) idle(id uint32) bool { return id > c.maxClientID || id%2 == 0 }
+
 // find returns the open stream with the given id, or nil.
 func (c *Conn) find(id uint32) *stream {
 	if s := c.last; s != nil && s.id == id {
@@ -536,6 +540,19 @@ func (c *Conn) closeStream(s *stream, quiet bool) {
 func (c *Conn) releaseClosed() {
 	for s := c.closed; s != nil; {
 		next := s.next
+		if c.in.s == s {
+			// The stream closed in the middle of one of its DATA
+			// frames: the rest of the frame goes nowhere, and its
+			// credit back at once (the padding's was returned already
+			// unless the pad length is still to come).
+			f := &c.in
+			f.s, f.discard = nil, true
+			if f.padded {
+				c.creditConn(int64(c.fr.left))
+			} else {
+				c.creditConn(int64(f.body))
+			}
+		}
 		c.pool.putBuf(s.arena)
 		c.pool.putBuf(s.tarena)
 		s.reset()

@@ -99,7 +99,7 @@ func (c *Conn) startRSTStream() Event {
 		return c.connError(errRSTSize)
 	case fh.stream == 0:
 		return c.connError(errRSTStream0)
-	case fh.stream > c.maxClientID:
+	case c.idle(fh.stream):
 		return c.connError(errIdleStream)
 	}
 	return Event{}
@@ -277,7 +277,7 @@ func (c *Conn) startWindowUpdate() Event {
 	switch {
 	case fh.length != 4:
 		return c.connError(errWindowUpdateSize)
-	case fh.stream > c.maxClientID:
+	case fh.stream != 0 && c.idle(fh.stream):
 		return c.connError(errIdleStream)
 	}
 	return Event{}

@@ -15,7 +15,7 @@ func (c *Conn) startData() Event {
 	if fh.stream == 0 {
 		return c.connError(errDataStream0)
 	}
-	if fh.stream > c.maxClientID {
+	if c.idle(fh.stream) {
 		return c.connError(errIdleStream)
 	}
 	if fh.has(flagPadded) && fh.length == 0 {

@@ -158,7 +158,9 @@ func (c *Conn) headerBlockDone(block []byte) Event {
 	}
 	switch hb.kind {
 	case blockStreamClosed:
-		return c.streamError(c.find(id), errStreamClosedHeaders)
+		if s := c.find(id); s != nil { // unless the exchange reset it meanwhile
+			return c.streamError(s, errStreamClosedHeaders)
+		}
 	case blockRefused:
 		return c.refuseStream(id, errRefused, true)
 	case blockAfterGoAway:
@@ -198,6 +200,13 @@ func (c *Conn) newRequest(block []byte) Event {
 func (c *Conn) trailers(block []byte) Event {
 	hb := &c.hb
 	s := c.find(hb.stream)
+	if s == nil {
+		// The exchange reset the stream while its trailers arrived.
+		if err := c.discardBlock(block); err != nil {
+			return c.connError(err)
+		}
+		return Event{}
+	}
 	perr, derr := c.decodeTrailers(block, s)
 	if derr != nil {
 		return c.connError(derr)

@@ -200,3 +200,73 @@ func TestStreamStates(t *testing.T) {
 		want(t, "events", tc.takeEvents(), "request 1 POST / end=false", "data 1")
 	})
 }
+
+// The exchange may reset a stream while one of its frames is arriving:
+// the rest of the frame is dropped (and credited), the stream's memory
+// is not touched again.
+func TestResetWhileFrameArrives(t *testing.T) {
+	tc := newClient(t, func(c *Config) { c.ConnWindowSize = 65535 })
+	tc.handshake()
+	tc.post(1, "/")
+	tc.post(3, "/")
+	tc.feed()
+	tc.takeEvents()
+	tc.fw.WriteDataPadded(1, false, make([]byte, 16000), make([]byte, 100))
+	tc.encBuf.Reset()
+	tc.enc.WriteField(hpackField("x-trailer", "1"))
+	blk := append([]byte(nil), tc.encBuf.Bytes()...)
+	tc.fw.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: blk[:1], EndStream: true})
+	tc.fw.WriteContinuation(3, true, blk[1:])
+	in := append([]byte(nil), tc.w.Bytes()...)
+	tc.w.Reset()
+	// Feed half the DATA frame, reset stream 1, feed the rest up to the
+	// CONTINUATION, reset stream 3, feed the rest.
+	feed := func(b []byte) {
+		for len(b) > 0 {
+			n, ev := tc.c.Feed(b, 0)
+			b = b[n:]
+			tc.record(ev)
+		}
+	}
+	feed(in[:8000])
+	tc.c.Reset(1, ErrCodeCancel)
+	cont := len(in) - (frameHeaderLen + len(blk) - 1)
+	feed(in[8000:cont])
+	tc.c.Reset(3, ErrCodeCancel)
+	tc.pool.getStream() // take the released streams out of the pool and
+	tc.pool.getStream() // scribble on them, as a new stream would
+	feed(in[cont:])
+	tc.get(5, "/")
+	tc.feed()
+	ev := tc.takeEvents()
+	want(t, "events", ev[len(ev)-1:], "request 5 GET / end=true")
+	for _, e := range ev {
+		if strings.HasPrefix(e, "closed") || strings.HasPrefix(e, "trailers") {
+			t.Fatalf("event %s", e)
+		}
+	}
+	// Every byte of the 16,101-byte frame came back to the connection
+	// window (it was consumed by no one).
+	if w := tc.c.recvWindow + tc.c.recvUnacked; w != 65535 {
+		t.Fatalf("connection window %d, want 65535", w)
+	}
+}
+
+// Even stream ids are the server's, and it opens none: frames on them
+// are frames on idle streams.
+func TestEvenStreamIsIdle(t *testing.T) {
+	for name, frame := range map[string]func(tc *tclient){
+		"DATA":          func(tc *tclient) { tc.fw.WriteData(2, true, []byte("x")) },
+		"RST_STREAM":    func(tc *tclient) { tc.fw.WriteRSTStream(2, http2.ErrCodeCancel) },
+		"WINDOW_UPDATE": func(tc *tclient) { tc.fw.WriteWindowUpdate(2, 100) },
+	} {
+		tc := newClient(t, nil)
+		tc.handshake()
+		tc.get(5, "/")
+		frame(tc)
+		tc.feed()
+		if out := tc.output(); out[len(out)-1] != "GOAWAY 5 PROTOCOL_ERROR" {
+			t.Fatalf("%s on stream 2: %v", name, out)
+		}
+	}
+}
