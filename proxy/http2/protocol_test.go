@@ -270,3 +270,21 @@ func TestEvenStreamIsIdle(t *testing.T) {
 		}
 	}
 }
+
+func TestSniffPreface(t *testing.T) {
+	for _, c := range []struct {
+		in         string
+		isH2, sure bool
+	}{
+		{"", false, false},
+		{"PRI * HTTP/2.0\r\n", false, false},
+		{clientPreface, true, true},
+		{clientPreface + "\x00\x00", true, true},
+		{"GET / HTTP/1.1\r\n", false, true},
+		{"PRI * HTTP/1.1", false, true},
+	} {
+		if isH2, sure := SniffPreface([]byte(c.in)); isH2 != c.isH2 || sure != c.sure {
+			t.Errorf("%q: %v %v, want %v %v", c.in, isH2, sure, c.isH2, c.sure)
+		}
+	}
+}
