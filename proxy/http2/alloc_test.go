@@ -148,6 +148,7 @@ func BenchmarkRequestCycle(b *testing.B) {
 	w := newWarmClient(b, &cfg, NewPool(), browserRequest("/static/admin/css/base.css"))
 	body := make([]byte, 1024)
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		w.cycle(b, body)
 	}

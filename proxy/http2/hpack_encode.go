@@ -1,6 +1,10 @@
 package http2
 
-import "strconv"
+import (
+	"strconv"
+
+	"frontdoor/proxy/http1"
+)
 
 // The response encoder uses the static table and literals only: it keeps
 // no dynamic table, so it costs a connection no memory and never has to
@@ -58,11 +62,21 @@ func appendStatus(dst []byte, code int) []byte {
 // sensitive), its name lower-cased. The name refers to the static table
 // when it is there.
 func appendField(dst, name, value []byte, sensitive bool) []byte {
+	return appendFieldID(dst, name, value, http1.HeaderOther, sensitive)
+}
+
+// appendFieldID is appendField for a field whose ID is known: a known
+// field finds its static index without a lookup by name.
+func appendFieldID(dst, name, value []byte, id http1.HeaderID, sensitive bool) []byte {
 	first := byte(0x00)
 	if sensitive {
 		first = 0x10
 	}
-	if idx := lookupStaticName(name); idx > 0 {
+	idx := int(staticIndexOfID[id])
+	if idx == 0 && id == http1.HeaderOther {
+		idx = lookupStaticName(name)
+	}
+	if idx > 0 {
 		dst = appendHPACKInt(dst, 4, first, uint64(idx))
 	} else {
 		dst = append(dst, first)
@@ -87,3 +101,14 @@ func lookupStaticName(name []byte) int {
 	}
 	return int(staticNameIndex[string(l)]) // the conversion does not allocate
 }
+
+// staticIndexOfID maps the IDs of http1.LookupHeader to static table
+// indexes (0: not in the table). Built once, never written afterwards.
+var staticIndexOfID = func() (t [256]uint8) {
+	for i := staticTableLen - 1; i >= 0; i-- {
+		if id := http1.LookupHeader([]byte(staticTable[i].name)); id != http1.HeaderOther {
+			t[id] = uint8(i + 1)
+		}
+	}
+	return t
+}()

@@ -81,7 +81,7 @@ func (c *Conn) WriteHeaders(id uint32, status int, fields []http1.Header, end bo
 		if len(h.Name) == 0 || h.Name[0] == ':' {
 			continue
 		}
-		c.out = appendField(c.out, h.Name, h.Value, false)
+		c.out = appendFieldID(c.out, h.Name, h.Value, h.ID, false)
 	}
 	c.frameHeaderBlock(start, flags, id)
 	if status >= 200 {
