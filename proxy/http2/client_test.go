@@ -200,11 +200,15 @@ type headersFrame struct {
 func (tc *tclient) texts(fs []http2.Frame) []string {
 	var out []string
 	var block []byte
+	var blockEnd bool
 	for _, f := range fs {
 		switch f := f.(type) {
 		case *dataFrame:
 			out = append(out, fmt.Sprintf("DATA %d len=%d end=%v", f.StreamID, len(f.data), f.Flags.Has(http2.FlagDataEndStream)))
 		case *headersFrame:
+			if f.Type == http2.FrameHeaders {
+				blockEnd = f.Flags.Has(http2.FlagHeadersEndStream)
+			}
 			block = append(block, f.frag...)
 			if !f.Flags.Has(http2.FlagHeadersEndHeaders) {
 				continue
@@ -215,7 +219,7 @@ func (tc *tclient) texts(fs []http2.Frame) []string {
 				tc.t.Fatalf("response head: %v", err)
 			}
 			var b strings.Builder
-			fmt.Fprintf(&b, "HEADERS %d end=%v", f.StreamID, f.Flags.Has(http2.FlagHeadersEndStream))
+			fmt.Fprintf(&b, "HEADERS %d end=%v", f.StreamID, blockEnd)
 			for _, h := range hf {
 				fmt.Fprintf(&b, " %s=%s", h.Name, h.Value)
 			}
