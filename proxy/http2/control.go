@@ -134,7 +134,7 @@ func (c *Conn) startSettings() Event {
 	case fh.length%6 != 0:
 		return c.connError(errSettingsSize)
 	}
-	if !fh.has(flagAck) && c.overControl() {
+	if c.overControl() { // acknowledgements too: we ask for one
 		return c.connError(errControlFlood)
 	}
 	return Event{}
@@ -235,7 +235,7 @@ func (c *Conn) startPing() Event {
 	case fh.length != 8:
 		return c.connError(errPingSize)
 	}
-	if !fh.has(flagAck) && c.overControl() {
+	if c.overControl() { // acknowledgements too: we send one PING at most
 		return c.connError(errControlFlood)
 	}
 	return Event{}
@@ -309,7 +309,11 @@ func (c *Conn) finishWindowUpdate() Event {
 	}
 	s := c.find(id)
 	if s == nil {
-		return Event{} // closed: late updates are normal
+		// Closed: a late update is normal, many of them are not.
+		if incr >= smallIncrement && c.overControl() {
+			return c.connError(errControlFlood)
+		}
+		return Event{}
 	}
 	if incr == 0 {
 		return c.streamError(s, errWindowUpdateZero)

@@ -196,19 +196,27 @@ func TestControlFloods(t *testing.T) {
 		"tiny WINDOW_UPDATE":  func(tc *tclient) { tc.fw.WriteWindowUpdate(0, 1) },
 		"RST on closed":       func(tc *tclient) { tc.fw.WriteRSTStream(1, http2.ErrCodeCancel) },
 		"unknown frame types": func(tc *tclient) { tc.fw.WriteRawFrame(0x20, 0, 0, []byte("x")) },
+		"PING ACK":            func(tc *tclient) { tc.fw.WritePing(true, [8]byte{}) },
+		"SETTINGS ACK":        func(tc *tclient) { tc.fw.WriteSettingsAck() },
+		"WINDOW_UPDATE on closed": func(tc *tclient) {
+			tc.fw.WriteWindowUpdate(1, 1<<20)
+		},
 	}
 	for name, frame := range floods {
 		t.Run(name, func(t *testing.T) {
 			tc := newClient(t, func(c *Config) { c.MaxControlFrames = 100 })
 			tc.handshake()
-			if name == "RST on closed" {
+			if name == "RST on closed" || name == "WINDOW_UPDATE on closed" {
 				tc.get(1, "/")
 				tc.feed()
 				tc.respond(1, "x")
 			} else {
 				tc.post(1, "/")
 			}
-			for i := 0; i < 99; i++ { // the handshake's SETTINGS counted one
+			// A new window of time (the handshake's frames counted in
+			// the first), its whole budget used twice over time.
+			tc.now += int64(10 * time.Second)
+			for i := 0; i < 100; i++ {
 				frame(tc)
 			}
 			tc.feed()
