@@ -66,9 +66,14 @@ func (d *Decoder) Next(dst []byte) (f Field, out []byte, ok bool, err error) {
 		b := d.block[d.pos]
 		switch {
 		case b&0x80 != 0: // indexed field
-			idx, err := d.readInt(7)
-			if err != nil {
-				return f, dst, false, err
+			idx := uint64(b & 0x7f)
+			if idx == 0x7f {
+				var err error
+				if idx, err = d.readInt(7); err != nil {
+					return f, dst, false, err
+				}
+			} else {
+				d.pos++ // a one-byte index: the common case
 			}
 			out, f, err := d.appendIndexed(dst, idx)
 			return f, out, err == nil, err
