@@ -25,7 +25,8 @@ type Config struct {
 	MaxFrameSize uint32
 	// MaxHeaderListSize bounds a decoded request head: names plus values
 	// plus 32 octets per field (SETTINGS_MAX_HEADER_LIST_SIZE). Above it
-	// the request is answered 431. Default 16 KiB, as HTTP/1.1 heads.
+	// the request is answered 431. Default 16 KiB, as HTTP/1.1 heads; at
+	// most 64 KiB (decoding buffers come from the Pool's size classes).
 	MaxHeaderListSize uint32
 	// MaxHeaders bounds the fields of a request head (431 above).
 	// Default 100, as HTTP/1.1.
@@ -37,7 +38,7 @@ type Config struct {
 	// MaxHeaderBlockBytes bounds a compressed header block, HEADERS and
 	// CONTINUATION frames together (CONTINUATION flood, CVE-2023-45288);
 	// above it the connection ends with ENHANCE_YOUR_CALM. Default twice
-	// MaxHeaderListSize.
+	// MaxHeaderListSize; at most 128 KiB.
 	MaxHeaderBlockBytes int
 	// MaxHeaderBlockFrames bounds the frames of one header block.
 	// Default 32.
@@ -68,7 +69,7 @@ type Config struct {
 	ControlWindow    time.Duration
 	// OutputBufferSize is the output buffer a connection fills with DATA
 	// before the loop must send some: WriteData accepts no more beyond
-	// it. Default 64 KiB.
+	// it. Default 64 KiB; at most 128 KiB.
 	OutputBufferSize int
 	// MaxPendingOutput ends a connection with ENHANCE_YOUR_CALM when the
 	// client makes us queue more than this (acknowledgements it does not
@@ -141,12 +142,12 @@ func (c *Config) Normalize() error {
 		return fmt.Errorf("http2: MaxFrameSize %d outside %d..%d", c.MaxFrameSize, minMaxFrameSize, maxMaxFrameSize)
 	case c.HeaderTableSize > 65535:
 		return fmt.Errorf("http2: HeaderTableSize %d above 65535", c.HeaderTableSize)
-	case c.MaxHeaderListSize < 1024:
-		return fmt.Errorf("http2: MaxHeaderListSize %d below 1024", c.MaxHeaderListSize)
-	case c.MaxHeaderBlockBytes < int(minMaxFrameSize):
-		return fmt.Errorf("http2: MaxHeaderBlockBytes %d below %d", c.MaxHeaderBlockBytes, minMaxFrameSize)
-	case c.OutputBufferSize < int(minMaxFrameSize)+frameHeaderLen:
-		return fmt.Errorf("http2: OutputBufferSize %d below %d", c.OutputBufferSize, minMaxFrameSize+frameHeaderLen)
+	case c.MaxHeaderListSize < 1024 || c.MaxHeaderListSize > maxPooled/2:
+		return fmt.Errorf("http2: MaxHeaderListSize %d outside 1024..%d", c.MaxHeaderListSize, maxPooled/2)
+	case c.MaxHeaderBlockBytes < int(minMaxFrameSize) || c.MaxHeaderBlockBytes > maxPooled:
+		return fmt.Errorf("http2: MaxHeaderBlockBytes %d outside %d..%d", c.MaxHeaderBlockBytes, minMaxFrameSize, maxPooled)
+	case c.OutputBufferSize < int(minMaxFrameSize)+frameHeaderLen || c.OutputBufferSize > maxPooled:
+		return fmt.Errorf("http2: OutputBufferSize %d outside %d..%d", c.OutputBufferSize, minMaxFrameSize+frameHeaderLen, maxPooled)
 	case c.MaxPendingOutput < c.OutputBufferSize:
 		return fmt.Errorf("http2: MaxPendingOutput %d below OutputBufferSize %d", c.MaxPendingOutput, c.OutputBufferSize)
 	}

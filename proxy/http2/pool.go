@@ -17,6 +17,9 @@ type Pool struct {
 const (
 	minBufClass   = 10 // 1 KiB
 	numBufClasses = 8  // up to 128 KiB
+	// maxPooled is the largest buffer the pool keeps: larger ones would
+	// be allocated each time, so Config bounds its sizes by it.
+	maxPooled = 1 << (minBufClass + numBufClasses - 1)
 )
 
 // NewPool returns an empty pool.
