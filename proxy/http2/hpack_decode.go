@@ -130,12 +130,11 @@ func (d *Decoder) appendIndexed(dst []byte, idx uint64) ([]byte, Field, error) {
 		f.Truncated = true
 		return dst, f, nil
 	}
-	l := len(dst)
-	dst = d.table.appendName(dst, e)
-	f.Name = dst[l:]
-	l = len(dst)
-	dst = d.table.appendValue(dst, e)
-	f.Value = dst[l:]
+	// Name and value follow each other in the ring: one copy.
+	l, nl := len(dst), int(e.nameLen)
+	dst = dst[:l+nl+int(e.valueLen)]
+	d.table.read(dst[l:], int(e.off))
+	f.Name, f.Value = dst[l:l+nl], dst[l+nl:]
 	return dst, f, nil
 }
 

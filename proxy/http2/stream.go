@@ -6,6 +6,13 @@ import "frontdoor/proxy/http1"
 // already serves (Method, Target, Path, Query, Host, Headers with IDs,
 // ContentLength), plus what only HTTP/2 has. Its slices point into memory
 // the stream owns; see Conn for how long they stay valid.
+//
+// Differences from an HTTP/1.1 head: Major is 2; ContentLength is -1 when
+// the body's length is unknown (DATA frames until END_STREAM) with Chunked
+// false; KeepAlive is always true (the connection outlives the stream);
+// Upgrade is false (WebSocket comes as extended CONNECT, Protocol set);
+// HeadLen is 0 (the head is not in the caller's read buffer); cookie
+// crumbs are joined into one Cookie field.
 type Request struct {
 	http1.Request
 	// Scheme is the :scheme pseudo-header ("https", "http").
