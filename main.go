@@ -35,13 +35,19 @@ Usage:
   frontdoor init --settings MODULE [--pythonpath DIR]... [--app MODULE:ATTR] [DIR] ...
                                          inspect a Django project, print its problems with their fixes, write its configuration;
                                          exits 1 while a problem marked ERROR remains
-  frontdoor manage [--config FILE] COMMAND [ARGS]...
+  frontdoor manage [--config FILE] [NAME] COMMAND [ARGS]...
                                          run a Django management command (createsuperuser, shell, migrate...) with the
-                                         app's Python, directory, environment (.env, [app] env, settings) and user
+                                         app's Python, directory, environment (.env, [app] env, settings) and user;
+                                         NAME is the app (may be left out when there is one, as for the commands below)
   frontdoor status [--json] [--admin SOCKET | --config FILE]
-                                         the running daemon: edge, processes, PostgreSQL, last deploy, certificates, events
-  frontdoor deploy [--admin SOCKET | --config FILE]
+                                         the running daemon: edge, each app's processes, PostgreSQL, last deploy,
+                                         certificates, events
+  frontdoor deploy [NAME] [--admin SOCKET | --config FILE]
                                          release steps, then a new generation of the app; no request fails
+  frontdoor restart [NAME] [--admin SOCKET | --config FILE]
+                                         a new generation of the app without the release steps; no request fails
+  frontdoor logs [NAME] [-f] [-n LINES] [--admin SOCKET | --config FILE]
+                                         the app's output and its release steps' (from the journal under systemd)
   frontdoor reload [--admin SOCKET | --config FILE]
                                          re-read the configuration (as SIGHUP) and wait for the result
   frontdoor certs [--json] [--renew NAME] [--admin SOCKET | --config FILE]
@@ -92,9 +98,13 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(rest, stdout, stderr)
 	case "deploy":
-		err = cmdDeploy(rest, stdout, stderr)
+		err = cmdDeploy(rest, stdout, stderr, false)
+	case "restart":
+		err = cmdDeploy(rest, stdout, stderr, true)
 	case "reload":
 		err = cmdReload(rest, stdout, stderr)
+	case "logs":
+		err = cmdLogs(rest, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,12 +75,26 @@ func (c *AdminClient) Status(ctx context.Context) (StatusReport, []byte, error) 
 	return rep, body, nil
 }
 
-// Deploy asks for a deploy and returns its result once it ended. A failed
-// deploy is a result with OK false, not an error; the error is for not
-// reaching the daemon.
-func (c *AdminClient) Deploy(ctx context.Context) (DeployResult, error) {
+// Deploy asks for a deploy of the app named app ("" for the only one) and
+// returns its result once it ended. A failed deploy is a result with OK
+// false, not an error; the error is for not reaching the daemon.
+func (c *AdminClient) Deploy(ctx context.Context, app string) (DeployResult, error) {
+	return c.deployOrRestart(ctx, "/deploy", app)
+}
+
+// Restart starts a new generation of the app named app ("" for the only
+// one) without the release steps, blue/green, and returns the result once
+// it ended.
+func (c *AdminClient) Restart(ctx context.Context, app string) (DeployResult, error) {
+	return c.deployOrRestart(ctx, "/restart", app)
+}
+
+func (c *AdminClient) deployOrRestart(ctx context.Context, path, app string) (DeployResult, error) {
 	var res DeployResult
-	body, _, err := c.do(ctx, http.MethodPost, "/deploy")
+	if app != "" {
+		path += "?app=" + url.QueryEscape(app)
+	}
+	body, _, err := c.do(ctx, http.MethodPost, path)
 	if err != nil {
 		return res, err
 	}
@@ -107,6 +122,34 @@ func (c *AdminClient) Reload(ctx context.Context, appWait time.Duration) (Reload
 		return res, fmt.Errorf("decode the reload result: %w", err)
 	}
 	return res, nil
+}
+
+// Logs writes the app's log (GET /logs) to out: its events kept in the
+// state file, its last n lines and, with follow, every new one until ctx
+// ends.
+func (c *AdminClient) Logs(ctx context.Context, app string, n int, follow bool, out io.Writer) error {
+	q := url.Values{"app": {app}, "n": {strconv.Itoa(n)}}
+	if follow {
+		q.Set("follow", "1")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://frontdoor/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.explain(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", c.socket, strings.TrimSpace(string(body)))
+	}
+	_, err = io.Copy(out, resp.Body)
+	if ctx.Err() != nil {
+		return nil // the reader stopped following
+	}
+	return err
 }
 
 // Metrics returns the Prometheus text exposition.

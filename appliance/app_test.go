@@ -107,11 +107,11 @@ func TestInitRunRestartDeploy(t *testing.T) {
 	}
 	samples := checkExposition(t, metrics)
 	for series, want := range map[string]string{
-		`frontdoor_process_state{process="web",state="running"}`: "1",
-		`frontdoor_process_restarts_total{process="web"}`:        "1",
-		`frontdoor_app_serving`:                                  "1",
-		`frontdoor_deploys_total{result="succeeded"}`:            "2", // the first start and the deploy
-		`frontdoor_events_total{kind="exited"}`:                  "1",
+		`frontdoor_process_state{app="app",process="web",state="running"}`: "1",
+		`frontdoor_process_restarts_total{app="app",process="web"}`:        "1",
+		`frontdoor_app_serving{app="app"}`:                                 "1",
+		`frontdoor_deploys_total{app="app",result="succeeded"}`:            "2", // the first start and the deploy
+		`frontdoor_events_total{app="app",kind="exited"}`:                  "1",
 	} {
 		if samples[series] != want {
 			t.Errorf("metric %s = %q, want %s", series, samples[series], want)
@@ -124,7 +124,7 @@ func TestInitRunRestartDeploy(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		v := checkExposition(t, m)[`frontdoor_process_resident_memory_bytes{process="web"}`]
+		v := checkExposition(t, m)[`frontdoor_process_resident_memory_bytes{app="app",process="web"}`]
 		return v != "" && v != "0"
 	})
 
@@ -278,7 +278,7 @@ func deployUnderLoad(t *testing.T, d *daemon, project string) {
 	time.Sleep(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := d.client().Deploy(ctx)
+	res, err := d.client().Deploy(ctx, "")
 	deployed := time.Now()
 	if err != nil || !res.OK {
 		t.Fatalf("deploy: %v %+v", err, res)

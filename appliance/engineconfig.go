@@ -83,8 +83,8 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 		}
 		for _, r := range s.Routes {
 			compressOff := r.Compress != nil && !*r.Compress
-			if r.Upstream != "" {
-				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: r.Upstream, NoCompress: compressOff})
+			if r.proxies() {
+				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: c.engineUpstream(r), NoCompress: compressOff})
 				continue
 			}
 			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}

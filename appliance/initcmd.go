@@ -327,5 +327,5 @@ func tomlString(s string) string {
 // without --force (the old file is still kept as .bak).
 func unconfigured(path string) bool {
 	c, err := LoadConfig(path)
-	return err == nil && len(c.Sites) == 0 && c.App == nil
+	return err == nil && len(c.Sites) == 0 && len(c.Apps) == 0
 }

@@ -37,7 +37,11 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if err := toml.Unmarshal(data, &doc); err != nil {
 		return nil, c.decodeErrors(err)
 	}
+	// One [app] table is the app named "app", named "app.dir" in
+	// messages; [[app]] tables are "app[1].dir".
+	_, c.singleApp = doc["app"].(map[string]any)
 	typeErrs := c.typeErrors(doc)
+	c.singleAppKeys(typeErrs)
 	errs := append(ConfigErrors(nil), typeErrs...)
 	// What is left has the right types: decode it into Config.
 	clean, err := toml.Marshal(doc)
@@ -57,10 +61,24 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
+		c.singleAppKeys(errs)
 		errs.sortByLine()
 		return nil, errs
 	}
 	return c, nil
+}
+
+// singleAppKeys names the keys of a single [app] table as the file
+// writes them: "app.dir", not the decoder's "app[0].dir".
+func (c *Config) singleAppKeys(errs ConfigErrors) {
+	if !c.singleApp {
+		return
+	}
+	for _, e := range errs {
+		if rest, ok := strings.CutPrefix(e.Key, "app[0]"); ok {
+			e.Key = "app" + rest
+		}
+	}
 }
 
 // decodeErrors turns go-toml's errors into located ConfigErrors.
@@ -103,6 +121,7 @@ func (c *Config) applyDefaults() {
 	if s.RuntimeDir == "" {
 		s.RuntimeDir = "/run/frontdoor"
 	}
+	c.applyAppDefaults()
 }
 
 // validate checks what decoding cannot: values, addresses, directories.
@@ -143,7 +162,7 @@ func (c *Config) validate() ConfigErrors {
 		add("limits.max_body_bytes", "must not be negative", "use 0 for the default of 100 MiB")
 	}
 	errs = append(errs, c.validateUpstreams()...)
-	errs = append(errs, c.validateApp()...)
+	errs = append(errs, c.validateApps()...)
 	for i, p := range c.Proxy.TrustedProxies {
 		if err := checkTrusted(p); err != nil {
 			add(fmt.Sprintf("proxy.trusted_proxies[%d]", i), err.Error(), `write a CIDR prefix such as "10.0.0.0/8", an address, "cloudflare" or "private"`)
@@ -201,6 +220,9 @@ func (c *Config) validateRoute(rk string, r RouteConfig) ConfigErrors {
 	if !strings.HasPrefix(r.Path, "/") {
 		add(rk+".path", fmt.Sprintf("%q must start with /", r.Path), `write a URL path prefix such as "/static/"`)
 	}
+	if r.App != "" {
+		return errs // validateApps
+	}
 	if r.Upstream != "" {
 		if r.Static != "" {
 			add(rk, "route has both static and upstream", "keep one: a route either serves files or proxies")
@@ -214,7 +236,7 @@ func (c *Config) validateRoute(rk string, r RouteConfig) ConfigErrors {
 		return errs
 	}
 	if r.Static == "" {
-		add(rk, "route has nothing to serve", `set static = "/path/to/dir" or upstream = "app"`)
+		add(rk, "route has nothing to serve", `set static = "/path/to/dir", app = "NAME" (an [[app]]) or upstream = "NAME" (an [[upstream]])`)
 		return errs
 	}
 	if !filepath.IsAbs(r.Static) {
@@ -279,8 +301,8 @@ func checkListenAddr(a string) (string, error) {
 }
 
 func (c *Config) hasUpstream(name string) bool {
-	if name == appUpstream && c.App != nil {
-		return true // the [app]'s group (appconfig.go)
+	if name == appUpstream && len(c.Apps) > 0 {
+		return true // the app's group (apps.go)
 	}
 	for _, u := range c.Upstreams {
 		if u.Name == name {

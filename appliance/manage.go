@@ -19,6 +19,9 @@ type ManageOptions struct {
 	// ConfigPath is the configuration whose [app] names the project
 	// (default DefaultConfigPath).
 	ConfigPath string
+	// App names the app whose project runs the command; "" for the only
+	// one.
+	App string
 	// Args are the management command and its arguments: "migrate",
 	// "createsuperuser --username admin".
 	Args []string
@@ -46,10 +49,11 @@ func Manage(opts ManageOptions) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	if cfg.App == nil {
-		return 1, fmt.Errorf("%s has no [app]: nothing to manage (run `frontdoor init DJANGO_DIR`)", opts.ConfigPath)
+	app, err := cfg.chooseApp(opts.App)
+	if err != nil {
+		return 1, fmt.Errorf("%s: %w", opts.ConfigPath, err)
 	}
-	sc := cfg.App.supervisorConfig("")
+	sc := app.supervisorConfig("")
 	if os.Geteuid() == 0 && opts.ConfigPath == DefaultConfigPath {
 		if _, err := user.Lookup(serviceUser); err == nil {
 			// The packaged service runs the application as its own user:

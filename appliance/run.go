@@ -50,8 +50,9 @@ type Appliance struct {
 	activated bool // the listeners came from systemd
 	httpPort  int
 	httpsPort int
-	app       *appRunner   // the supervised application (app.go); nil without [app]
+	apps      *appSet      // the supervised applications (appset.go)
 	admin     *adminServer // the admin socket (admin.go)
+	logUnit   string       // the unit whose journal has the log ("" none)
 }
 
 // Run loads the configuration, starts serving and handles signals until
@@ -67,7 +68,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier}
+	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier, logUnit: journalUnit()}
 	// Signals are caught before anything serves: a SIGHUP (or a POST
 	// /reload, which sends one) that arrives while start is still under
 	// way would otherwise find Go's default action and end the process.
@@ -124,7 +125,7 @@ func (a *Appliance) start() error {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
 	}
-	if err := a.startApp(); err != nil {
+	if err := a.startApps(); err != nil {
 		return err
 	}
 	return a.startAdmin()
@@ -229,7 +230,7 @@ func (a *Appliance) apply(cfg *Config) error {
 	}
 	old := a.cfg
 	a.cfg, a.accessLog = cfg, closer
-	a.reloadApp(old, cfg)
+	a.reloadApps(old, cfg)
 	return nil
 }
 
@@ -257,7 +258,7 @@ func (a *Appliance) stop() error {
 	defer cancel()
 	a.stopAdmin()
 	err := a.engine.Shutdown(ctx)
-	a.stopApp(ctx)
+	a.stopApps(ctx)
 	if m := a.certManager(); m != nil {
 		m.Close()
 	}

@@ -1,0 +1,236 @@
+package appliance
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"frontdoor/internal/testkit"
+	"frontdoor/supervisor"
+)
+
+// requestLoop sends GET path with Host host on new connections, one after
+// the other, until stop: each answer must be a 200 whose body holds want
+// (a deploy switches between two generations of the same text), anything
+// else — a refused or cut connection, another status — is a failure.
+type requestLoop struct {
+	host, path, want string
+	mu               sync.Mutex
+	ok               int
+	failures         []string
+	done             chan struct{}
+}
+
+func startLoop(addr, host, path, want string, stop <-chan struct{}) *requestLoop {
+	l := &requestLoop{host: host, path: path, want: want, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := rawGet(addr, path, host)
+			l.mu.Lock()
+			switch {
+			case err != nil:
+				l.failures = append(l.failures, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
+			case r.status != 200 || !strings.Contains(r.body, want):
+				l.failures = append(l.failures, fmt.Sprintf("%s: %d %.80q", time.Now().Format("15:04:05.000"), r.status, r.body))
+			default:
+				l.ok++
+			}
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// check waits for the loop to end and fails the test on any failed
+// request, or when too few got through to prove anything.
+func (l *requestLoop) check(t *testing.T, what string) {
+	t.Helper()
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("%s: %d requests to %s answered, %d failed", what, l.ok, l.host, len(l.failures))
+	if len(l.failures) > 0 {
+		t.Errorf("%s: %d requests to %s failed, the first: %q", what, len(l.failures), l.host, l.failures[:min(5, len(l.failures))])
+	}
+	if l.ok < 20 {
+		t.Errorf("%s: only %d requests to %s answered: the check proves little", what, l.ok, l.host)
+	}
+}
+
+// twoMysites is a configuration with two copies of the example project,
+// "shop" on shop.localhost and "blog" on blog.localhost, each with its own
+// /version/ text.
+func twoMysites(t *testing.T, addr, dir string) (shop, blog string) {
+	t.Helper()
+	shop, blog = copyMysite(t), copyMysite(t)
+	var text strings.Builder
+	for _, app := range []struct{ name, project string }{{"shop", shop}, {"blog", blog}} {
+		version := filepath.Join(app.project, "mysite", "version.py")
+		if err := os.WriteFile(version, []byte(fmt.Sprintf("MESSAGE = %q\n", app.name+" version 1")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		static := filepath.Join(app.project, "staticfiles")
+		os.Mkdir(static, 0o755)
+		testkit.GiveToAppUser(t, app.project)
+		fmt.Fprintf(&text, `[[app]]
+name = %q
+dir = %q
+workers = 1
+backoff_min = "100ms"
+backoff_max = "1s"
+env = ["DJANGO_ALLOWED_HOSTS=%s.localhost"]
+static_url = "/static/"
+static_root = %q
+
+[[site]]
+hosts = ["%s.localhost"]
+  [[site.route]]
+  path = "/"
+  app = %q
+  [[site.route]]
+  path = "/static/"
+  static = %q
+
+`, app.name, app.project, app.name, static, app.name, app.name, static)
+	}
+	text.WriteString(serverTable(addr, dir))
+	if err := os.WriteFile(filepath.Join(dir, "frontdoor.toml"), []byte(text.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return shop, blog
+}
+
+// TestTwoAppsStayApart: two Django projects behind one frontdoor, each on
+// its own host name, each with its own supervisor and upstream group. A
+// deploy of one under load fails no request of either; a crash loop of
+// the other (a syntax error) leaves the first untouched and is answered
+// 503 on its own host only; status is grouped by app and the metrics are
+// labelled by app.
+func TestTwoAppsStayApart(t *testing.T) {
+	needDjango(t)
+	t.Parallel()
+	dir := t.TempDir()
+	addr := freePort(t)
+	shop, blog := twoMysites(t, addr, dir)
+	if out, err := cli(t, "check", "--config", filepath.Join(dir, "frontdoor.toml")); err != nil || !strings.Contains(out, "2 apps (shop, blog)") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	d := startDaemon(t, dir, addr)
+	for _, name := range []string{"shop", "blog"} {
+		await(t, 90*time.Second, name+" to serve", func() bool {
+			r, err := rawGet(addr, "/version/", name+".localhost")
+			return err == nil && r.status == 200 && r.body == name+" version 1"
+		})
+	}
+	st := d.status(t)
+	if len(st.Apps) != 2 || st.Apps[0].Name != "shop" || st.Apps[1].Name != "blog" || st.App != nil {
+		t.Fatalf("status apps = %+v", st.Apps)
+	}
+	out, err := cli(t, "status", "--admin", d.socket)
+	if err != nil || !strings.Contains(out, "app shop") || !strings.Contains(out, "app blog") {
+		t.Errorf("status is not grouped by app: %v\n%s", err, out)
+	}
+	metrics, err := d.client().Metrics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := checkExposition(t, metrics)
+	for _, name := range []string{"shop", "blog"} {
+		if v := samples[fmt.Sprintf(`frontdoor_process_state{app=%q,process="web",state="running"}`, name)]; v != "1" {
+			t.Errorf("metrics: %s's web running = %q", name, v)
+		}
+	}
+
+	t.Run("deploy shop under load", func(t *testing.T) {
+		os.WriteFile(filepath.Join(shop, "mysite", "version.py"), []byte(`MESSAGE = "shop version 2"`+"\n"), 0o644)
+		// `frontdoor logs shop -f` follows shop's lines through the deploy.
+		var followed syncBuffer
+		follow := exec.Command(binPath, "logs", "shop", "-f", "-n", "1", "--admin", d.socket)
+		follow.Stdout, follow.Stderr = &followed, &followed
+		if err := follow.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { follow.Process.Kill(); follow.Wait() }()
+		stop := make(chan struct{})
+		shopLoop := startLoop(addr, "shop.localhost", "/version/", "shop version", stop)
+		blogLoop := startLoop(addr, "blog.localhost", "/version/", "blog version 1", stop)
+		time.Sleep(500 * time.Millisecond)
+		out, err := cli(t, "deploy", "shop", "--admin", d.socket)
+		time.Sleep(500 * time.Millisecond)
+		close(stop)
+		if err != nil || !strings.Contains(out, "shop: deploy ok") {
+			t.Fatalf("frontdoor deploy shop: %v\n%s", err, out)
+		}
+		shopLoop.check(t, "shop during its deploy")
+		blogLoop.check(t, "blog during shop's deploy")
+		if r, err := rawGet(addr, "/version/", "shop.localhost"); err != nil || r.body != "shop version 2" {
+			t.Errorf("after the deploy shop says %q %v", r.body, err)
+		}
+		await(t, 10*time.Second, "logs -f to show shop's deploy", func() bool {
+			return strings.Contains(followed.String(), `msg="web ready"`) && strings.Contains(followed.String(), "kind=deploy")
+		})
+		if strings.Contains(followed.String(), "app=blog") {
+			t.Errorf("logs shop shows blog's lines:\n%s", followed.String())
+		}
+		if out, err := cli(t, "deploy", "--admin", d.socket); err == nil || !strings.Contains(out, "several apps: name one: shop, blog") {
+			t.Errorf("deploy without a name among two apps: %v\n%s", err, out)
+		}
+		if out, err := cli(t, "deploy", "nosuch", "--admin", d.socket); err == nil || !strings.Contains(out, `no such app "nosuch" (the apps: shop, blog)`) {
+			t.Errorf("deploy of an unknown app: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("crash loop of blog", func(t *testing.T) {
+		wsgi := filepath.Join(blog, "mysite", "wsgi.py")
+		good, _ := os.ReadFile(wsgi)
+		os.WriteFile(wsgi, append(append([]byte{}, good...), []byte("\ndef broken(:\n")...), 0o644)
+		stop := make(chan struct{})
+		shopLoop := startLoop(addr, "shop.localhost", "/version/", "shop version 2", stop)
+		blogApp := d.status(t).app("blog")
+		syscall.Kill(blogApp.Status.Web.PID, syscall.SIGKILL)
+		await(t, 60*time.Second, "blog's web to fail twice", func() bool {
+			st, ok := d.tryStatus()
+			b := st.app("blog")
+			return ok && b != nil && b.Status != nil && b.Status.Web.Restarts >= 2 &&
+				(b.Status.Web.State == supervisor.StateBackoff || b.Status.Web.State == supervisor.StateFatal)
+		})
+		r, err := rawGet(addr, "/version/", "blog.localhost")
+		close(stop)
+		if err != nil || r.status != 503 || !strings.Contains(r.headers, "Retry-After") {
+			t.Errorf("blog during its crash loop = %d %v", r.status, err)
+		}
+		shopLoop.check(t, "shop during blog's crash loop")
+		if s := d.status(t).app("shop"); s.Status.Web.Restarts != 0 || s.Status.Web.State != supervisor.StateRunning {
+			t.Errorf("shop was touched by blog's crash loop: %+v", s.Status.Web)
+		}
+		out, err := cli(t, "status", "--admin", d.socket)
+		if err != nil || !strings.Contains(out, "SyntaxError") {
+			t.Errorf("status does not show blog's SyntaxError: %v\n%s", err, out)
+		}
+		out, err = cli(t, "logs", "blog", "-n", "100", "--admin", d.socket)
+		if err != nil || !strings.Contains(out, "SyntaxError") || !strings.Contains(out, "app=blog") || strings.Contains(out, "app=shop") {
+			t.Errorf("frontdoor logs blog: %v\n%s", err, out)
+		}
+
+		// Fixed, a deploy of blog brings it back.
+		os.WriteFile(wsgi, good, 0o644)
+		if out, err := cli(t, "deploy", "blog", "--admin", d.socket); err != nil {
+			t.Fatalf("deploy blog after the fix: %v\n%s", err, out)
+		}
+		if r, err := rawGet(addr, "/version/", "blog.localhost"); err != nil || r.body != "blog version 1" {
+			t.Errorf("blog after its fix says %q %v", r.body, err)
+		}
+	})
+}
