@@ -7,11 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +30,10 @@ type InitOptions struct {
 	// Out receives the report: what was found, each problem with its fix,
 	// what was written.
 	Out io.Writer
+
+	// service replaces the packaged service init grants access to (tests;
+	// default: packagedService).
+	service *serviceAccess
 }
 
 // InitResult is what Init found and wrote.
@@ -44,9 +45,6 @@ type InitResult struct {
 	// DropIn is the systemd drop-in Init wrote for the service ("" none).
 	DropIn string
 }
-
-// serviceUser is the user the packaged service runs as (packaging/systemd).
-const serviceUser = "frontdoor"
 
 // protectedDir and protectedURL are the convention for protected
 // downloads: the view answers with X-Accel-Redirect: /_protected/NAME and
@@ -87,6 +85,9 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		return nil, err
 	}
 	res := &InitResult{Project: p, ConfigPath: cfgPath}
+	if prob := domainsNotAllowed(p, opts.Domains); prob != nil {
+		p.Problems = append(p.Problems, *prob)
+	}
 	writeFindings(out, p)
 	writeProblems(out, p)
 
@@ -129,92 +130,13 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	} else {
 		fmt.Fprintf(out, "  site: every host name (no concrete name in ALLOWED_HOSTS; pass --domain NAME)\n")
 	}
-	fmt.Fprintf(out, "\nnext:\n  frontdoor check --config %s\n  systemctl restart frontdoor    (or by hand: frontdoor run --config %s)\n", cfgPath, cfgPath)
-	if _, err := user.Lookup(serviceUser); err == nil {
-		var writable []string
-		for _, d := range []string{p.StaticRoot, p.MediaRoot} {
-			if d != "" {
-				writable = append(writable, d)
-			}
-		}
-		for _, db := range p.Databases {
-			if strings.Contains(db.Engine, "sqlite") && filepath.IsAbs(db.Name) {
-				writable = append(writable, filepath.Dir(db.Name))
-			}
-		}
-		if len(writable) > 0 {
-			if dropIn, err := grantWritable(cfgPath, writable); err != nil {
-				fmt.Fprintf(out, "\ncould not give the service write access by itself (%v)\n", err)
-			} else if dropIn != "" {
-				res.DropIn = dropIn
-				fmt.Fprintf(out, "\nthe service runs the app as user %s under ProtectSystem=strict: wrote %s\n  ReadWritePaths=%s\n  (the directories now belong to group %s, group-writable)\nrestart the service to apply it: systemctl restart frontdoor\n",
-					serviceUser, dropIn, strings.Join(writable, " "), serviceUser)
-				return res, nil
-			}
-			fmt.Fprintf(out, "\nthe service runs the app as user %s under ProtectSystem=strict: give it write access to\n  %s\n(chgrp -R %s and chmod g+w, plus `systemctl edit frontdoor`: ReadWritePaths=%s)\n",
-				serviceUser, strings.Join(writable, "\n  "), serviceUser, strings.Join(writable, " "))
-		}
+	svc := opts.service
+	if svc == nil {
+		svc = packagedService(cfgPath)
 	}
+	restart := giveServiceAccess(out, p, svc, res)
+	writeNextSteps(out, cfgPath, svc != nil, restart)
 	return res, nil
-}
-
-// serviceDropInDir is where systemd reads frontdoor.service's drop-ins.
-const serviceDropInDir = "/etc/systemd/system/frontdoor.service.d"
-
-// grantWritable lets the packaged service write to the project's writable
-// directories: a drop-in with ReadWritePaths= (ProtectSystem=strict makes
-// everything else read-only) and group ownership by the service's group.
-// It does this only for the service's own configuration file, as root, on
-// a machine run by systemd; otherwise it returns "" and the caller prints
-// the instructions.
-func grantWritable(cfgPath string, dirs []string) (string, error) {
-	if cfgPath != DefaultConfigPath || os.Geteuid() != 0 {
-		return "", nil
-	}
-	if st, err := os.Stat("/run/systemd/system"); err != nil || !st.IsDir() {
-		return "", nil
-	}
-	grp, err := user.LookupGroup(serviceUser)
-	if err != nil {
-		return "", nil
-	}
-	gid, _ := strconv.Atoi(grp.Gid)
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", err
-		}
-		err := filepath.WalkDir(d, func(path string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			info, err := e.Info()
-			if err != nil {
-				return err
-			}
-			if err := os.Lchown(path, -1, gid); err != nil {
-				return err
-			}
-			if e.Type()&fs.ModeSymlink != 0 {
-				return nil
-			}
-			return os.Chmod(path, info.Mode().Perm()|0o060)
-		})
-		if err != nil {
-			return "", fmt.Errorf("give group %s %s: %w", serviceUser, d, err)
-		}
-	}
-	text := "# Written by `frontdoor init`: the Django project's writable directories\n" +
-		"# (the service runs under ProtectSystem=strict). Edit freely; init rewrites it.\n" +
-		"[Service]\nReadWritePaths=" + strings.Join(dirs, " ") + "\n"
-	if err := os.MkdirAll(serviceDropInDir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(serviceDropInDir, "50-django-project.conf")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		return "", err
-	}
-	exec.Command("systemctl", "daemon-reload").Run()
-	return path, nil
 }
 
 // writeFindings prints the facts the configuration is built from.
@@ -348,7 +270,10 @@ func initConfigText(p *supervisor.Project, domains []string, now time.Time) stri
 	w("# frontdoor configuration for the Django project in %s,\n", p.Dir)
 	w("# written by `frontdoor init` on %s. Every key is documented, with its\n", now.Format("2006-01-02"))
 	w("# default, in /usr/share/doc/frontdoor/config.md. Check it with\n")
-	w("# `frontdoor check`; apply it with `systemctl reload frontdoor`.\n\n")
+	w("# `frontdoor check`. When init changed the service's sandbox (its drop-in,\n")
+	w("# %s), apply it with `systemctl restart frontdoor`:\n", filepath.Join(serviceDropInDir, dropInName))
+	w("# a reload does not apply a sandbox change. After editing this file:\n")
+	w("# `systemctl reload frontdoor`.\n\n")
 
 	w("# [server]\n")
 	w("# Under systemd the listening sockets come from frontdoor-http.socket (port 80)\n")
