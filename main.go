@@ -43,10 +43,10 @@ Usage:
   frontdoor trust [--admin SOCKET | --config FILE | --state FILE] [--dir DIR] [--root DIR]
                                          add the local CA's root (for https://localhost) to the system trust store, beside every other CA
   frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES] [--busy-poll DURATION]
-                        [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          serve a directory without a configuration file
   frontdoor reverse-proxy --listen ADDR --to UPSTREAM [--to UPSTREAM]... [--static PREFIX=DIR]... [--workers N] [--access-log PATH|-|off] [--busy-poll DURATION]
-                        [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          proxy to an application (unix:/path or host:port) without a configuration file
   frontdoor help                         this text
 
@@ -143,6 +143,7 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
 	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
 	inlineMax := fs.Int64("inline-max", 0, "files up to this size are sent from memory (default 16384; -1: always sendfile)")
+	dotfiles := dotfilesFlag(fs)
 	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -153,7 +154,8 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 		return err
 	}
 	return appliance.FileServer(context.Background(), appliance.FileServerOptions{
-		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, BusyPoll: busyPoll(), Logger: newLogger(stderr),
+		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, BusyPoll: busyPoll(),
+		Dotfiles: *dotfiles, Logger: newLogger(stderr),
 	})
 }
 
@@ -171,6 +173,7 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 	fs.Var(&static, "static", "PREFIX=DIR: serve DIR at URL prefix PREFIX (repeatable)")
 	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
 	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
+	dotfiles := dotfilesFlag(fs)
 	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -189,8 +192,15 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 		statics[prefix] = dir
 	}
 	return appliance.ReverseProxy(context.Background(), appliance.ReverseProxyOptions{
-		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, BusyPoll: busyPoll(), Logger: newLogger(stderr),
+		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, BusyPoll: busyPoll(),
+		Dotfiles: *dotfiles, Logger: newLogger(stderr),
 	})
+}
+
+// dotfilesFlag adds --dotfiles to fs: serve names with a segment starting
+// with "." (.env, .git/…), which get 404 by default.
+func dotfilesFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("dotfiles", false, `serve names with a path segment starting with "." (.env, .git/…); by default they get 404, except /.well-known/`)
 }
 
 // busyPollFlag adds --busy-poll to fs; the returned function gives the

@@ -173,6 +173,10 @@ type RouteConfig struct {
 	// Internal static routes only answer the application's
 	// X-Accel-Redirect / X-Sendfile (protected downloads).
 	Internal bool `toml:"internal"`
+	// Dotfiles serves names with a path segment starting with "." (.env,
+	// .git/…); by default they get 404, except /.well-known/ (default
+	// false).
+	Dotfiles bool `toml:"dotfiles"`
 	// Upstream names the [[upstream]] the route proxies to.
 	Upstream string `toml:"upstream"`
 }

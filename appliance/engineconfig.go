@@ -86,7 +86,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: r.Upstream})
 				continue
 			}
-			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal}
+			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
 			if r.Immutable != nil && !*r.Immutable {
 				st.NoImmutable = true
 			}

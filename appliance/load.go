@@ -191,6 +191,9 @@ func (c *Config) validateRoute(rk string, r RouteConfig) ConfigErrors {
 		if !c.hasUpstream(r.Upstream) {
 			add(rk+".upstream", fmt.Sprintf("no [[upstream]] is named %q", r.Upstream), "define it with [[upstream]] name = \""+r.Upstream+"\" or fix the name")
 		}
+		if r.Dotfiles {
+			add(rk+".dotfiles", "dotfiles applies to a static route, and this route proxies", "remove it, or put it on the route that serves the files")
+		}
 		return errs
 	}
 	if r.Static == "" {

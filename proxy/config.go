@@ -126,6 +126,10 @@ type Static struct {
 	// Internal routes answer only X-Accel-Redirect / X-Sendfile from the
 	// application; a direct request gets 404.
 	Internal bool
+	// Dotfiles serves names with a path segment starting with "."
+	// (".env", ".git/config"). Off, they get 404 like missing files,
+	// except "/.well-known/" at the root of the URL space.
+	Dotfiles bool
 }
 
 // withDefaults returns c with every zero field set to its default.

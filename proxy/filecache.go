@@ -214,24 +214,6 @@ func (f *cachedFile) sameAs(old *cachedFile) bool {
 	return same(f, old) && same(f.br, old.br) && same(f.gz, old.gz)
 }
 
-// openConfined opens rel below the route's root with openat2: the kernel
-// refuses any resolution that leaves the root, through ".." or through a
-// symlink (RESOLVE_BENEATH), and magic links such as /proc/self/fd/N.
-// O_NONBLOCK keeps a FIFO planted in the root from blocking the worker.
-func openConfined(rootFd int, rel string) (int, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	for {
-		fd, err := unix.Openat2(rootFd, rel, &how)
-		if err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
-}
-
 // openCached opens and describes rel and its precompressed siblings.
 func openCached(rt *route, rel string, inlineMax int64, now int64) (*cachedFile, error) {
 	f, err := openOne(rt, rel, inlineMax, now)
@@ -262,7 +244,7 @@ func openCached(rt *route, rel string, inlineMax int64, now int64) (*cachedFile,
 }
 
 func openOne(rt *route, rel string, inlineMax int64, now int64) (*cachedFile, error) {
-	fd, err := openConfined(rt.static.rootFd, rel)
+	fd, err := openConfined(rt.static, rel)
 	if err != nil {
 		return nil, err
 	}

@@ -92,10 +92,13 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 	c.state = stateWrite
 	switch {
 	case resp.Framing == http1.FramingNone:
+		// A response that must have no body (HEAD, 204, 304) ends with
+		// its head, but servers send one anyway (gunicorn 20.1 writes
+		// Django's body after the head of a HEAD response), and it may
+		// arrive after any check: pooled, the connection would hand it
+		// to the next request as that request's answer. Never reuse it.
 		px.upDone = true
-		if len(rest) > 0 {
-			px.reusable = false // bytes where none belong
-		}
+		px.reusable = false
 	case resp.Framing == http1.FramingLength && resp.ContentLength == 0:
 		px.upDone = true
 		px.reusable = px.reusable && len(rest) == 0
@@ -103,6 +106,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		int64(len(rest)) <= px.respLeft && len(c.wbuf)+len(rest) <= cap(c.wbuf):
 		// A small body that came with the head goes out with it: one send.
 		c.wbuf = append(c.wbuf, rest...)
+		ex.sent = int64(len(rest))
 		px.respLeft -= int64(len(rest))
 		px.upDone = px.respLeft == 0
 	case len(rest) > 0:

@@ -47,6 +47,10 @@ type staticRoute struct {
 	immutableHashed bool
 	precompressed   bool
 	internal        bool
+	dotfiles        bool // serve names with a segment starting with '.'
+	// walk: openat2 is refused here (a seccomp filter), so files are
+	// opened by walking their path (confine.go).
+	walk bool
 }
 
 // newRouter compiles sites. Errors name the site and route at fault.
@@ -145,12 +149,25 @@ func openStatic(s *Static) (*staticRoute, error) {
 	return &staticRoute{
 		root:            s.Root,
 		rootFd:          fd,
+		walk:            !probeOpenat2(fd),
 		index:           index,
 		cacheControl:    s.CacheControl,
 		immutableHashed: !s.NoImmutable,
 		precompressed:   !s.NoPrecompressed,
 		internal:        s.Internal,
+		dotfiles:        s.Dotfiles,
 	}, nil
+}
+
+// walksPaths reports whether a static route opens its files by walking
+// their paths because openat2 is refused (confine.go).
+func (r *router) walksPaths() bool {
+	for _, rt := range r.routes {
+		if rt.static != nil && rt.static.walk {
+			return true
+		}
+	}
+	return false
 }
 
 // close releases the directories the router holds.

@@ -28,6 +28,10 @@ func (w *worker) serveStatic(c *conn, rt *route) {
 		w.respondError(c, 400)
 		return
 	}
+	if !rt.static.dotfiles && hasDotSegment(rel, len(rt.prefix) == 1) {
+		w.respondError(c, 404) // like a missing file: its existence is not told
+		return
+	}
 	f, err := w.files.lookup(rt, rel, w.now)
 	if err != nil {
 		if isNotFound(err) {
