@@ -126,6 +126,22 @@ func snapshot(t *testing.T, dir string) map[string]fileOwner {
 	return out
 }
 
+// grantStock grants a test service access to a fresh stock tree; it
+// returns the project, the service, the tree's snapshot before and the
+// report.
+func grantStock(t *testing.T) (string, *serviceAccess, map[string]fileOwner, *grantReport) {
+	t.Helper()
+	needRoot(t)
+	proj := stockTree(t)
+	svc := testService(t)
+	before := snapshot(t, proj)
+	rep, err := grant(svc, stockNeeds(proj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proj, svc, before, rep
+}
+
 // diffSnapshots lists what changed from before to after, as
 // "path uid:gid mode" of after (or "path gone" / "path new").
 func diffSnapshots(before, after map[string]fileOwner) []string {
@@ -156,15 +172,7 @@ func diffSnapshots(before, after map[string]fileOwner) []string {
 // and .git are left alone. (The old grantWritable made the whole project
 // group-writable: settings.py rw-rw-r-- root:frontdoor.)
 func TestGrantChangesOnlyWhatTheAppNeeds(t *testing.T) {
-	needRoot(t)
-	proj := stockTree(t)
-	svc := testService(t)
-	before := snapshot(t, proj)
-
-	rep, err := grant(svc, stockNeeds(proj))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proj, svc, before, rep := grantStock(t)
 	g := testServiceGID
 	o := fmt.Sprintf("%d:", testOwnerUID)
 	want := []string{
@@ -261,14 +269,7 @@ func TestGrantChangesOnlyWhatTheAppNeeds(t *testing.T) {
 // group and mode, gives what the service created to the directory's owner
 // (no file keeps the deleted user's ids) and removes the drop-in.
 func TestGrantUndoneByPostrm(t *testing.T) {
-	needRoot(t)
-	proj := stockTree(t)
-	svc := testService(t)
-	before := snapshot(t, proj)
-	rep, err := grant(svc, stockNeeds(proj))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proj, svc, before, rep := grantStock(t)
 	// What the running service creates: an upload, collected files, the
 	// database's write-ahead log.
 	for _, p := range []string{"media/uploads/new.bin", "static/admin/new.css", "db.sqlite3-wal"} {
