@@ -262,3 +262,40 @@ func cmdLogs(args []string, stdout, stderr io.Writer) error {
 	}
 	return client.Logs(ctx, app, *lines, *follow, stdout)
 }
+
+// cmdMaintenance is `frontdoor maintenance on|off [NAME] [--message TEXT]
+// [--retry-after DURATION]`: the app's routes answer a 503 page (static
+// routes keep serving) until it is turned off; a restart keeps it.
+func cmdMaintenance(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "on" && args[0] != "off") {
+		return errors.New("say on or off: frontdoor maintenance on|off [NAME] [--message TEXT] [--retry-after DURATION]")
+	}
+	on := args[0] == "on"
+	fs := flags("maintenance "+args[0], stderr)
+	message := fs.String("message", "", "the sentence the page shows (default: down for maintenance, back in a few minutes)")
+	retryAfter := fs.Duration("retry-after", 0, "the Retry-After the 503 answers carry (default 5m)")
+	af := addAdminFlags(fs)
+	app, err := parseWithName(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if !on && (*message != "" || *retryAfter != 0) {
+		return errors.New("--message and --retry-after go with maintenance on")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := af.client().Maintenance(ctx, app, on, *message, *retryAfter)
+	if err != nil {
+		return err
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	if res.Maintenance != nil {
+		fmt.Fprintf(stdout, "%s is in maintenance: its routes answer 503 (Retry-After %s); static routes serve; it stays so across restarts until `frontdoor maintenance off %s`\n",
+			res.App, res.Maintenance.RetryAfter, res.App)
+	} else {
+		fmt.Fprintf(stdout, "%s is out of maintenance: its routes reach it again\n", res.App)
+	}
+	return nil
+}

@@ -48,6 +48,9 @@ Usage:
                                          a new generation of the app without the release steps; no request fails
   frontdoor logs [NAME] [-f] [-n LINES] [--admin SOCKET | --config FILE]
                                          the app's output and its release steps' (from the journal under systemd)
+  frontdoor maintenance on|off [NAME] [--message TEXT] [--retry-after DURATION] [--admin SOCKET | --config FILE]
+                                         the app's routes answer a 503 maintenance page (static routes keep serving);
+                                         kept across restarts until turned off
   frontdoor reload [--admin SOCKET | --config FILE]
                                          re-read the configuration (as SIGHUP) and wait for the result
   frontdoor certs [--json] [--renew NAME] [--admin SOCKET | --config FILE]
@@ -105,6 +108,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		err = cmdReload(rest, stdout, stderr)
 	case "logs":
 		err = cmdLogs(rest, stdout, stderr)
+	case "maintenance":
+		err = cmdMaintenance(rest, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -92,6 +92,7 @@ func (a *Appliance) adminRoutes() http.Handler {
 	mux.HandleFunc("POST /restart", a.handleDeploy)
 	mux.HandleFunc("POST /reload", a.handleReload)
 	mux.HandleFunc("GET /logs", a.handleLogs)
+	mux.HandleFunc("POST /maintenance", a.handleMaintenance)
 	mux.HandleFunc("GET /certs", a.handleCerts)
 	mux.HandleFunc("POST /certs/renew", a.handleRenew)
 	mux.HandleFunc("GET /trust-root", a.handleTrustRoot)

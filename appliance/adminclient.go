@@ -152,6 +152,30 @@ func (c *AdminClient) Logs(ctx context.Context, app string, n int, follow bool, 
 	return err
 }
 
+// Maintenance turns the maintenance mode of the app named app ("" for the
+// only one) on (with message and retryAfter, 0 for the default) or off.
+func (c *AdminClient) Maintenance(ctx context.Context, app string, on bool, message string, retryAfter time.Duration) (MaintenanceResult, error) {
+	var res MaintenanceResult
+	q := url.Values{"app": {app}, "mode": {"off"}}
+	if on {
+		q.Set("mode", "on")
+		if message != "" {
+			q.Set("message", message)
+		}
+		if retryAfter > 0 {
+			q.Set("retry_after", retryAfter.String())
+		}
+	}
+	body, _, err := c.do(ctx, http.MethodPost, "/maintenance?"+q.Encode())
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return res, fmt.Errorf("decode the answer: %w", err)
+	}
+	return res, nil
+}
+
 // Metrics returns the Prometheus text exposition.
 func (c *AdminClient) Metrics(ctx context.Context) (string, error) {
 	body, _, err := c.do(ctx, http.MethodGet, "/metrics")

@@ -84,8 +84,13 @@ func twoMysites(t *testing.T, addr, dir string) (shop, blog string) {
 		static := filepath.Join(app.project, "staticfiles")
 		os.Mkdir(static, 0o755)
 		testkit.GiveToAppUser(t, app.project)
+		page := ""
+		if app.name == "blog" {
+			os.WriteFile(filepath.Join(dir, "blog-maintenance.html"), []byte("<!doctype html><h1>The blog is moving house</h1>\n"), 0o644)
+			page = fmt.Sprintf("maintenance_page = %q\n", filepath.Join(dir, "blog-maintenance.html"))
+		}
 		fmt.Fprintf(&text, `[[app]]
-name = %q
+%sname = %q
 dir = %q
 workers = 1
 backoff_min = "100ms"
@@ -103,7 +108,7 @@ hosts = ["%s.localhost"]
   path = "/static/"
   static = %q
 
-`, app.name, app.project, app.name, static, app.name, app.name, static)
+`, page, app.name, app.project, app.name, static, app.name, app.name, static)
 	}
 	text.WriteString(serverTable(addr, dir))
 	if err := os.WriteFile(filepath.Join(dir, "frontdoor.toml"), []byte(text.String()), 0o644); err != nil {
@@ -233,4 +238,96 @@ func TestTwoAppsStayApart(t *testing.T) {
 			t.Errorf("blog after its fix says %q %v", r.body, err)
 		}
 	})
+}
+
+// TestMaintenanceMode: `frontdoor maintenance on NAME` answers that app's
+// routes with a 503 page and Retry-After — [app] maintenance_page, or
+// frontdoor's page with the message given — while its static files and
+// the other app keep serving; a restart of frontdoor keeps it (state
+// file); off brings the app back.
+func TestMaintenanceMode(t *testing.T) {
+	needDjango(t)
+	t.Parallel()
+	dir := t.TempDir()
+	addr := freePort(t)
+	_, blog := twoMysites(t, addr, dir)
+	d := startDaemon(t, dir, addr)
+	for _, name := range []string{"shop", "blog"} {
+		await(t, 90*time.Second, name+" to serve", func() bool {
+			r, err := rawGet(addr, "/version/", name+".localhost")
+			return err == nil && r.status == 200
+		})
+	}
+	css, _ := filepath.Glob(filepath.Join(blog, "staticfiles", "pages", "site.*.css"))
+	if len(css) == 0 {
+		t.Fatal("collectstatic did not run")
+	}
+	cssPath := "/static/pages/" + filepath.Base(css[0])
+
+	stop := make(chan struct{})
+	shopLoop := startLoop(addr, "shop.localhost", "/version/", "shop version 1", stop)
+	out, err := cli(t, "maintenance", "on", "blog", "--admin", d.socket)
+	if err != nil || !strings.Contains(out, "blog is in maintenance") {
+		t.Fatalf("maintenance on blog: %v\n%s", err, out)
+	}
+	inMaintenance := func(when string) {
+		t.Helper()
+		r, err := rawGet(addr, "/version/", "blog.localhost")
+		if err != nil || r.status != 503 || !strings.Contains(r.headers, "Retry-After: 300") || r.body != "<!doctype html><h1>The blog is moving house</h1>\n" {
+			t.Errorf("%s: blog = %d %v\n%s%s", when, r.status, err, r.headers, r.body)
+		}
+		if r, err := rawGet(addr, cssPath, "blog.localhost"); err != nil || r.status != 200 {
+			t.Errorf("%s: blog's stylesheet = %d %v", when, r.status, err)
+		}
+	}
+	inMaintenance("maintenance on")
+	out, err = cli(t, "status", "--admin", d.socket)
+	if err != nil || !strings.Contains(out, "app blog  IN MAINTENANCE since") {
+		t.Errorf("status does not show the maintenance:\n%s", out)
+	}
+	metrics, err := d.client().Metrics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := checkExposition(t, metrics); m[`frontdoor_app_maintenance{app="blog"}`] != "1" || m[`frontdoor_app_maintenance{app="shop"}`] != "0" {
+		t.Errorf("maintenance metrics: blog %q, shop %q", m[`frontdoor_app_maintenance{app="blog"}`], m[`frontdoor_app_maintenance{app="shop"}`])
+	}
+	time.Sleep(time.Second) // let the loop on shop run a while
+	close(stop)
+	shopLoop.check(t, "shop while blog is in maintenance")
+
+	// frontdoor's own page, with the message, for an app without a page.
+	if out, err := cli(t, "maintenance", "on", "shop", "--message", "Inventory <today>", "--retry-after", "90s", "--admin", d.socket); err != nil {
+		t.Fatalf("maintenance on shop: %v\n%s", err, out)
+	}
+	r, err := rawGet(addr, "/", "shop.localhost")
+	if err != nil || r.status != 503 || !strings.Contains(r.headers, "Retry-After: 90") || !strings.Contains(r.body, "Inventory &lt;today&gt;") ||
+		!strings.Contains(r.body, "Down for maintenance") {
+		t.Errorf("shop in maintenance = %d %v\n%s%s", r.status, err, r.headers, r.body)
+	}
+	if out, err := cli(t, "maintenance", "off", "shop", "--admin", d.socket); err != nil || !strings.Contains(out, "shop is out of maintenance") {
+		t.Fatalf("maintenance off shop: %v\n%s", err, out)
+	}
+
+	// A restart of frontdoor keeps blog in maintenance.
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(d.cmd, 60*time.Second); err != nil {
+		t.Fatalf("frontdoor did not stop: %v", err)
+	}
+	d = startDaemon(t, dir, addr)
+	await(t, 90*time.Second, "shop to serve after the restart", func() bool {
+		r, err := rawGet(addr, "/version/", "shop.localhost")
+		return err == nil && r.status == 200
+	})
+	inMaintenance("after a restart of frontdoor")
+	if out, err := cli(t, "maintenance", "off", "blog", "--admin", d.socket); err != nil {
+		t.Fatalf("maintenance off blog: %v\n%s", err, out)
+	}
+	await(t, 60*time.Second, "blog to serve again", func() bool {
+		r, err := rawGet(addr, "/version/", "blog.localhost")
+		return err == nil && r.status == 200 && r.body == "blog version 1"
+	})
+	if out, err := cli(t, "maintenance", "on", "--admin", d.socket); err == nil || !strings.Contains(out, "several apps: name one") {
+		t.Errorf("maintenance on without a name among two apps: %v\n%s", err, out)
+	}
 }

@@ -67,6 +67,7 @@ func (a *Appliance) startApps() error {
 	for i := range a.cfg.Apps {
 		cfg := a.cfg.Apps[i]
 		r := s.newRunner(cfg.Name)
+		r.restoreMaintenance(&cfg)
 		if err := r.start(cfg, shares[cfg.Name], true); err != nil {
 			return fmt.Errorf("%s: %s: %w", a.cfgPath, a.cfg.appKey(i), err)
 		}
@@ -166,12 +167,20 @@ func (a *Appliance) reloadApps(old, cfg *Config) {
 		}
 	}
 	for _, ch := range changes {
-		if ch.cur != nil {
-			s.mu.Lock()
-			_, known := s.runners[ch.name]
-			s.mu.Unlock()
-			if !known {
-				s.newRunner(ch.name)
+		if ch.cur == nil {
+			continue
+		}
+		s.mu.Lock()
+		r, known := s.runners[ch.name]
+		s.mu.Unlock()
+		switch {
+		case !known:
+			s.newRunner(ch.name).restoreMaintenance(ch.cur)
+		case r.maintenanceState() != nil:
+			// The engine kept the group's page through its reload; the
+			// file may name another page now.
+			if err := r.setMaintenance(r.maintenanceState(), ch.cur.MaintenancePage); err != nil {
+				r.log.Warn("maintenance page unreadable; the previous page stays", "err", err)
 			}
 		}
 	}
@@ -198,6 +207,9 @@ func (a *Appliance) reloadApps(old, cfg *Config) {
 					r.log.Info("application reloaded", "action", res.App)
 				}
 				if ch.cur == nil {
+					// A removed app leaves no maintenance mode behind for
+					// an app of the same name added later.
+					_ = r.storeMaintenance(nil)
 					s.forget(r)
 				}
 				results[i] = res

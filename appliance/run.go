@@ -29,8 +29,11 @@ type Options struct {
 // Appliance is a running frontdoor: configuration, state, engine, the
 // supervised application and the glue to systemd.
 type Appliance struct {
-	log       *slog.Logger
-	cfgPath   string
+	log     *slog.Logger
+	cfgPath string
+	// cfg is the configuration in force; the signal loop replaces it on a
+	// reload (under cfgMu), other goroutines read it with currentConfig.
+	cfgMu     sync.RWMutex
 	cfg       *Config
 	engine    *proxy.Engine
 	notifier  *systemd.Notifier
@@ -229,9 +232,19 @@ func (a *Appliance) apply(cfg *Config) error {
 		a.accessLog.Close()
 	}
 	old := a.cfg
+	a.cfgMu.Lock()
 	a.cfg, a.accessLog = cfg, closer
+	a.cfgMu.Unlock()
 	a.reloadApps(old, cfg)
 	return nil
+}
+
+// currentConfig returns the configuration in force (for goroutines other
+// than the signal loop, which replaces it).
+func (a *Appliance) currentConfig() *Config {
+	a.cfgMu.RLock()
+	defer a.cfgMu.RUnlock()
+	return a.cfg
 }
 
 // certManager returns the certificate manager serving now (nil without a

@@ -225,10 +225,12 @@ func (e *Engine) Reload(cfg Config) error {
 		return err
 	}
 	// A dynamic group keeps the servers it was given at run time (the
-	// supervised application's current generation).
+	// supervised application's current generation), and its maintenance
+	// mode.
 	for name, g := range groups {
 		if old, ok := e.groups[name]; ok && len(g.servers) == 0 {
 			g.servers = old.servers
+			g.maintenance = old.maintenance
 		}
 	}
 	rt, err := newRouter(cfg.Sites, groups)

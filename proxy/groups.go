@@ -133,6 +133,32 @@ func (e *Engine) SetUpstreamHold(group string, d time.Duration) error {
 	return nil
 }
 
+// SetUpstreamMaintenance puts a group in maintenance: every request routed
+// to it is answered 503 with Retry-After (retryAfter, rounded to seconds)
+// and page as its HTML body, without reaching its servers — static routes
+// are not concerned. A nil page ends it. A held request (the group
+// waiting for its application) gets the page too. The mode stays through
+// Reload, like the servers given with SetUpstreamServers. It returns once
+// every worker has switched.
+func (e *Engine) SetUpstreamMaintenance(group string, page []byte, retryAfter time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	spec, ok := e.groups[group]
+	if !ok {
+		return fmt.Errorf("upstream %q is not defined", group)
+	}
+	next := *spec
+	next.maintenance = newMaintenancePage(page, retryAfter)
+	groups := make(map[string]*groupSpec, len(e.groups))
+	for k, v := range e.groups {
+		groups[k] = v
+	}
+	groups[group] = &next
+	e.groups = groups
+	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
+	return nil
+}
+
 // InFlight reports the requests being proxied to addr and the upgraded
 // tunnels open to it, summed over all workers.
 func (e *Engine) InFlight(addr string) (requests, tunnels int) {

@@ -85,6 +85,10 @@ func (w *worker) startProxy(c *conn, s *site, rt *route) {
 		return
 	}
 	g := w.groups[rt.upstream]
+	if g != nil && g.spec.maintenance != nil {
+		w.respondMaintenance(c, g.spec.maintenance)
+		return
+	}
 	if g == nil || (len(g.servers) == 0 && g.spec.hold == 0) {
 		w.respondUnavailable(c)
 		return
@@ -242,6 +246,13 @@ func (w *worker) dispatch(c *conn) {
 // when there is one (not after a failure on a reused one), else a new one.
 func (w *worker) connectUpstream(c *conn) {
 	px := c.ex.px
+	if m := px.group.spec.maintenance; m != nil {
+		// Held while the application booted, and meanwhile put in
+		// maintenance.
+		w.timers.stop(&c.timer)
+		w.respondMaintenance(c, m)
+		return
+	}
 	s := px.group.pick(w.unixNow())
 	if s == nil {
 		if len(px.group.servers) == 0 && px.group.spec.hold > 0 && !px.held {

@@ -172,6 +172,9 @@ type groupSpec struct {
 	// hold is how long a request waits for a server while the group has
 	// none (the application is booting) before it gets 503; 0: at once.
 	hold time.Duration
+	// maintenance, when set, answers every request for the group (its
+	// application is in maintenance mode) instead of its servers.
+	maintenance *maintenancePage
 }
 
 type serverSpec struct {
