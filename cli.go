@@ -153,7 +153,8 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 func cmdInit(args []string, stdout, stderr io.Writer) error {
 	fs := flags("init", stderr)
 	config := fs.String("config", appliance.DefaultConfigPath, "the configuration file to write")
-	force := fs.Bool("force", false, "replace an existing configuration file (kept as FILE.bak)")
+	force := fs.Bool("force", false, "replace the project's block even when it was edited (the file is kept as FILE.bak)")
+	name := fs.String("name", "", "the app's name in the configuration (default: from the project's directory)")
 	settings := fs.String("settings", "", "the settings module (DJANGO_SETTINGS_MODULE): for a project without manage.py, or other settings than its entry point's")
 	app := fs.String("app", "", "the application object, MODULE:ATTR (default: WSGI_APPLICATION/ASGI_APPLICATION, else Django's own handler)")
 	runUser := fs.String("user", "", "the account the application runs as when frontdoor runs as root (default: the project's owner)")
@@ -180,7 +181,7 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	_, err := appliance.Init(ctx, appliance.InitOptions{
 		ProjectDir: dir, Settings: *settings, PythonPath: pythonPath, App: *app, User: *runUser,
-		Domains: domains, ConfigPath: *config, Force: *force, Out: stdout,
+		Domains: domains, ConfigPath: *config, Name: *name, Force: *force, Out: stdout,
 	})
 	if errors.Is(err, appliance.ErrInitProblems) {
 		return errors.New("the configuration is written, but ERROR problems remain (see above)")

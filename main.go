@@ -31,10 +31,11 @@ Usage:
   frontdoor check [FILE | --config FILE] validate a configuration file (default /etc/frontdoor/frontdoor.toml);
                                          every error names the file, line and key, with a fix
   frontdoor version                      print the version
-  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force] [--user NAME]
+  frontdoor init DJANGO_DIR [--domain NAME]... [--name APP] [--config PATH] [--force] [--user NAME]
   frontdoor init --settings MODULE [--pythonpath DIR]... [--app MODULE:ATTR] [DIR] ...
-                                         inspect a Django project, print its problems with their fixes, write its configuration;
-                                         exits 1 while a problem marked ERROR remains
+                                         inspect a Django project, print its problems with their fixes, write its configuration:
+                                         a new file, or the project's [[app]] and [[site]] added to the existing one (never
+                                         a host another site serves; the diff is printed); exits 1 while an ERROR remains
   frontdoor manage [--config FILE] [NAME] COMMAND [ARGS]...
                                          run a Django management command (createsuperuser, shell, migrate...) with the
                                          app's Python, directory, environment (.env, [app] env, settings) and user;

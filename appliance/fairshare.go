@@ -1,8 +1,12 @@
 package appliance
 
 import (
+	"fmt"
+	"io"
 	"runtime"
+	"strings"
 
+	"github.com/pelletier/go-toml/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,4 +70,34 @@ func shareWorkers(apps []AppConfig, budget int) map[string]int {
 		}
 	}
 	return shares
+}
+
+// writeWorkerShares tells init's user how the apps of the configuration
+// text share the machine's workers, and warns when they ask for more than
+// it runs well.
+func writeWorkerShares(out io.Writer, text []byte) {
+	var c Config
+	if toml.Unmarshal(text, &c) != nil || len(c.Apps) < 2 {
+		return
+	}
+	c.applyAppDefaults()
+	budget := workerBudget()
+	shares := shareWorkers(c.Apps, budget)
+	sum := 0
+	var parts []string
+	for i := range c.Apps {
+		n := shares[c.Apps[i].Name]
+		sum += n
+		how := "its share"
+		if c.Apps[i].Workers > 0 {
+			how = "its workers setting"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", c.Apps[i].Name, n, how))
+	}
+	fmt.Fprintf(out, "\nworkers: the %d apps share what this machine runs well, %d gunicorn workers (2 × %d cores + 1, at most one per %d MiB of its %s of memory): %s\n",
+		len(c.Apps), budget, runtime.NumCPU(), workerMemory>>20, humanBytes(totalMemory()), strings.Join(parts, ", "))
+	if sum > budget {
+		fmt.Fprintf(out, "WARNING: together they run %d workers, more than the %d this machine runs well: they will compete for the cores and memory.\n"+
+			"  Lower workers = N in the apps that set it, or give the busier app more and the others fewer.\n", sum, budget)
+	}
 }

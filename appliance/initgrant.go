@@ -48,8 +48,10 @@ const serviceUser = "frontdoor"
 // serviceDropInDir is where systemd reads frontdoor.service's drop-ins.
 const serviceDropInDir = "/etc/systemd/system/frontdoor.service.d"
 
-// dropInName is the drop-in init writes in serviceDropInDir.
-const dropInName = "50-django-project.conf"
+// dropInName is the drop-in init writes in serviceDropInDir for the app
+// named app: one per app, so that adding a project never takes away what
+// another one was given.
+func dropInName(app string) string { return "50-django-" + app + ".conf" }
 
 // grantManifestPath is the record of what init changed. It lives in the
 // root-owned configuration directory: the service cannot edit what root
@@ -185,7 +187,7 @@ const (
 // it records every change in svc.Manifest first, then makes them, then
 // writes the drop-in. Running it again changes nothing more and keeps the
 // first recorded state of every entry.
-func grant(svc *serviceAccess, needs projectNeeds) (*grantReport, error) {
+func grant(svc *serviceAccess, app string, needs projectNeeds) (*grantReport, error) {
 	rw := needs.readWritePaths()
 	for _, p := range append([]string{needs.Project}, rw...) {
 		if err := checkUnitPath(p); err != nil {
@@ -234,7 +236,7 @@ func grant(svc *serviceAccess, needs projectNeeds) (*grantReport, error) {
 		return nil, err
 	}
 
-	rep := &grantReport{DropIn: filepath.Join(svc.DropInDir, dropInName), ReadWrite: rw, Changes: pl.changes}
+	rep := &grantReport{DropIn: filepath.Join(svc.DropInDir, dropInName(app)), ReadWrite: rw, Changes: pl.changes}
 	rep.Unreachable = unreachableAncestors(svc, append([]string{needs.Project}, rw...))
 
 	sweeps := map[string]fileOwner{}
@@ -696,7 +698,7 @@ func giveServiceAccess(out io.Writer, p *supervisor.Project, svc *serviceAccess,
 		}
 		return true
 	}
-	rep, err := grant(svc, needs)
+	rep, err := grant(svc, res.Name, needs)
 	if err != nil {
 		fmt.Fprintf(out, "\ncould not give the service access by itself: %v\n", err)
 		return true

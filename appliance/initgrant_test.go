@@ -135,7 +135,7 @@ func grantStock(t *testing.T) (string, *serviceAccess, map[string]fileOwner, *gr
 	proj := stockTree(t)
 	svc := testService(t)
 	before := snapshot(t, proj)
-	rep, err := grant(svc, stockNeeds(proj))
+	rep, err := grant(svc, "stock", stockNeeds(proj))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestGrantChangesOnlyWhatTheAppNeeds(t *testing.T) {
 
 	// Again: nothing more to change, the drop-in is as it was, and the
 	// manifest still holds the state before the first grant.
-	rep2, err := grant(svc, stockNeeds(proj))
+	rep2, err := grant(svc, "stock", stockNeeds(proj))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestGrantReportsUnreachableParents(t *testing.T) {
 	home := filepath.Dir(proj)
 	must(t, os.Chown(home, testOwnerUID, testOwnerGID))
 	must(t, os.Chmod(home, 0o700))
-	rep, err := grant(testService(t), stockNeeds(proj))
+	rep, err := grant(testService(t), "stock", stockNeeds(proj))
 	if err != nil {
 		t.Fatal(err)
 	}
