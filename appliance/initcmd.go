@@ -276,5 +276,3 @@ func tomlString(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-
-
