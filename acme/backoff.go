@@ -27,6 +27,14 @@ func backoffAfter(failures int) time.Duration {
 	return backoffSteps[min(failures, len(backoffSteps))-1]
 }
 
+// retryBeforeExpiry caps the backoff of a name whose certificate is still
+// valid for left: a tenth of what is left, at least a minute, so that a
+// short-lived certificate (6 days) gets many more tries before it expires
+// than the 6-hour cap would give it.
+func retryBeforeExpiry(left time.Duration) time.Duration {
+	return max(left/10, time.Minute)
+}
+
 // resolveRetryAfter is how long to wait before checking again a name that
 // did not resolve to this machine: short, because the fix (a DNS record) is
 // made by hand and costs the CA nothing to re-check.
@@ -47,6 +55,10 @@ type record struct {
 	LastError string `json:"last_error,omitempty"`
 	// NextAttempt is the earliest time a new order may be placed.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// ARI is the CA's renewal information about the current certificate
+	// (ari.go); nil until fetched, dropped when a new certificate
+	// replaces the one it is about.
+	ARI *renewalInfo `json:"ari,omitempty"`
 }
 
 const recordBucket = "acme"

@@ -216,14 +216,3 @@ func isNewOrder(body []byte) bool {
 	}
 	return json.Unmarshal(payload, &order) == nil && len(order.Identifiers) > 0
 }
-
-// retryBackoff is the ACME client's retry policy for a single request: a
-// few quick retries for bad nonces and server errors, none for rate limits
-// (the manager's backoff handles those, honouring Retry-After, instead of
-// blocking a goroutine for hours).
-func retryBackoff(n int, _ *http.Request, resp *http.Response) time.Duration {
-	if n > 3 || (resp != nil && resp.StatusCode == http.StatusTooManyRequests) {
-		return 0
-	}
-	return time.Duration(1<<(n-1)) * 500 * time.Millisecond
-}
