@@ -38,7 +38,7 @@ Usage:
                                          release steps, then a new generation of the app; no request fails
   frontdoor reload [--admin SOCKET | --config FILE]
                                          re-read the configuration (as SIGHUP) and wait for the result
-  frontdoor certs [--json] [--renew NAME] [--admin SOCKET | --config FILE]
+  frontdoor certs [--json] [--renew NAME] [--dns-record *.DOMAIN] [--admin SOCKET | --config FILE]
                                          list the certificates (name, issuer, expiry, last attempt, error), or renew one now
   frontdoor trust [--state FILE] [--dir DIR]
                                          install the local CA's root (for https://localhost) in the system trust store

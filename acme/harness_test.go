@@ -46,9 +46,15 @@ type front struct {
 
 func newFront(t *testing.T, serveTLS, serveHTTP bool) *front {
 	t.Helper()
+	return newFrontOn(t, "127.0.0.1", serveTLS, serveHTTP)
+}
+
+// newFrontOn is newFront listening on host (a loopback address).
+func newFrontOn(t *testing.T, host string, serveTLS, serveHTTP bool) *front {
+	t.Helper()
 	f := &front{}
 	if serveTLS {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		must(t, err)
 		f.tlsPort = ln.Addr().(*net.TCPAddr).Port
 		tlsLn := tls.NewListener(ln, &tls.Config{
@@ -72,7 +78,7 @@ func newFront(t *testing.T, serveTLS, serveHTTP bool) *front {
 		f.tlsPort = testkit.FreePort(t)
 	}
 	if serveHTTP {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		must(t, err)
 		f.httpPort = ln.Addr().(*net.TCPAddr).Port
 		srv := &http.Server{ErrorLog: quietLog, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

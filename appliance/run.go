@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +43,12 @@ type Appliance struct {
 	httpsPort int
 	app       *appRunner   // the supervised application (app.go); nil without [app]
 	admin     *adminServer // the admin socket (admin.go)
+
+	// alert_command (alerts.go): the argv in force, and the queue of
+	// alerts waiting for it.
+	alertArgv  atomic.Pointer[[]string]
+	alertsOnce sync.Once
+	alerts     chan alertJob
 }
 
 // Run loads the configuration, starts serving and handles signals until
@@ -81,7 +89,12 @@ func (a *Appliance) start() error {
 		return err
 	}
 	a.httpPort, a.httpsPort = listenerPorts(listeners)
+	a.alertArgv.Store(&a.cfg.TLS.AlertCommand)
 	if a.httpsPort != 0 {
+		if err := a.cfg.checkProfiles(a.log); err != nil {
+			closeListeners(listeners)
+			return err
+		}
 		if a.certs, err = a.newCertManager(a.cfg, max(a.httpPort, 80)); err != nil {
 			closeListeners(listeners)
 			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
@@ -161,6 +174,18 @@ func (a *Appliance) apply(cfg *Config) error {
 		return err
 	}
 	if a.certs != nil {
+		if err := cfg.checkProfiles(a.log); err != nil {
+			if closer != nil {
+				closer.Close()
+			}
+			return err
+		}
+		if err := a.certs.SetProfiles(cfg.TLS.Profile, cfg.certProfiles()); err != nil {
+			if closer != nil {
+				closer.Close()
+			}
+			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
+		}
 		if err := a.certs.SetNames(cfg.acmeNames()); err != nil {
 			if closer != nil {
 				closer.Close()
@@ -181,6 +206,7 @@ func (a *Appliance) apply(cfg *Config) error {
 	}
 	old := a.cfg
 	a.cfg, a.accessLog = cfg, closer
+	a.alertArgv.Store(&cfg.TLS.AlertCommand)
 	a.reloadApp(old, cfg)
 	return nil
 }
