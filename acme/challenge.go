@@ -30,4 +30,3 @@ func (m *Manager) HTTPChallenge(host, path string) (body []byte, ok bool) {
 	}
 	return nil, false
 }
-

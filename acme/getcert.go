@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
 )
 
 // GetCertificate is the tls.Config hook (TLSConfig sets it). For the

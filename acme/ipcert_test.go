@@ -29,7 +29,6 @@ func handshakeIP(host string, port int, roots *x509.CertPool) (*x509.Certificate
 	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
-
 // A loopback address as a name gets an IP certificate from a CA on this
 // machine: by TLS-ALPN-01 (the CA sends the reverse-DNS name as SNI) and
 // by HTTP-01, and it is served to clients that send no server name.
