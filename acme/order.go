@@ -31,6 +31,10 @@ const (
 	challengeDNSPersist01 = acmeapi.ChallengeTypeDNSPersist01
 )
 
+// ipProfile is the profile an IP address is ordered with when none is
+// configured and the CA offers it.
+const ipProfile = "shortlived"
+
 // orderPollTimeout bounds the wait for one validation or finalization.
 const orderPollTimeout = 2 * time.Minute
 
@@ -95,6 +99,13 @@ func (m *Manager) openSession(ctx context.Context, x *exchange, key crypto.Signe
 func (m *Manager) order(ctx context.Context, a *attempt, s *session, replaces string) (*tls.Certificate, error) {
 	name := a.ns.name
 	profile := m.profileFor(name)
+	if profile == "" && net.ParseIP(name) != nil {
+		if _, ok := s.dir.Profiles[ipProfile]; ok {
+			// Let's Encrypt issues IP-address certificates only under its
+			// short-lived profile.
+			profile = ipProfile
+		}
+	}
 	if err := s.dir.CheckProfile(m.cfg.DirectoryURL, profile); err != nil {
 		return nil, err
 	}

@@ -128,6 +128,7 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		fmt.Fprintf(out, "  site: %s\n", strings.Join(res.Domains, ", "))
 	} else {
 		fmt.Fprintf(out, "  site: every host name (no concrete name in ALLOWED_HOSTS; pass --domain NAME)\n")
+		writeIPCertHint(out, interfaceAddrs())
 	}
 	fmt.Fprintf(out, "\nnext:\n  frontdoor check --config %s\n  systemctl restart frontdoor    (or by hand: frontdoor run --config %s)\n", cfgPath, cfgPath)
 	if _, err := user.Lookup(serviceUser); err == nil {
