@@ -2,6 +2,9 @@ package acme
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"strings"
 	"testing"
@@ -111,6 +114,20 @@ func TestShortLivedProfileKeptOnRenewal(t *testing.T) {
 	}
 	if p.Orders() != 2 {
 		t.Errorf("pebble saw %d orders, want 2", p.Orders())
+	}
+	// Issue 14 item 7: never OCSP Must-Staple (the TLS feature extension,
+	// RFC 7633), and nothing to staple.
+	block, _ := pem.Decode(servedLeafPEM(t, m, name))
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	must(t, err)
+	for _, ext := range leaf.Extensions {
+		if ext.Id.Equal(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}) {
+			t.Error("the certificate asks for OCSP Must-Staple")
+		}
+	}
+	cfg := m.TLSConfig()
+	if c, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: name}); err != nil || c.OCSPStaple != nil {
+		t.Errorf("served certificate: %v, OCSP staple %d bytes; want none", err, len(c.OCSPStaple))
 	}
 }
 

@@ -1,0 +1,131 @@
+package acme
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every zero field of Config gets its default, and a set one is kept.
+func TestConfigDefaults(t *testing.T) {
+	d := Config{}.withDefaults()
+	if d.DirectoryURL != LetsEncryptURL || d.RenewBefore != DefaultRenewBefore || d.HTTPClient == nil ||
+		d.Resolver == nil || d.HTTPPort != DefaultHTTPPort || d.ProbeTimeout != DefaultProbeTimeout ||
+		d.TicketKeyRotation != DefaultTicketKeyRotation || d.CheckInterval != DefaultCheckInterval ||
+		d.HandshakeWait != DefaultHandshakeWait || d.Logger == nil || d.Now == nil {
+		t.Errorf("defaults %+v", d)
+	}
+	client := &http.Client{}
+	set := Config{
+		DirectoryURL: "https://ca.example/dir", RenewBefore: time.Hour, HTTPClient: client, HTTPPort: 8080,
+		ProbeTimeout: time.Second, TicketKeyRotation: 2 * time.Hour, CheckInterval: 3 * time.Second,
+		HandshakeWait: 4 * time.Second,
+	}.withDefaults()
+	if set.DirectoryURL != "https://ca.example/dir" || set.RenewBefore != time.Hour || set.HTTPClient != client ||
+		set.HTTPPort != 8080 || set.ProbeTimeout != time.Second || set.TicketKeyRotation != 2*time.Hour ||
+		set.CheckInterval != 3*time.Second || set.HandshakeWait != 4*time.Second {
+		t.Errorf("set values were replaced: %+v", set)
+	}
+	// Negative durations and ports count as unset.
+	neg := Config{RenewBefore: -1, HTTPPort: -1, ProbeTimeout: -1, TicketKeyRotation: -1, CheckInterval: -1, HandshakeWait: -1}.withDefaults()
+	if neg.RenewBefore != DefaultRenewBefore || neg.HTTPPort != DefaultHTTPPort || neg.ProbeTimeout != DefaultProbeTimeout ||
+		neg.TicketKeyRotation != DefaultTicketKeyRotation || neg.CheckInterval != DefaultCheckInterval || neg.HandshakeWait != DefaultHandshakeWait {
+		t.Errorf("negative values kept: %+v", neg)
+	}
+}
+
+// Retry-After counts only on a rate limit (429) or an unavailable CA
+// (503); a problem without one is still kept.
+func TestExchangeRetryAfterOnlyWhenAsked(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		status int
+		want   time.Duration
+	}{{429, time.Minute}, {503, time.Minute}, {200, 0}, {400, 0}, {500, 0}} {
+		x := &exchange{now: func() time.Time { return now }}
+		h := http.Header{"Retry-After": {"60"}, "Content-Type": {"application/json"}}
+		x.observe(&http.Response{StatusCode: c.status, Header: h}, []byte(`{}`))
+		got := time.Duration(0)
+		if nb := x.notBefore(); !nb.IsZero() {
+			got = nb.Sub(now)
+		}
+		if got != c.want {
+			t.Errorf("status %d: not before +%v, want +%v", c.status, got, c.want)
+		}
+	}
+	x := &exchange{now: func() time.Time { return now }}
+	x.observe(&http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}},
+		[]byte(`{"status":"invalid","error":{"type":"urn:ietf:params:acme:error:unauthorized","detail":"order refused"}}`))
+	if got := x.problem(); got != "order refused (unauthorized)" {
+		t.Errorf("an invalid order's own error: %q", got)
+	}
+	x.observe(&http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}},
+		[]byte(`{"status":"valid","error":{"type":"x","detail":"ignored"}}`))
+	if got := x.problem(); got != "order refused (unauthorized)" {
+		t.Errorf("a valid object's error was kept: %q", got)
+	}
+}
+
+// The TLS-ALPN-01 certificate is served only to a hello that offers
+// acme-tls/1 alone, for a name (or an address by its reverse name) with a
+// challenge presented; any other hello for that name gets the normal path.
+func TestChallengeCertificateIsServedOnlyForTheChallenge(t *testing.T) {
+	m := localManager(t, tempStorePath(t), func(c *Config) { c.Names = []string{"alpn.example", "203.0.113.5"} })
+	chal, err := m.local.certFor("challenge.invalid")
+	must(t, err)
+	for _, name := range []string{"alpn.example", "203.0.113.5"} {
+		a := orderUnderWay(t, m, name)
+		if _, err := m.GetCertificate(challengeHello(name)); err == nil {
+			t.Errorf("%s: a challenge certificate before one is presented", name)
+		}
+		m.mu.Lock()
+		a.alpnCert = chal
+		m.mu.Unlock()
+		sni := name
+		if name == "203.0.113.5" {
+			sni = "5.113.0.203.in-addr.arpa"
+		}
+		got, err := m.GetCertificate(challengeHello(sni))
+		if err != nil || got != chal {
+			t.Errorf("%s: challenge hello got %v, %v; want the challenge certificate", sni, got != nil, err)
+		}
+		// A normal client offering acme-tls/1 among others is not the CA.
+		hello := &tls.ClientHelloInfo{ServerName: sni, SupportedProtos: []string{"http/1.1", "acme-tls/1"}}
+		m.cfg.HandshakeWait = 10 * time.Millisecond
+		if got, _ := m.GetCertificate(hello); got == chal {
+			t.Errorf("%s: a client offering http/1.1 too got the challenge certificate", sni)
+		}
+		finishAttempt(m, a, nil, context.Canceled)
+	}
+	if _, err := m.GetCertificate(challengeHello("other.example")); err == nil || !strings.Contains(err.Error(), "no TLS-ALPN-01 challenge") {
+		t.Errorf("a name without a challenge: %v", err)
+	}
+}
+
+// The local CA's root is replaced when it is about to expire, and kept
+// otherwise.
+func TestLocalRootRenewedNearExpiry(t *testing.T) {
+	path := tempStorePath(t)
+	store := openStore(t, path)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	ca, created, err := loadLocalCA(store, clock, "host")
+	must(t, err)
+	if !created || !strings.HasSuffix(ca.root.Subject.CommonName, " host") {
+		t.Fatalf("first load: created %v, subject %q", created, ca.root.Subject.CommonName)
+	}
+	again, created, err := loadLocalCA(store, clock, "host")
+	must(t, err)
+	if created || !again.root.Equal(ca.root) {
+		t.Error("a valid root was replaced")
+	}
+	now = ca.root.NotAfter.Add(-localRootRenewBefore + time.Hour)
+	renewed, created, err := loadLocalCA(store, clock, "")
+	must(t, err)
+	if !created || renewed.root.Equal(ca.root) || renewed.root.Subject.CommonName != "frontdoor local CA" {
+		t.Errorf("a root %v from expiry was kept (created %v)", ca.root.NotAfter.Sub(now), created)
+	}
+}
