@@ -10,8 +10,8 @@ import (
 // name (certmagic's shape): quick retries for a passing glitch, then
 // slower, never longer than 6 hours so a fixed DNS record is picked up the
 // same day. Let's Encrypt allows 5 failed validations per name per hour,
-// and one attempt may fail two validations (TLS-ALPN-01, then HTTP-01;
-// autocert places three orders doing so).
+// and one attempt may fail two validations (TLS-ALPN-01, then HTTP-01,
+// one order each).
 var backoffSteps = []time.Duration{
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
 	20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,

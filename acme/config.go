@@ -29,8 +29,10 @@ const (
 // Store keeps what the manager must not lose across restarts. *state.DB
 // implements it.
 type Store interface {
-	// CertCache is autocert's cache: certificates with their keys, the
-	// ACME account key, challenge tokens while an order is under way.
+	// CertCache keeps certificates with their keys (PEM) and the ACME
+	// account key. autocert.Cache is only the shape of that store (Get,
+	// Put, Delete, and autocert.ErrCacheMiss for a missing key), kept so
+	// that state files written before the move to acmez read the same.
 	CertCache() autocert.Cache
 	// Blob returns the value under bucket/key and whether it exists.
 	Blob(bucket, key string) ([]byte, bool, error)
