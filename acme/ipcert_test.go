@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,5 +139,35 @@ func TestWildcardByDNSPersist01(t *testing.T) {
 	}
 	if p.Orders() != 1 {
 		t.Errorf("pebble saw %d orders, want 1", p.Orders())
+	}
+}
+
+// The DNS check is skipped for an address, but the address itself is
+// checked: one that is not on an interface (NAT) must bring the
+// self-probe back before an order is placed.
+func TestIPAddressIsProbedBehindNAT(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		serveHTTP bool
+	}{{"probe comes back", true}, {"probe fails", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFront(t, true, c.serveHTTP)
+			p := startPebble(t, f.httpPort, f.tlsPort)
+			store := openStore(t, tempStorePath(t))
+			m, _ := testManager(t, p, f, store, []string{"127.0.0.1"}, func(cfg *Config) { cfg.ProbeTimeout = time.Second })
+			m.localAddrs = func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("10.9.8.7")}, nil }
+			m.Start()
+			if c.serveHTTP {
+				s := waitValid(t, m, "127.0.0.1")
+				if !strings.Contains(s.Resolve, "reached this machine through it") || strings.Contains(s.Resolve, "resolves") {
+					t.Errorf("verdict %q: want the probe through the address, no DNS", s.Resolve)
+				}
+				return
+			}
+			testkit.WaitFor(t, 30*time.Second, "the probe to fail", func() bool { return statusOf(m, "127.0.0.1").State == "unreachable" })
+			if s := statusOf(m, "127.0.0.1"); !strings.Contains(s.Resolve, "did not come back here") || p.Orders() != 0 {
+				t.Errorf("verdict %q, %d orders: want the failed probe and no order", s.Resolve, p.Orders())
+			}
+		})
 	}
 }
