@@ -77,7 +77,9 @@ func TestRefreshRenewalInfo(t *testing.T) {
 		t.Fatal("the local certificate has no ARI identifier")
 	}
 	now := clock.Now()
-	srv.set(func(s *ariServer) { s.start, s.end = now.Add(time.Hour).Truncate(time.Second), now.Add(3*time.Hour).Truncate(time.Second) })
+	srv.set(func(s *ariServer) {
+		s.start, s.end = now.Add(time.Hour).Truncate(time.Second), now.Add(3*time.Hour).Truncate(time.Second)
+	})
 
 	m.refreshRenewalInfo()
 	ri := ns.rec.ARI
@@ -122,7 +124,9 @@ func TestRefreshRenewalInfo(t *testing.T) {
 		t.Errorf("status %+v: want the error shown and the known window used", s)
 	}
 	// A moved window is picked up (and a new time picked inside it).
-	srv.set(func(s *ariServer) { s.status, s.start, s.end = 200, now.Add(-2*time.Hour).Truncate(time.Second), now.Add(-time.Hour).Truncate(time.Second) })
+	srv.set(func(s *ariServer) {
+		s.status, s.start, s.end = 200, now.Add(-2*time.Hour).Truncate(time.Second), now.Add(-time.Hour).Truncate(time.Second)
+	})
 	clock.Advance(time.Hour + time.Minute)
 	now = clock.Now()
 	m.refreshRenewalInfo()
