@@ -37,6 +37,10 @@ type attempt struct {
 // move to acmez is kept).
 const accountCacheKey = "acme_account+key"
 
+// attemptTimeout bounds one attempt: every order, validation and
+// download of it.
+const attemptTimeout = 10 * time.Minute
+
 // run carries out a and records its outcome.
 func (m *Manager) run(a *attempt) {
 	defer m.wg.Done()
@@ -82,10 +86,14 @@ func (m *Manager) obtain(a *attempt) error {
 	m.mu.Unlock()
 	m.saveRecord(name, rec)
 
+	// A CA that stops answering must not hold the name in "obtaining"
+	// for ever: the attempt fails and backs off.
+	ctx, cancel := context.WithTimeout(m.lifetime, attemptTimeout)
+	defer cancel()
 	var cert *tls.Certificate
-	s, err := m.openSession(m.lifetime, x, key)
+	s, err := m.openSession(ctx, x, key)
 	if err == nil {
-		cert, err = m.order(m.lifetime, a, s, replaces)
+		cert, err = m.order(ctx, a, s, replaces)
 	}
 	x.seal()
 	if m.lifetime.Err() != nil {
