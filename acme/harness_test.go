@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,8 +246,15 @@ func statusOf(m *Manager, name string) CertStatus {
 // handshake connects to the front's TLS port as a client asking for name
 // and verifying against roots, and returns the served leaf.
 func handshake(port int, name string, roots *x509.CertPool) (*x509.Certificate, error) {
+	return handshakeAt("127.0.0.1", port, name, roots)
+}
+
+// handshakeAt is handshake to host:port. A name that is an IP address is
+// verified against the IP SANs and not sent as SNI (what a client of
+// https://IP/ does).
+func handshakeAt(host string, port int, name string, roots *x509.CertPool) (*x509.Certificate, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{
+	conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort(host, strconv.Itoa(port)), &tls.Config{
 		ServerName: name,
 		RootCAs:    roots,
 		NextProtos: []string{"http/1.1"},

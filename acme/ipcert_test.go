@@ -3,32 +3,14 @@ package acme
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"frontdoor/internal/testkit"
 )
-
-// handshakeIP connects to host:port without a server name (what a client
-// of https://IP/ sends) and verifies the chain for the address.
-func handshakeIP(host string, port int, roots *x509.CertPool) (*x509.Certificate, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort(host, strconv.Itoa(port)), &tls.Config{
-		ServerName: host, // an IP: verified against IP SANs, not sent as SNI
-		RootCAs:    roots,
-		NextProtos: []string{"http/1.1"},
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0], nil
-}
 
 // A loopback address as a name gets an IP certificate from a CA on this
 // machine: by TLS-ALPN-01 (the CA sends the reverse-DNS name as SNI) and
@@ -65,7 +47,7 @@ func TestIPCertificateFromPebble(t *testing.T) {
 				tf.use(m)
 				port = tf.tlsPort
 			}
-			leaf, err := handshakeIP(c.host, port, p.Roots(t))
+			leaf, err := handshakeAt(c.host, port, c.host, p.Roots(t))
 			must(t, err)
 			if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP(c.host)) || len(leaf.DNSNames) != 0 {
 				t.Errorf("served SANs: IP %v DNS %v, want only the IP %s", leaf.IPAddresses, leaf.DNSNames, c.host)
