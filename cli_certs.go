@@ -62,7 +62,7 @@ func printCerts(w io.Writer, certs []acme.CertStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tRENEWS\tWINDOW\tPROFILE\tLAST ATTEMPT\tERROR")
+	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tRENEWS\tWINDOW\tPROFILE\tLAST ATTEMPT\tPROBLEM")
 	for _, c := range certs {
 		renews := "-"
 		if !c.RenewAt.IsZero() {
@@ -72,8 +72,12 @@ func printCerts(w io.Writer, certs []acme.CertStatus) {
 		if !c.WindowStart.IsZero() {
 			window = when(c.WindowStart) + " .. " + when(c.WindowEnd)
 		}
+		problem := c.LastError
+		if c.State == "unreachable" && c.Resolve != "" {
+			problem = c.Resolve // why no order is placed
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Source, c.State, dash(c.Issuer),
-			when(c.NotAfter), renews, window, dash(c.Profile), when(c.LastAttempt), dash(c.LastError))
+			when(c.NotAfter), renews, window, dash(c.Profile), when(c.LastAttempt), dash(problem))
 	}
 	tw.Flush()
 }

@@ -56,7 +56,9 @@ func (m *Manager) run(a *attempt) {
 func (m *Manager) obtain(a *attempt) error {
 	ns := a.ns
 	name := ns.name
-	if !m.cfg.SkipResolveCheck {
+	// A wildcard has no address to check; its dns-persist-01 record is
+	// checked before the order instead (persist.go).
+	if !m.cfg.SkipResolveCheck && !isWildcard(name) {
 		if err := m.resolveGate(ns); err != nil {
 			return err
 		}

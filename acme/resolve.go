@@ -105,12 +105,8 @@ func (m *Manager) resolveGate(ns *nameState) error {
 // self-probe to name through that address must come back to this manager.
 //
 // An IP address name skips DNS: the address itself is checked the same
-// way. A wildcard name is not checked here (no address to check; its
-// dns-persist-01 record is, before the order: persist.go).
+// way.
 func (m *Manager) checkResolves(ctx context.Context, name string) verdict {
-	if isWildcard(name) {
-		return verdict{ok: true, reason: name + " is validated through DNS (dns-persist-01)"}
-	}
 	var ipAddrs []net.IPAddr
 	if ip := net.ParseIP(name); ip != nil {
 		ipAddrs = []net.IPAddr{{IP: ip}}

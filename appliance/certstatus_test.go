@@ -19,11 +19,12 @@ func TestCertificateStatusAndMetrics(t *testing.T) {
 		{Name: "b.example", Source: "acme", State: "valid", NotAfter: now.Add(30 * time.Hour), Failures: 3,
 			LastError: `rate "limited"`, RenewAt: now.Add(-time.Hour), RenewSource: acme.SourceLifetime},
 		{Name: "c.example", Source: "acme", State: "valid", NotAfter: now.Add(-time.Hour)},
+		{Name: "*.d.example", Source: "acme", State: "unreachable", Resolve: "no order for *.d.example until the DNS record exists"},
 		{Name: "localhost", Source: "local", State: "valid", NotAfter: now.Add(7 * 24 * time.Hour)},
 	}
 	var b strings.Builder
 	WriteStatus(&b, StatusReport{Started: now, Certificates: certs}, now)
-	for _, want := range []string{"a.example  valid (acme) until", "(41 days left)", "(1 day left)", "(expired)", "last error: rate"} {
+	for _, want := range []string{"a.example  valid (acme) until", "(41 days left)", "(1 day left)", "(expired)", "last error: rate", "*.d.example  unreachable (acme) · no order for *.d.example until the DNS record exists"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}

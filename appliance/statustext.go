@@ -54,6 +54,8 @@ func WriteStatus(w io.Writer, rep StatusReport, now time.Time) {
 			}
 			if c.LastError != "" {
 				fmt.Fprintf(w, " · last error: %s", c.LastError)
+			} else if c.State == "unreachable" && c.Resolve != "" {
+				fmt.Fprintf(w, " · %s", c.Resolve)
 			}
 			fmt.Fprintln(w)
 		}
