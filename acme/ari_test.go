@@ -96,7 +96,8 @@ func TestARIWindowMovedIntoThePastRenews(t *testing.T) {
 func TestShortLivedProfileKeptOnRenewal(t *testing.T) {
 	f := newFront(t, true, true)
 	p := startPebble(t, f.httpPort, f.tlsPort)
-	store := openStore(t, tempStorePath(t))
+	path := tempStorePath(t)
+	store := openStore(t, path)
 	const name = "short.test"
 	m, _ := testManager(t, p, f, store, []string{name}, func(c *Config) { c.Profile = "shortlived" })
 	m.Start()
@@ -114,6 +115,23 @@ func TestShortLivedProfileKeptOnRenewal(t *testing.T) {
 	}
 	if p.Orders() != 2 {
 		t.Errorf("pebble saw %d orders, want 2", p.Orders())
+	}
+	// A restart with a valid 6-day certificate outside its window orders
+	// nothing.
+	m.maintain()
+	waitIdle(t, m)
+	if s := statusOf(m, name); s.RenewSource != SourceARI {
+		t.Errorf("renewal source %q, want the CA's window", s.RenewSource)
+	}
+	m.Close()
+	must(t, store.Close())
+	store = openStore(t, path)
+	m, _ = testManager(t, p, f, store, []string{name}, func(c *Config) { c.Profile = "shortlived" })
+	m.Start()
+	m.maintain()
+	waitIdle(t, m)
+	if p.Orders() != 2 {
+		t.Errorf("pebble saw %d orders after a restart, want still 2", p.Orders())
 	}
 	// Issue 14 item 7: never OCSP Must-Staple (the TLS feature extension,
 	// RFC 7633), and nothing to staple.
