@@ -20,8 +20,8 @@ const Version = "v2.10.3"
 const pebbleModule = "github.com/letsencrypt/pebble/v2"
 
 // binaries returns the paths of pebble and pebble-challtestsrv at Version.
-// It looks in $PEBBLE_BIN_DIR, then in `go env GOPATH`/bin (where
-// scripts/ensure-deps installs them), and otherwise installs them with
+// It looks in $PEBBLE_BIN_DIR, then in `go env GOBIN` and GOPATH/bin
+// (where scripts/ensure-deps installs them), and otherwise installs them with
 // `go install` (through the Go module proxy) into a cache directory shared
 // by every test binary, under a file lock so that packages tested in
 // parallel install once. Each binary's build information must name
@@ -32,9 +32,15 @@ func binaries(t testing.TB) (pebble, challtestsrv string) {
 	if d := os.Getenv("PEBBLE_BIN_DIR"); d != "" {
 		dirs = append(dirs, d)
 	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, p := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			dirs = append(dirs, filepath.Join(p, "bin"))
+	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
+		lines := strings.SplitN(string(out), "\n", 2)
+		if gobin := strings.TrimSpace(lines[0]); gobin != "" {
+			dirs = append(dirs, gobin)
+		}
+		if len(lines) == 2 {
+			for _, p := range filepath.SplitList(strings.TrimSpace(lines[1])) {
+				dirs = append(dirs, filepath.Join(p, "bin"))
+			}
 		}
 	}
 	for _, d := range dirs {
