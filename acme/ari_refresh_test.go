@@ -62,11 +62,14 @@ func (s *ariServer) set(f func(*ariServer)) {
 func TestRefreshRenewalInfo(t *testing.T) {
 	srv := newARIServer(t)
 	clock := &fakeClock{}
+	logs := &lockedBuffer{}
 	m := localManager(t, tempStorePath(t), func(c *Config) {
 		c.Names = []string{"ari.example", "nocert.example"}
 		c.DirectoryURL = srv.URL + "/dir"
 		c.Now = clock.Now
+		c.Logger = slogTo(logs)
 	})
+	logged := func(msg string) int { return strings.Count(logs.String(), msg) }
 	const name = "ari.example"
 	cert, err := m.local.certFor(name)
 	must(t, err)
@@ -101,6 +104,10 @@ func TestRefreshRenewalInfo(t *testing.T) {
 		t.Errorf("stored record %+v: the window is not kept in the state", stored.ARI)
 	}
 
+	if logged("renewal window from the CA") != 1 {
+		t.Errorf("the new window is not logged once:\n%s", logs.String())
+	}
+
 	// Before Retry-After: nothing asked.
 	m.refreshRenewalInfo()
 	if srv.info.Load() != 1 || srv.directory.Load() != 1 {
@@ -111,6 +118,9 @@ func TestRefreshRenewalInfo(t *testing.T) {
 	m.refreshRenewalInfo()
 	if srv.info.Load() != 2 || !ns.rec.ARI.Selected.Equal(ri.Selected) {
 		t.Errorf("after Retry-After: %d requests, selected %v (was %v)", srv.info.Load(), ns.rec.ARI.Selected, ri.Selected)
+	}
+	if logged("renewal window from the CA") != 1 {
+		t.Errorf("an unchanged window is logged again:\n%s", logs.String())
 	}
 	// A failing CA: the window is kept, the error shown, asked in an hour.
 	srv.set(func(s *ariServer) { s.status = 500 })
@@ -135,6 +145,9 @@ func TestRefreshRenewalInfo(t *testing.T) {
 	}
 	if due, why := m.dueLocked(ns, now, false); !due {
 		t.Errorf("a window in the past is not due: %s", why)
+	}
+	if logged("could not get the CA's renewal information") != 1 || logged("the CA's renewal window has begun: renewing now") != 1 {
+		t.Errorf("the failure and the moved window are not logged once each:\n%s", logs.String())
 	}
 	// A CA without ARI: the lifetime rule, asked again in a day.
 	srv.set(func(s *ariServer) { s.noARI = true })
