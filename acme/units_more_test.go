@@ -3,6 +3,8 @@ package acme
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"net/http"
 	"strings"
 	"testing"
@@ -128,4 +130,46 @@ func TestLocalRootRenewedNearExpiry(t *testing.T) {
 	if !created || renewed.root.Equal(ca.root) || renewed.root.Subject.CommonName != "frontdoor local CA" {
 		t.Errorf("a root %v from expiry was kept (created %v)", ca.root.NotAfter.Sub(now), created)
 	}
+}
+
+func TestIssuerName(t *testing.T) {
+	if issuerName(nil) != "" {
+		t.Error("a nil leaf has an issuer")
+	}
+	cn := &x509.Certificate{Issuer: pkix.Name{CommonName: "R11", Organization: []string{"Let's Encrypt"}}}
+	if got := issuerName(cn); got != "R11" {
+		t.Errorf("issuer %q, want the common name", got)
+	}
+	noCN := &x509.Certificate{Issuer: pkix.Name{Organization: []string{"Example CA"}}}
+	if got := issuerName(noCN); got != "O=Example CA" {
+		t.Errorf("issuer %q, want the whole name without a common name", got)
+	}
+}
+
+// HTTP-01 is answered with the key authorization of the challenge being
+// presented, for that token only, and only while it is presented.
+func TestHTTPChallengeAnswersThePresentedToken(t *testing.T) {
+	m := localManager(t, tempStorePath(t), func(c *Config) { c.Names = []string{"h.example"} })
+	path := challengePrefix + "tok-1"
+	if _, ok := m.HTTPChallenge("h.example", path); ok {
+		t.Error("answered before any order")
+	}
+	a := orderUnderWay(t, m, "h.example")
+	if _, ok := m.HTTPChallenge("h.example", challengePrefix+"x"); ok {
+		t.Error("answered a token while no challenge is presented")
+	}
+	m.mu.Lock()
+	a.httpToken, a.httpKeyAuth = "tok-1", "tok-1.thumbprint"
+	m.mu.Unlock()
+	if body, ok := m.HTTPChallenge("h.example:80", path); !ok || string(body) != "tok-1.thumbprint" {
+		t.Errorf("presented token: %q, %v", body, ok)
+	}
+	if _, ok := m.HTTPChallenge("h.example", challengePrefix+"tok-2"); ok {
+		t.Error("answered another token")
+	}
+	m.unpresent(a)
+	if _, ok := m.HTTPChallenge("h.example", path); ok {
+		t.Error("answered after the challenge was withdrawn")
+	}
+	finishAttempt(m, a, nil, context.Canceled)
 }
