@@ -26,7 +26,7 @@ fuzz:
 GREMLINS ?= $(shell $(GO) env GOPATH)/bin/gremlins
 mutate-acme:
 	test -x $(GREMLINS) || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
-	$(GREMLINS) unleash --tags mutation --timeout-coefficient 10 --threshold-efficacy 90 ./acme
+	$(GREMLINS) unleash --tags mutation --timeout-coefficient 5 --threshold-efficacy 90 ./acme
 
 ## slowtest: slowhttptest -H/-B/-X against frontdoor + Django, 3,000 connections for 120 s each
 slowtest:
