@@ -56,8 +56,15 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	return m.waitForCert(hello, ns)
 }
 
+// isLocal reports whether the local CA serves name: the built-in local
+// names, Config.LocalNames, and any address the ACME CA cannot reach (one
+// a reload added too).
 func (m *Manager) isLocal(name string) bool {
-	return isBuiltinLocal(name) || m.localNames[name]
+	if isBuiltinLocal(name) || m.localNames[name] {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	return err == nil && !m.caReach.canReach(ip)
 }
 
 // certWithoutSNI serves clients that sent no server name (https://127.0.0.1

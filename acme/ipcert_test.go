@@ -81,6 +81,14 @@ func TestIPTheCACannotReachIsLocal(t *testing.T) {
 	if _, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "127.0.0.1"}); err != nil {
 		t.Errorf("127.0.0.1 from the local CA: %v", err)
 	}
+	// A private address a reload adds is served by the local CA too.
+	must(t, m.SetNames([]string{"203.0.113.9", "10.1.2.3"}))
+	if c, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "10.1.2.3"}); err != nil || issuerName(c.Leaf) != issuerName(m.local.root) {
+		t.Errorf("10.1.2.3 after a reload: %v", err)
+	}
+	if s := statusOf(m, "10.1.2.3"); s.Source != "local" {
+		t.Errorf("10.1.2.3 listed as %q", s.Source)
+	}
 }
 
 // A wildcard name waits for its dns-persist-01 record (no order while it
