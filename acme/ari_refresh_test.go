@@ -149,6 +149,9 @@ func TestRefreshRenewalInfo(t *testing.T) {
 	if logged("could not get the CA's renewal information") != 1 || logged("the CA's renewal window has begun: renewing now") != 1 {
 		t.Errorf("the failure and the moved window are not logged once each:\n%s", logs.String())
 	}
+	if logged("level=ERROR") != 0 {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
 	// A CA without ARI: the lifetime rule, asked again in a day.
 	srv.set(func(s *ariServer) { s.noARI = true })
 	clock.Advance(7 * time.Hour)

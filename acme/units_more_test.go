@@ -173,3 +173,15 @@ func TestHTTPChallengeAnswersThePresentedToken(t *testing.T) {
 	}
 	finishAttempt(m, a, nil, context.Canceled)
 }
+
+func TestTransportOf(t *testing.T) {
+	own := &http.Transport{}
+	for _, c := range []struct {
+		client *http.Client
+		want   http.RoundTripper
+	}{{nil, http.DefaultTransport}, {&http.Client{}, http.DefaultTransport}, {&http.Client{Transport: own}, own}} {
+		if got := transportOf(c.client); got != c.want {
+			t.Errorf("transportOf(%v) = %v, want %v", c.client, got, c.want)
+		}
+	}
+}
