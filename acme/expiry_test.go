@@ -83,6 +83,12 @@ func TestExpiryAlertsAreRaisedOnce(t *testing.T) {
 	if got := kinds(); got != "expiry-warning,expiry-critical" {
 		t.Errorf("events %q after a new certificate, want none more", got)
 	}
+	// ...and is warned about in its turn.
+	clock.Advance(cert.Leaf.NotAfter.Sub(clock.Now()) - life/3 + time.Minute)
+	m.checkExpiry(clock.Now())
+	if got := kinds(); got != "expiry-warning,expiry-critical,expiry-warning" {
+		t.Errorf("events %q, want a warning about the new certificate", got)
+	}
 }
 
 // A failed renewal of a still-valid certificate is retried within a tenth

@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +186,123 @@ func TestTransportOf(t *testing.T) {
 		if got := transportOf(c.client); got != c.want {
 			t.Errorf("transportOf(%v) = %v, want %v", c.client, got, c.want)
 		}
+	}
+}
+
+// addrConn is a net.Conn that only knows its local address: what
+// certWithoutSNI looks at.
+type addrConn struct {
+	net.Conn
+	local net.Addr
+}
+
+func (c addrConn) LocalAddr() net.Addr { return c.local }
+
+// A client without SNI (https://ADDRESS/) gets the ACME certificate of
+// the address it connected to when that is a configured name, the local
+// CA's for a local address, and nothing otherwise.
+func TestCertificateWithoutSNI(t *testing.T) {
+	m := localManager(t, tempStorePath(t), func(c *Config) { c.Names = []string{"203.0.113.5"} })
+	acmeCert, err := m.local.certFor("203.0.113.5")
+	must(t, err)
+	m.names["203.0.113.5"].cert.Store(acmeCert)
+	hello := func(a net.Addr) *tls.ClientHelloInfo { return &tls.ClientHelloInfo{Conn: addrConn{local: a}} }
+	if c, err := m.GetCertificate(hello(&net.TCPAddr{IP: net.ParseIP("203.0.113.5"), Port: 443})); err != nil || c != acmeCert {
+		t.Errorf("the configured address: %v, %v; want its certificate", c != nil, err)
+	}
+	if c, err := m.GetCertificate(hello(&net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 443})); err != nil || issuerName(c.Leaf) != issuerName(m.local.root) {
+		t.Errorf("a mapped loopback address: %v; want a local certificate", err)
+	}
+	if _, err := m.GetCertificate(hello(&net.TCPAddr{IP: net.ParseIP("198.51.100.1"), Port: 443})); err == nil || !strings.Contains(err.Error(), "not a local address") {
+		t.Errorf("another address: %v", err)
+	}
+	if _, err := m.GetCertificate(hello(&net.UnixAddr{Name: "/run/x.sock", Net: "unix"})); err == nil {
+		t.Error("a connection without an IP address got a certificate")
+	}
+	if c, err := m.GetCertificate(hello(fakeAddr("127.0.0.1:443"))); err != nil || c == nil {
+		t.Errorf("an address given as text: %v", err)
+	}
+	if _, err := m.GetCertificate(&tls.ClientHelloInfo{}); err == nil {
+		t.Error("no server name and no connection got a certificate")
+	}
+}
+
+// fakeAddr is a net.Addr of another kind than TCP, known by its text.
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "fake" }
+func (a fakeAddr) String() string  { return string(a) }
+
+// The session-ticket key rotation of a pass is logged only when it rotates.
+func TestMaintainLogsRotationOnlyWhenDue(t *testing.T) {
+	logs := &lockedBuffer{}
+	clock := &fakeClock{}
+	m := localManager(t, tempStorePath(t), func(c *Config) { c.Logger = slogTo(logs); c.Now = clock.Now })
+	m.maintain()
+	if strings.Contains(logs.String(), "rotated session-ticket keys") {
+		t.Errorf("logged a rotation that did not happen:\n%s", logs.String())
+	}
+	clock.Advance(DefaultTicketKeyRotation + time.Minute)
+	m.maintain()
+	if strings.Count(logs.String(), "rotated session-ticket keys") != 1 {
+		t.Errorf("the due rotation is not logged once:\n%s", logs.String())
+	}
+}
+
+func TestHTTPPortBounds(t *testing.T) {
+	db := openStore(t, tempStorePath(t))
+	if _, err := New(Config{Store: db, HTTPPort: 65535}); err != nil {
+		t.Errorf("port 65535: %v", err)
+	}
+	if _, err := New(Config{Store: db, HTTPPort: 65536}); err == nil {
+		t.Error("port 65536 accepted")
+	}
+}
+
+// FetchDirectory works with the default client and refuses what is not a
+// directory.
+func TestFetchDirectory(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/dir":
+			w.Write([]byte(`{"newOrder":"x","meta":{"profiles":{"classic":""}}}`))
+		case "/gone":
+			http.NotFound(w, r)
+		default:
+			w.Write([]byte(`<html>`))
+		}
+	}))
+	defer srv.Close()
+	d, err := FetchDirectory(context.Background(), nil, srv.URL+"/dir")
+	if err != nil || len(d.Profiles) != 1 {
+		t.Errorf("with the default client: %+v, %v", d, err)
+	}
+	for _, path := range []string{"/gone", "/html", "\x00"} {
+		if _, err := FetchDirectory(context.Background(), srv.Client(), srv.URL+path); err == nil {
+			t.Errorf("%q accepted", path)
+		}
+	}
+}
+
+// An ACME response is read whole up to maxACMEResponse bytes; one byte
+// more is refused.
+func TestExchangeResponseLimit(t *testing.T) {
+	size := maxACMEResponse
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, size))
+	}))
+	defer srv.Close()
+	x := &exchange{base: http.DefaultTransport, lifetime: context.Background(), now: time.Now, onOrder: func() {}}
+	client := &http.Client{Transport: x}
+	resp, err := client.Get(srv.URL)
+	must(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(body) != maxACMEResponse {
+		t.Errorf("a %d-byte answer: %d bytes, %v", maxACMEResponse, len(body), err)
+	}
+	size = maxACMEResponse + 1
+	if _, err := client.Get(srv.URL); err == nil || !strings.Contains(err.Error(), "over") {
+		t.Errorf("a %d-byte answer: %v", size, err)
 	}
 }
