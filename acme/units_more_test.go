@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -304,5 +305,38 @@ func TestExchangeResponseLimit(t *testing.T) {
 	size = maxACMEResponse + 1
 	if _, err := client.Get(srv.URL); err == nil || !strings.Contains(err.Error(), "over") {
 		t.Errorf("a %d-byte answer: %v", size, err)
+	}
+}
+
+// At most keptTicketKeys stored keys are loaded (newest first), and a key
+// exactly one rotation period old is replaced.
+func TestTicketKeysKeptAndRotated(t *testing.T) {
+	store := openStore(t, tempStorePath(t))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	var stored []storedTicketKey
+	for i := range 5 {
+		k := storedTicketKey{Created: now.Add(-time.Duration(i) * time.Minute), Key: make([]byte, 32)}
+		k.Key[0] = byte(i + 1)
+		stored = append(stored, k)
+	}
+	data, err := json.Marshal(stored)
+	must(t, err)
+	must(t, store.PutBlob(ticketBucket, ticketKey, data))
+	tk, err := loadTicketKeys(store, clock, time.Hour)
+	must(t, err)
+	if len(tk.keys) != keptTicketKeys || tk.keys[0].Key[0] != 1 || tk.keys[2].Key[0] != 3 {
+		t.Fatalf("loaded %d keys (first %d), want the newest %d", len(tk.keys), tk.keys[0].Key[0], keptTicketKeys)
+	}
+	now = now.Add(time.Hour) // the newest is exactly one period old
+	rotated, err := tk.rotateIfDue()
+	must(t, err)
+	if !rotated || tk.keys[0].Key[0] == 1 || len(tk.keys) != keptTicketKeys {
+		t.Errorf("rotated %v, %d keys: want a new newest key", rotated, len(tk.keys))
+	}
+	rotated, err = tk.rotateIfDue()
+	must(t, err)
+	if rotated {
+		t.Error("rotated again within the period")
 	}
 }
