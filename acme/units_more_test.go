@@ -340,3 +340,40 @@ func TestTicketKeysKeptAndRotated(t *testing.T) {
 		t.Error("rotated again within the period")
 	}
 }
+
+// SetNames (a reload) adds and drops names; a list with a bad name is
+// refused whole and the names in force stay.
+func TestSetNames(t *testing.T) {
+	m := localManager(t, tempStorePath(t), func(c *Config) {
+		c.Names = []string{"keep.example"}
+		c.LocalNames = []string{"devbox.lan"}
+	})
+	names := func() string {
+		var out []string
+		for _, s := range m.Status() {
+			if s.Source == "acme" {
+				out = append(out, s.Name)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	must(t, m.SetNames([]string{"keep.example", "b.example", "a.example"}))
+	if got := names(); got != "a.example,b.example,keep.example" {
+		t.Errorf("after adding two: %s", got)
+	}
+	for _, bad := range [][]string{{"ok.example", "bad name!"}, {"ok.example", "devbox.lan"}, {"a.*.example"}} {
+		if err := m.SetNames(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+		if got := names(); got != "a.example,b.example,keep.example" {
+			t.Errorf("after refusing %v: %s", bad, got)
+		}
+	}
+	must(t, m.SetNames([]string{"b.example"}))
+	if got := names(); got != "b.example" {
+		t.Errorf("after dropping two: %s", got)
+	}
+	if _, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "keep.example"}); err == nil || !strings.Contains(err.Error(), "not a name") {
+		t.Errorf("a dropped name: %v", err)
+	}
+}
