@@ -28,10 +28,16 @@ const usage = `frontdoor — one binary in front of a Django site
 
 Usage:
   frontdoor run [--config FILE]          serve with a configuration file (default /etc/frontdoor/frontdoor.toml)
-  frontdoor check [--config FILE]        validate a configuration file; errors name the file, line and key
+  frontdoor check [FILE | --config FILE] validate a configuration file (default /etc/frontdoor/frontdoor.toml);
+                                         every error names the file, line and key, with a fix
   frontdoor version                      print the version
-  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force]
-                                         inspect a Django project, print its problems with their fixes, write its configuration
+  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force] [--user NAME]
+  frontdoor init --settings MODULE [--pythonpath DIR]... [--app MODULE:ATTR] [DIR] ...
+                                         inspect a Django project, print its problems with their fixes, write its configuration;
+                                         exits 1 while a problem marked ERROR remains
+  frontdoor manage [--config FILE] COMMAND [ARGS]...
+                                         run a Django management command (createsuperuser, shell, migrate...) with the
+                                         app's Python, directory, environment (.env, [app] env, settings) and user
   frontdoor status [--json] [--admin SOCKET | --config FILE]
                                          the running daemon: edge, processes, PostgreSQL, last deploy, certificates, events
   frontdoor deploy [--admin SOCKET | --config FILE]
@@ -43,10 +49,10 @@ Usage:
   frontdoor trust [--state FILE] [--dir DIR]
                                          install the local CA's root (for https://localhost) in the system trust store
   frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES] [--busy-poll DURATION]
-                        [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          serve a directory without a configuration file
   frontdoor reverse-proxy --listen ADDR --to UPSTREAM [--to UPSTREAM]... [--static PREFIX=DIR]... [--workers N] [--access-log PATH|-|off] [--busy-poll DURATION]
-                        [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          proxy to an application (unix:/path or host:port) without a configuration file
   frontdoor help                         this text
 
@@ -81,6 +87,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		err = cmdTrust(rest, stdout, stderr)
 	case "init":
 		err = cmdInit(rest, stdout, stderr)
+	case "manage":
+		return cmdManage(rest, stderr)
 	case "status":
 		err = cmdStatus(rest, stdout, stderr)
 	case "deploy":
@@ -125,8 +133,27 @@ func cmdRun(args []string, stderr io.Writer) error {
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flags("check", stderr)
 	config := fs.String("config", appliance.DefaultConfigPath, "configuration file")
+	// FILE may come before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch rest := fs.Args(); {
+	case len(rest) > 1 || (len(rest) == 1 && file != ""):
+		return fmt.Errorf("check one file: frontdoor check [FILE | --config FILE] (got %q)", append([]string{file}, rest...))
+	case len(rest) == 1:
+		file = rest[0]
+	}
+	if file != "" {
+		configSet := false
+		fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
+		if configSet && *config != file {
+			return fmt.Errorf("two files named: %s and --config %s; check one", file, *config)
+		}
+		*config = file
 	}
 	cfg, err := appliance.LoadConfig(*config)
 	if err != nil {
@@ -143,6 +170,7 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
 	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
 	inlineMax := fs.Int64("inline-max", 0, "files up to this size are sent from memory (default 16384; -1: always sendfile)")
+	dotfiles := dotfilesFlag(fs)
 	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -153,7 +181,8 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 		return err
 	}
 	return appliance.FileServer(context.Background(), appliance.FileServerOptions{
-		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, BusyPoll: busyPoll(), Logger: newLogger(stderr),
+		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, BusyPoll: busyPoll(),
+		Dotfiles: *dotfiles, Logger: newLogger(stderr),
 	})
 }
 
@@ -171,6 +200,7 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 	fs.Var(&static, "static", "PREFIX=DIR: serve DIR at URL prefix PREFIX (repeatable)")
 	workers := fs.Int("workers", 0, "event-loop workers (default: CPU cores)")
 	accessLog := fs.String("access-log", "off", `access log: a file path, "-" for standard output, or "off"`)
+	dotfiles := dotfilesFlag(fs)
 	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -189,8 +219,15 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 		statics[prefix] = dir
 	}
 	return appliance.ReverseProxy(context.Background(), appliance.ReverseProxyOptions{
-		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, BusyPoll: busyPoll(), Logger: newLogger(stderr),
+		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, BusyPoll: busyPoll(),
+		Dotfiles: *dotfiles, Logger: newLogger(stderr),
 	})
+}
+
+// dotfilesFlag adds --dotfiles to fs: serve names with a segment starting
+// with "." (.env, .git/…), which get 404 by default.
+func dotfilesFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("dotfiles", false, `serve names with a path segment starting with "." (.env, .git/…); by default they get 404, except /.well-known/`)
 }
 
 // busyPollFlag adds --busy-poll to fs; the returned function gives the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"frontdoor/internal/pgtest"
+	"frontdoor/internal/testkit"
 )
 
 // Helpers of the tests that run the supervised Django example through the
@@ -71,6 +72,7 @@ func copyMysite(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("copy the example project: %v", err)
 	}
+	testkit.GiveToAppUser(t, dst)
 	return dst
 }
 
@@ -114,6 +116,7 @@ func startDaemon(t *testing.T, dir, addr string, env ...string) *daemon {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Kill()

@@ -52,7 +52,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			TempDir:         c.Proxy.TempDir,
 			TunnelIdle:      c.Proxy.TunnelIdle.Duration,
 			TrustedProxies:  c.Proxy.TrustedProxies,
-			Compress:        proxy.Compression{Enabled: c.Proxy.Compress, MinSize: c.Proxy.CompressMinSize},
+			Compress:        proxy.Compression{Enabled: c.Proxy.Compress == nil || *c.Proxy.Compress, MinSize: c.Proxy.CompressMinSize},
 		},
 		AccessLog:   accessLog,
 		RedactQuery: c.Server.AccessLogRedact,
@@ -82,17 +82,19 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			site.HTTPSRedirect = *s.HTTPSRedirect && c.servesHTTPS
 		}
 		for _, r := range s.Routes {
+			compressOff := r.Compress != nil && !*r.Compress
 			if r.Upstream != "" {
-				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: r.Upstream})
+				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: r.Upstream, NoCompress: compressOff})
 				continue
 			}
-			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal}
+			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
 			if r.Immutable != nil && !*r.Immutable {
 				st.NoImmutable = true
 			}
-			if r.Precompressed != nil && !*r.Precompressed {
+			if (r.Precompressed != nil && !*r.Precompressed) || compressOff {
 				st.NoPrecompressed = true
 			}
+			st.VariantRoot = c.variantRoot(r.Static)
 			site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Static: st})
 		}
 		pc.Sites = append(pc.Sites, site)

@@ -25,6 +25,7 @@ type FileServerOptions struct {
 	AccessLog string        // "-", a path, or "off" (default off: benchmarks)
 	InlineMax int64         // proxy.FileCacheConfig.InlineMax
 	BusyPoll  time.Duration // proxy.Config.BusyPoll
+	Dotfiles  bool          // proxy.Static.Dotfiles: serve .env, .git/…
 	Logger    *slog.Logger
 }
 
@@ -42,7 +43,7 @@ func FileServer(ctx context.Context, o FileServerOptions) error {
 		Workers:   o.Workers,
 		BusyPoll:  o.BusyPoll,
 		FileCache: proxy.FileCacheConfig{InlineMax: o.InlineMax},
-		Sites:     []proxy.Site{{Routes: []proxy.Route{{Prefix: "/", Static: &proxy.Static{Root: root}}}}},
+		Sites:     []proxy.Site{{Routes: []proxy.Route{{Prefix: "/", Static: &proxy.Static{Root: root, Dotfiles: o.Dotfiles}}}}},
 	}
 	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, accessLog: o.AccessLog, logger: o.Logger,
 		what: "file server", attrs: []any{"root", root}}, cfg)
@@ -112,6 +113,7 @@ type ReverseProxyOptions struct {
 	Workers   int
 	AccessLog string
 	BusyPoll  time.Duration // proxy.Config.BusyPoll
+	Dotfiles  bool          // proxy.Static.Dotfiles for every --static
 	Logger    *slog.Logger
 }
 
@@ -139,7 +141,7 @@ func ReverseProxy(ctx context.Context, o ReverseProxyOptions) error {
 		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 			return fmt.Errorf("--static %s=%s: not a directory", prefix, dir)
 		}
-		site.Routes = append(site.Routes, proxy.Route{Prefix: prefix, Static: &proxy.Static{Root: abs}})
+		site.Routes = append(site.Routes, proxy.Route{Prefix: prefix, Static: &proxy.Static{Root: abs, Dotfiles: o.Dotfiles}})
 	}
 	cfg := proxy.Config{
 		Workers:   o.Workers,

@@ -17,6 +17,9 @@ func TestQuickModes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "hello.txt"), []byte("hello from disk\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(root, ".env"), []byte("SECRET_KEY=s3cr3t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("file-server", func(t *testing.T) {
 		addr := freePort(t)
@@ -26,6 +29,17 @@ func TestQuickModes(t *testing.T) {
 		}
 		if code, _ := get(t, "http://"+addr+"/missing.txt"); code != 404 {
 			t.Fatalf("GET /missing.txt = %d, want 404", code)
+		}
+		if code, body := get(t, "http://"+addr+"/.env"); code != 404 || strings.Contains(body, "s3cr3t") {
+			t.Fatalf("GET /.env = %d %q, want 404: dotfiles are not served", code, body)
+		}
+	})
+
+	t.Run("file-server --dotfiles", func(t *testing.T) {
+		addr := freePort(t)
+		startFrontdoor(t, "file-server", "--listen", addr, "--root", root, "--workers", "1", "--dotfiles")
+		if code, body := get(t, "http://"+addr+"/.env"); code != 200 || body != "SECRET_KEY=s3cr3t\n" {
+			t.Fatalf("GET /.env with --dotfiles = %d %q, want 200 with the file", code, body)
 		}
 	})
 
@@ -43,6 +57,18 @@ func TestQuickModes(t *testing.T) {
 		}
 		if code, body := get(t, "http://"+addr+"/static/hello.txt"); code != 200 || body != "hello from disk\n" {
 			t.Fatalf("GET /static/hello.txt = %d %q, want the file from --static", code, body)
+		}
+		if code, _ := get(t, "http://"+addr+"/static/.env"); code != 404 {
+			t.Fatalf("GET /static/.env = %d, want 404", code)
+		}
+		req, _ := http.NewRequest("TRACE", "http://"+addr+"/page", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 {
+			t.Fatalf("TRACE /page = %d, want 405 from the edge", resp.StatusCode)
 		}
 	})
 

@@ -22,13 +22,6 @@
 ldir=$out/load
 load_proxies=(nginx frontdoor frontdoor_nopoll)
 
-start_proxy_frontdoor_nopoll() {
-	mkdir -p "$pdir/frontdoor"
-	taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$proxy_port" \
-		--to "$(upstream_addr "$1" frontdoor)" --workers 1 --busy-poll 0 2>>"$pdir/frontdoor/stderr.log" &
-	PROXY_PID=$!
-}
-
 # load_wrk FILE CONNS THINK: one wrk run against PROXY_PID with CONNS
 # connections (THINK = "think": 1 ms pause before each request), raw output
 # in FILE plus a "cpu:" line with the proxy's own CPU use in % (the field

@@ -28,13 +28,20 @@ small_conns=${SMALL_CONNS:-50}
 big_conns=${BIG_CONNS:-8}
 
 # Every proxy, measured in this order in round 1, rotated by one each round
-# so that no proxy always runs right after the same neighbour. frontdoor64
-# is frontdoor from a configuration file (`frontdoor run`, the appliance's
-# path) with [proxy] pool_size = 64 written out; since the default pool
-# became 64 it is the same engine as the quick mode, so the two columns
-# show how far apart two measurements of one server fall on this machine.
-# It is reported apart.
-proxies=(nginx haproxy caddy frontdoor frontdoor64)
+# so that no proxy always runs right after the same neighbour. frontdoor
+# busy-polls by default (bench/RESULTS.md says why), so it is measured
+# both ways: "frontdoor" (defaults) and "frontdoor_nopoll" (--busy-poll 0);
+# HAProxy likewise: "haproxy" (defaults) and "haproxy_bp" (its
+# busy-polling option, the mechanism frontdoor's polling is modelled on).
+# A figure of polling frontdoor is compared with polling HAProxy, a figure
+# of non-polling frontdoor with non-polling HAProxy; nginx and Caddy never
+# poll.
+proxies=(nginx haproxy haproxy_bp caddy frontdoor frontdoor_nopoll)
+
+# Both Go servers get the same GOMAXPROCS: frontdoor raises its own to
+# workers + 1 (so that handshakes and housekeeping always have a P), which
+# is 2 with one worker; Caddy gets 2 as well. Both are pinned to CPU 0.
+go_procs=2
 
 # port_free PORT: wait until nothing listens on 127.0.0.1:PORT.
 port_free() {
@@ -167,13 +174,19 @@ CONF
 # connections each send thousands of requests, so after the first 50 the
 # pool is shared exactly as with "always" — without "always"'s risk of
 # sending a client's first request on a server connection that is closing.
-start_proxy_haproxy() {
-	local d=$pdir/haproxy
+start_proxy_haproxy() { haproxy_with "$1" haproxy ""; }
+start_proxy_haproxy_bp() { haproxy_with "$1" haproxy_bp "  busy-polling"; }
+
+# haproxy_with KIND NAME GLOBAL-EXTRA: HAProxy with one thread, its
+# configuration in $pdir/NAME, GLOBAL-EXTRA added to its global section.
+haproxy_with() {
+	local d=$pdir/$2
 	mkdir -p "$d"
 	cat > "$d/haproxy.cfg" <<CONF
 global
   nbthread 1
   maxconn 9000
+$3
 
 defaults
   mode http
@@ -219,45 +232,19 @@ http://127.0.0.1:$proxy_port {
 	}
 }
 CONF
-	XDG_DATA_HOME=$d/data XDG_CONFIG_HOME=$d/config GOMAXPROCS=1 \
+	XDG_DATA_HOME=$d/data XDG_CONFIG_HOME=$d/config GOMAXPROCS=$go_procs \
 		taskset -c 0 caddy run --config "$d/Caddyfile" --adapter caddyfile 2>>"$d/stderr.log" &
 	PROXY_PID=$!
 }
 
 start_proxy_frontdoor() {
 	mkdir -p "$pdir/frontdoor"
-	taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$proxy_port" \
-		--to "$(upstream_addr "$1" frontdoor)" --workers 1 2>>"$pdir/frontdoor/stderr.log" &
+	GOMAXPROCS=$go_procs taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$proxy_port" \
+		--to "$(upstream_addr "$1" frontdoor)" --workers 1 "${@:2}" 2>>"$pdir/frontdoor/stderr.log" &
 	PROXY_PID=$!
 }
 
-start_proxy_frontdoor64() {
-	local d=$pdir/frontdoor64
-	mkdir -p "$d"
-	rm -f "$d/state.db"
-	cat > "$d/frontdoor.toml" <<CONF
-[server]
-http = ["127.0.0.1:$proxy_port"]
-workers = 1
-access_log = "off"
-state = "$d/state.db"
-runtime_dir = "$d/run"
-
-[proxy]
-pool_size = 64
-
-[[upstream]]
-name = "backend"
-servers = ["$(upstream_addr "$1" frontdoor)"]
-
-[[site]]
-[[site.route]]
-path = "/"
-upstream = "backend"
-CONF
-	taskset -c 0 "$fd" run --config "$d/frontdoor.toml" 2>>"$d/stderr.log" &
-	PROXY_PID=$!
-}
+start_proxy_frontdoor_nopoll() { start_proxy_frontdoor "$1" --busy-poll 0; }
 
 # start_proxy NAME KIND: start it, check that it answers correctly.
 start_proxy() {
@@ -396,47 +383,46 @@ run_proxy() {
 	done
 
 	# row LABEL FORMAT KEY FIELD TARGET [noratio]: one figure for every
-	# proxy, then frontdoor/nginx and frontdoor/caddy.
+	# proxy, then frontdoor's ratios: polling frontdoor over nginx, over
+	# polling HAProxy and over Caddy; non-polling frontdoor over nginx and
+	# over non-polling HAProxy.
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "-"}'; }
 	row() {
-		local fdv=${v[frontdoor.$3.$4]} rn=- rc=-
+		local fdv=${v[frontdoor.$3.$4]} nop=${v[frontdoor_nopoll.$3.$4]} r1=- r2=- r3=- r4=- r5=-
 		if [ "${6:-}" != noratio ]; then
-			rn=$(ratio "$fdv" "${v[nginx.$3.$4]}")
-			rc=$(ratio "$fdv" "${v[caddy.$3.$4]}")
+			r1=$(ratio "$fdv" "${v[nginx.$3.$4]}")
+			r2=$(ratio "$fdv" "${v[haproxy_bp.$3.$4]}")
+			r3=$(ratio "$fdv" "${v[caddy.$3.$4]}")
+			r4=$(ratio "$nop" "${v[nginx.$3.$4]}")
+			r5=$(ratio "$nop" "${v[haproxy.$3.$4]}")
 		fi
-		printf "%-34s $2 $2 $2 $2 %9s %9s  %s\n" "$1" \
-			"${v[nginx.$3.$4]}" "${v[haproxy.$3.$4]}" "${v[caddy.$3.$4]}" "$fdv" "$rn" "$rc" "$5"
+		printf "%-34s $2 $2 $2 $2 $2 $2 %7s %7s %7s %7s %7s  %s\n" "$1" \
+			"${v[nginx.$3.$4]}" "${v[haproxy.$3.$4]}" "${v[haproxy_bp.$3.$4]}" "${v[caddy.$3.$4]}" "$fdv" "$nop" \
+			"$r1" "$r2" "$r3" "$r4" "$r5" "$5"
 	}
-	# per_round LABEL KEY FIELD PEER ge|le TARGET: frontdoor's FIELD over
+	# per_round LABEL KEY FIELD FD PEER ge|le TARGET: FD's FIELD over
 	# PEER's, round by round, then "k/n" rounds on the target's side. A
 	# ratio of medians hides how often the two trade places; on a noisy
 	# machine this shows it.
 	per_round() {
 		local r ratios="" a b
 		for r in $(seq "$rounds"); do
-			a=$(wrk_field "$pdir/wrk/r$r-frontdoor-$2.txt" "$3")
-			b=$(wrk_field "$pdir/wrk/r$r-$4-$2.txt" "$3")
+			a=$(wrk_field "$pdir/wrk/r$r-$4-$2.txt" "$3")
+			b=$(wrk_field "$pdir/wrk/r$r-$5-$2.txt" "$3")
 			ratios+="$(ratio "$a" "$b") "
 		done
-		echo "${ratios% }" | awk -v label="$1" -v op="$5" -v t="$6" '{
+		echo "${ratios% }" | awk -v label="$1" -v op="$6" -v t="$7" '{
 			k=0; for (i=1; i<=NF; i++) if ((op=="ge" && $i>=t) || (op=="le" && $i<=t)) k++
-			printf "%-34s %s  (%d of %d rounds %s %s)\n", label, $0, k, NF, op=="ge" ? ">=" : "<=", t }'
-	}
-	# row64 LABEL FORMAT KEY FIELD [noratio]: nginx, frontdoor,
-	# frontdoor64 and frontdoor64's ratios.
-	row64() {
-		local f64=${v[frontdoor64.$3.$4]} rn=- rc=-
-		if [ "${5:-}" != noratio ]; then
-			rn=$(ratio "$f64" "${v[nginx.$3.$4]}")
-			rc=$(ratio "$f64" "${v[caddy.$3.$4]}")
-		fi
-		printf "%-34s $2 $2 $2 %9s %9s\n" "$1" "${v[nginx.$3.$4]}" "${v[frontdoor.$3.$4]}" "$f64" "$rn" "$rc"
+			printf "%-40s %s  (%d of %d rounds %s %s)\n", label, $0, k, NF, op=="ge" ? ">=" : "<=", t }'
 	}
 	{
 		echo "== reverse proxy: one worker on CPU 0; backend nginx (1 worker) and wrk -t1 on CPU 1; $duration x $rounds rounds (median)"
 		echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  nginx: $(nginx -v 2>&1 | sed 's/.*\///')  haproxy: $(haproxy -v | awk 'NR==1 {print $3}')  caddy: $(caddy version | awk '{print $1}')  frontdoor: $($fd version | cut -d' ' -f2)"
 		echo "small = \"ok\\n\" (3 bytes), keep-alive, $small_conns conns; 1 MiB over TCP, $big_conns conns; errors = wrk socket errors + non-2xx, summed over the rounds"
-		printf '%-34s %9s %9s %9s %9s %9s %9s  %s\n' figure nginx haproxy caddy frontdoor fd/nginx fd/caddy target
+		echo "hap-bp = HAProxy with busy-polling; fd = frontdoor defaults (busy polling on); nopoll = frontdoor --busy-poll 0; GOMAXPROCS=$go_procs for Caddy and frontdoor"
+		echo "ratios: fd/ngx, fd/hapbp (both poll), fd/caddy, nop/ngx, nop/hap (neither polls)"
+		printf '%-34s %9s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s  %s\n' figure nginx haproxy hap-bp caddy fd nopoll \
+			fd/ngx fd/hapbp fd/cad nop/ngx nop/hap target
 		row "small, TCP backend, req/s" "%9.0f" tcp rps ">= 1.0 nginx, >= 5 caddy"
 		row "small, TCP backend, p99 ms" "%9.2f" tcp p99 "<= 1.0 nginx"
 		row "small, unix backend, req/s" "%9.0f" unix rps ">= 1.0 nginx, >= 5 caddy"
@@ -459,28 +445,19 @@ run_proxy() {
 		row "  errors, 1 MiB" "%9d" 1m errors "0" noratio
 		echo
 		echo "-- per round: frontdoor's figure over its peer's from the same round (servers a minute apart), and how many rounds meet the target"
-		per_round "small, TCP, req/s / nginx" tcp rps nginx ge 1.0
-		per_round "small, TCP, req/s / caddy" tcp rps caddy ge 5.0
-		per_round "small, TCP, p99 / nginx" tcp p99 nginx le 1.0
-		per_round "small, unix, req/s / nginx" unix rps nginx ge 1.0
-		per_round "small, unix, req/s / caddy" unix rps caddy ge 5.0
-		per_round "small, unix, p99 / nginx" unix p99 nginx le 1.0
-		per_round "CPU us/request TCP / nginx" tcp usreq nginx le 1.0
-		per_round "CPU us/request unix / nginx" unix usreq nginx le 1.0
-		echo
-		echo "-- frontdoor from a configuration file (frontdoor run, pool_size = 64, the default): the same engine as the quick mode, measured apart"
-		printf '%-34s %9s %9s %9s %9s %9s\n' figure nginx frontdoor "fd pool64" f64/nginx f64/caddy
-		row64 "small, TCP backend, req/s" "%9.0f" tcp rps
-		row64 "small, TCP backend, p99 ms" "%9.2f" tcp p99
-		row64 "small, unix backend, req/s" "%9.0f" unix rps
-		row64 "small, unix backend, p99 ms" "%9.2f" unix p99
-		row64 "1 MiB, TCP backend, MB/s" "%9.1f" 1m mbps
-		row64 "proxy CPU us/request, small TCP" "%9.1f" tcp usreq
-		row64 "proxy CPU us/request, small unix" "%9.1f" unix usreq
-		row64 "  backend conns opened, small TCP" "%9.0f" tcp conns noratio
-		row64 "  backend conns opened, small unix" "%9.0f" unix conns noratio
-		row64 "  errors, small TCP" "%9d" tcp errors noratio
-		row64 "  errors, small unix" "%9d" unix errors noratio
-		row64 "  errors, 1 MiB" "%9d" 1m errors noratio
+		per_round "small, TCP, req/s: fd / nginx" tcp rps frontdoor nginx ge 1.0
+		per_round "small, TCP, req/s: nopoll / nginx" tcp rps frontdoor_nopoll nginx ge 1.0
+		per_round "small, TCP, req/s: fd / haproxy-bp" tcp rps frontdoor haproxy_bp ge 1.0
+		per_round "small, TCP, req/s: fd / caddy" tcp rps frontdoor caddy ge 5.0
+		per_round "small, TCP, p99: fd / nginx" tcp p99 frontdoor nginx le 1.0
+		per_round "small, TCP, p99: nopoll / nginx" tcp p99 frontdoor_nopoll nginx le 1.0
+		per_round "small, unix, req/s: fd / nginx" unix rps frontdoor nginx ge 1.0
+		per_round "small, unix, req/s: nopoll / nginx" unix rps frontdoor_nopoll nginx ge 1.0
+		per_round "small, unix, req/s: fd / caddy" unix rps frontdoor caddy ge 5.0
+		per_round "small, unix, p99: fd / nginx" unix p99 frontdoor nginx le 1.0
+		per_round "small, unix, p99: nopoll / nginx" unix p99 frontdoor_nopoll nginx le 1.0
+		per_round "CPU us/request TCP: fd / nginx" tcp usreq frontdoor nginx le 1.0
+		per_round "CPU us/request TCP: nopoll / nginx" tcp usreq frontdoor_nopoll nginx le 1.0
+		per_round "CPU us/request unix: fd / nginx" unix usreq frontdoor nginx le 1.0
 	} | tee "$out/proxy.txt"
 }

@@ -67,7 +67,12 @@ https://:$tls_port {
 		file_server
 	}
 	handle {
-		reverse_proxy 127.0.0.1:$tls_backend
+		reverse_proxy 127.0.0.1:$tls_backend {
+			transport http {
+				keepalive 300s
+				keepalive_idle_conns_per_host 64
+			}
+		}
 	}
 }
 CONF
@@ -99,14 +104,16 @@ tls_start() { # server → SERVER_PID, LAUNCH_PID
 		SERVER_PID=$(pgrep -P "$LAUNCH_PID" | head -1)
 		;;
 	caddy)
-		GOMAXPROCS=1 taskset -c 0 caddy run --config "$tdir/caddy/Caddyfile" --adapter caddyfile >"$tdir/caddy.log" 2>&1 &
+		GOMAXPROCS=$go_procs taskset -c 0 caddy run --config "$tdir/caddy/Caddyfile" --adapter caddyfile >"$tdir/caddy.log" 2>&1 &
 		LAUNCH_PID=$!
 		SERVER_PID=$LAUNCH_PID
 		tls_wait
 		;;
-	frontdoor)
-		taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$tls_port" --to "127.0.0.1:$tls_backend" \
-			--static "/static/=$www" --workers 1 --tls-cert "$tdir/cert.pem" --tls-key "$tdir/key.pem" 2>"$tdir/frontdoor.log" &
+	frontdoor | frontdoor_nopoll)
+		local poll=()
+		[ "$1" = frontdoor_nopoll ] && poll=(--busy-poll 0)
+		GOMAXPROCS=$go_procs taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$tls_port" --to "127.0.0.1:$tls_backend" \
+			--static "/static/=$www" --workers 1 --tls-cert "$tdir/cert.pem" --tls-key "$tdir/key.pem" "${poll[@]}" 2>"$tdir/frontdoor.log" &
 		LAUNCH_PID=$!
 		SERVER_PID=$LAUNCH_PID
 		tls_wait
@@ -163,7 +170,7 @@ run_tls() {
 	tls_setup
 	tls_start_backend
 	declare -A proxied static hs hscpu mem
-	local servers=(nginx caddy frontdoor)
+	local servers=(nginx caddy frontdoor frontdoor_nopoll)
 	for r in $(seq "$rounds"); do
 		for srv in "${servers[@]}"; do
 			tls_start "$srv"
@@ -176,7 +183,7 @@ run_tls() {
 			echo "round $r $srv: proxied $(echo ${proxied[$srv]} | awk '{print $NF}'), static $(echo ${static[$srv]} | awk '{print $NF}'), handshakes/s $h ($c µs server CPU each)" >&2
 		done
 	done
-	for srv in "${servers[@]}"; do
+	for srv in nginx caddy frontdoor; do
 		tls_start "$srv"
 		mem[$srv]=$(tls_idle_kib)
 		tls_stop
@@ -189,15 +196,22 @@ run_tls() {
 	ns=$(med "${static[nginx]}"); fs=$(med "${static[frontdoor]}"); cs=$(med "${static[caddy]}")
 	nh=$(med "${hs[nginx]}"); fh=$(med "${hs[frontdoor]}"); ch=$(med "${hs[caddy]}")
 	nc=$(med "${hscpu[nginx]}"); fc=$(med "${hscpu[frontdoor]}"); cc=$(med "${hscpu[caddy]}")
+	local op os oh oc
+	op=$(med "${proxied[frontdoor_nopoll]}"); os=$(med "${static[frontdoor_nopoll]}")
+	oh=$(med "${hs[frontdoor_nopoll]}"); oc=$(med "${hscpu[frontdoor_nopoll]}")
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 	{
 		echo "== HTTPS: one worker on CPU 0; clients and the backend on CPU 1; $duration x $rounds rounds (median)"
 		echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  nginx: $(nginx -v 2>&1 | sed 's/.*\///')  caddy: $(caddy version 2>/dev/null | cut -d' ' -f1)  frontdoor: $($fd version | cut -d' ' -f2)"
-		printf '%-46s %10s %10s %10s %9s %9s  %s\n' figure nginx caddy frontdoor "fd/nginx" "fd/caddy" target
-		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "proxied small response, keep-alive, req/s" "$np" "$cp" "$fp" "$(ratio "$fp" "$np")" "$(ratio "$fp" "$cp")" ">= 0.8 nginx, >= 4 caddy"
-		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "static 1 KiB, keep-alive, req/s" "$ns" "$cs" "$fs" "$(ratio "$fs" "$ns")" "$(ratio "$fs" "$cs")" ""
-		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "full TLS handshakes/s (ECDSA P-256)" "$nh" "$ch" "$fh" "$(ratio "$fh" "$nh")" "$(ratio "$fh" "$ch")" ">= 0.9 nginx"
-		printf '%-46s %10.0f %10.0f %10.0f %9s %9s  %s\n' "  server CPU µs per handshake (lower is better)" "$nc" "$cc" "$fc" "$(ratio "$fc" "$nc")" "$(ratio "$fc" "$cc")" ""
-		printf '%-46s %10s %10s %10s %9s %9s  %s\n' "KiB per idle TLS connection (9,000 held)" "${mem[nginx]}" "${mem[caddy]}" "${mem[frontdoor]}" "$(ratio "${mem[frontdoor]}" "${mem[nginx]}")" "$(ratio "${mem[frontdoor]}" "${mem[caddy]}")" "<= 4 KiB"
+		echo "fd = frontdoor defaults (busy polling on); nopoll = --busy-poll 0; Caddy and frontdoor: GOMAXPROCS=$go_procs, 64 idle backend connections like nginx"
+		printf '%-46s %10s %10s %10s %10s %8s %8s %8s  %s\n' figure nginx caddy fd nopoll "fd/ngx" "fd/caddy" "nop/ngx" target
+		trow() { # LABEL FORMAT nginx caddy fd nopoll TARGET
+			printf "%-46s $2 $2 $2 $2 %8s %8s %8s  %s\n" "$1" "$3" "$4" "$5" "$6" "$(ratio "$5" "$3")" "$(ratio "$5" "$4")" "$(ratio "$6" "$3")" "$7"
+		}
+		trow "proxied small response, keep-alive, req/s" "%10.0f" "$np" "$cp" "$fp" "$op" ">= 0.8 nginx, >= 4 caddy"
+		trow "static 1 KiB, keep-alive, req/s" "%10.0f" "$ns" "$cs" "$fs" "$os" ""
+		trow "full TLS handshakes/s (ECDSA P-256)" "%10.0f" "$nh" "$ch" "$fh" "$oh" ">= 0.9 nginx"
+		trow "  server CPU µs per handshake (lower is better)" "%10.0f" "$nc" "$cc" "$fc" "$oc" ""
+		printf '%-46s %10s %10s %10s %10s %8s %8s %8s  %s\n' "KiB per idle TLS connection (9,000 held)" "${mem[nginx]}" "${mem[caddy]}" "${mem[frontdoor]}" "-" "$(ratio "${mem[frontdoor]}" "${mem[nginx]}")" "$(ratio "${mem[frontdoor]}" "${mem[caddy]}")" "-" "<= 4 KiB"
 	} | tee "$out/tls.txt"
 }

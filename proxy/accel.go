@@ -19,9 +19,10 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 	resp := &px.resp
 	c.state = stateWrite
 	// The application's own body is not wanted. A connection that has
-	// nothing left to read goes back to the pool.
-	empty := resp.Framing == http1.FramingNone ||
-		(resp.Framing == http1.FramingLength && resp.ContentLength == int64(len(px.upBuf)-resp.HeadLen))
+	// read all of it goes back to the pool; one whose response has no
+	// body by definition (HEAD, 204, 304) does not, since a body may come
+	// anyway (see startResponse).
+	empty := resp.Framing == http1.FramingLength && resp.ContentLength == int64(len(px.upBuf)-resp.HeadLen)
 	px.group.markSuccess(px.up.server)
 	w.releaseUp(px, empty && resp.KeepAlive)
 	px.upDone = true
@@ -30,6 +31,10 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 	if !ok {
 		w.log.Warn("X-Accel-Redirect/X-Sendfile outside every static route", "target", string(target))
 		w.gatewayError(c, 502)
+		return
+	}
+	if !rt.static.dotfiles && hasDotSegment(rel, len(rt.prefix) == 1) {
+		w.respondError(c, 404) // the route's rule holds for the application too
 		return
 	}
 	f, err := w.files.lookup(rt, rel, w.now)

@@ -46,6 +46,7 @@ func (a *accessLog) flush() {
 
 // logAccess appends the line for a finished exchange.
 func (w *worker) logAccess(c *conn, ex *exchange) {
+	ex.logged = true
 	a := &w.alog
 	if !a.enabled() {
 		return
@@ -76,7 +77,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(ex.status), 10)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, ex.sent, 10)
+	b = strconv.AppendInt(b, ex.bodyBytesSent(), 10)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(w.now-ex.start)/1e6, 'f', 3, 64)
 	if ex.parsed {
@@ -100,6 +101,31 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	if len(b) >= accessLogFlushBytes {
 		a.flush()
 	}
+}
+
+// bodyBytesSent is the number of response body bytes sent to the client:
+// those counted as they were queued (static files, pages, a small proxied
+// body sent with its head) and those of a proxied response that left the
+// spool (after any compression and chunking, as on the wire).
+func (ex *exchange) bodyBytesSent() int64 {
+	n := ex.sent
+	if px := ex.px; px != nil {
+		n += px.out.total - px.out.pending()
+	}
+	return n
+}
+
+// logCutShort logs an exchange that ends with its connection before its
+// response was sent: nothing of the response left (the client reset the
+// connection, a write failed, the server shut down) is status 499, as
+// nginx logs it; a response cut in the middle keeps its status, with the
+// bytes that went out.
+func (w *worker) logCutShort(c *conn) {
+	ex := c.ex
+	if c.wOff == 0 && c.state != stateTunnel {
+		ex.status, ex.sent = 499, 0
+	}
+	w.logAccess(c, ex)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -74,7 +74,10 @@ type exchange struct {
 	// sent counts response body bytes written, for the access log.
 	sent int64
 	// bodyLen is the response body length announced in the head.
-	bodyLen   int64
+	bodyLen int64
+	// logged: the access log has the exchange's line (or must not get
+	// one); an exchange closed before that is logged as cut short.
+	logged    bool
 	keepAlive bool
 	// linger: close after the response, draining input first.
 	linger bool

@@ -253,6 +253,9 @@ func (w *worker) closeConn(c *conn) {
 	}
 	w.timers.stop(&c.timer)
 	if c.ex != nil {
+		if c.ex.parsed && !c.ex.logged {
+			w.logCutShort(c)
+		}
 		w.releaseExchange(c)
 	}
 	w.releaseBuffers(c)
@@ -274,12 +277,16 @@ func (w *worker) closeConn(c *conn) {
 	}
 }
 
-// failConn answers 500 if nothing was sent yet, then closes.
+// failConn answers 500 if nothing was sent yet, then closes. The
+// exchange is not logged: after a panic its state is not to be trusted.
 func (w *worker) failConn(c *conn) {
 	if c.ex != nil && c.wOff == 0 && c.ex.status == 0 {
 		c.wbuf = c.wbuf[:0]
 		w.writeError(c, 500)
 		sysSend(c.fd, c.wbuf, false)
+	}
+	if c.ex != nil {
+		c.ex.logged = true
 	}
 	w.closeConn(c)
 }

@@ -72,6 +72,9 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 		return nil, err
 	}
 	e.cfg, e.router, e.groups, e.trusted = &cfg, rt, groups, trusted
+	if rt.walksPaths() {
+		e.log.Info("openat2 is refused here (a seccomp filter): static files are opened by walking their paths, with the same confinement")
+	}
 	e.tempDir = cfg.Proxy.TempDir
 	if e.tempDir == "" {
 		e.tempDir = os.TempDir()

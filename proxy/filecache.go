@@ -33,8 +33,11 @@ type cachedFile struct {
 	ctLen  int
 	inline []byte // the whole content for small files
 
-	br, gz *cachedFile // precompressed siblings (name.br, name.gz)
-	vary   bool        // a sibling exists, so every variant says Vary
+	br, zst, gz *cachedFile // precompressed siblings (name.br, name.zst, name.gz)
+	vary        bool        // a sibling exists, so every variant says Vary
+	// manifestGen is the generation of the route's staticfiles.json the
+	// headers were computed with: a new manifest makes the entry stale.
+	manifestGen uint64
 
 	checked    int64 // worker clock of the last validation
 	refs       int   // responses still sending from fd
@@ -87,7 +90,7 @@ func (fc *fileCache) lookup(rt *route, rel []byte, now int64) (*cachedFile, erro
 			return f, nil
 		}
 		fresh, err := openCached(rt, string(rel), fc.inlineMax, now)
-		if err == nil && fresh.sameAs(f) {
+		if err == nil && fresh.sameAs(f) && fresh.manifestGen == f.manifestGen {
 			closeCached(fresh)
 			f.checked = now
 			fc.touch(f)
@@ -157,7 +160,7 @@ func (fc *fileCache) evict(f *cachedFile) {
 		fc.unlink(f)
 	}
 	f.evicted = true
-	for _, v := range []*cachedFile{f, f.br, f.gz} {
+	for _, v := range []*cachedFile{f, f.br, f.zst, f.gz} {
 		if v != nil {
 			v.evicted = true
 			if v.refs == 0 {
@@ -188,11 +191,10 @@ func closeCached(f *cachedFile) {
 		unix.Close(f.fd)
 		f.fd = -1
 	}
-	if f.br != nil {
-		closeIfUnused(f.br)
-	}
-	if f.gz != nil {
-		closeIfUnused(f.gz)
+	for _, v := range []*cachedFile{f.br, f.zst, f.gz} {
+		if v != nil {
+			closeIfUnused(v)
+		}
 	}
 }
 
@@ -211,30 +213,15 @@ func (f *cachedFile) sameAs(old *cachedFile) bool {
 		}
 		return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime == b.mtime && a.dir == b.dir
 	}
-	return same(f, old) && same(f.br, old.br) && same(f.gz, old.gz)
+	return same(f, old) && same(f.br, old.br) && same(f.zst, old.zst) && same(f.gz, old.gz)
 }
 
-// openConfined opens rel below the route's root with openat2: the kernel
-// refuses any resolution that leaves the root, through ".." or through a
-// symlink (RESOLVE_BENEATH), and magic links such as /proc/self/fd/N.
-// O_NONBLOCK keeps a FIFO planted in the root from blocking the worker.
-func openConfined(rootFd int, rel string) (int, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	for {
-		fd, err := unix.Openat2(rootFd, rel, &how)
-		if err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
-}
-
-// openCached opens and describes rel and its precompressed siblings.
+// openCached opens and describes rel and its precompressed siblings: the
+// root's own (name.br, name.zst, name.gz, as whitenoise or frontdoor's
+// release step write them), else those in the route's variant directory
+// that were made from this very version of the file.
 func openCached(rt *route, rel string, inlineMax int64, now int64) (*cachedFile, error) {
-	f, err := openOne(rt, rel, inlineMax, now)
+	f, err := openOne(rt.static, rel, inlineMax, now)
 	if err != nil {
 		return nil, err
 	}
@@ -242,27 +229,43 @@ func openCached(rt *route, rel string, inlineMax int64, now int64) (*cachedFile,
 		f.finish(rt, rel, "")
 		return f, nil
 	}
-	if br, err := openOne(rt, rel+".br", inlineMax, now); err == nil && !br.dir {
-		f.br = br
+	f.br, f.zst, f.gz = openSibling(rt.static, rel+".br", inlineMax, now, nil),
+		openSibling(rt.static, rel+".zst", inlineMax, now, nil), openSibling(rt.static, rel+".gz", inlineMax, now, nil)
+	if v := rt.static.variants; v != nil && f.br == nil && f.zst == nil && f.gz == nil {
+		f.br, f.zst, f.gz = openSibling(v, rel+".br", inlineMax, now, f),
+			openSibling(v, rel+".zst", inlineMax, now, f), openSibling(v, rel+".gz", inlineMax, now, f)
 	}
-	if gz, err := openOne(rt, rel+".gz", inlineMax, now); err == nil && !gz.dir {
-		f.gz = gz
-	}
-	f.vary = f.br != nil || f.gz != nil
+	f.vary = f.br != nil || f.zst != nil || f.gz != nil
 	f.finish(rt, rel, "")
-	if f.br != nil {
-		f.br.vary = true
-		f.br.finish(rt, rel, "br")
-	}
-	if f.gz != nil {
-		f.gz.vary = true
-		f.gz.finish(rt, rel, "gzip")
+	for _, sib := range []struct {
+		f        *cachedFile
+		encoding string
+	}{{f.br, "br"}, {f.zst, "zstd"}, {f.gz, "gzip"}} {
+		if sib.f != nil {
+			sib.f.vary = true
+			sib.f.finish(rt, rel, sib.encoding)
+		}
 	}
 	return f, nil
 }
 
-func openOne(rt *route, rel string, inlineMax int64, now int64) (*cachedFile, error) {
-	fd, err := openConfined(rt.static.rootFd, rel)
+// openSibling opens a precompressed sibling below s, or returns nil.
+// With of set, the sibling must carry of's modification time (it was
+// made from that version of the file).
+func openSibling(s *staticRoute, rel string, inlineMax int64, now int64, of *cachedFile) *cachedFile {
+	sib, err := openOne(s, rel, inlineMax, now)
+	if err != nil {
+		return nil
+	}
+	if sib.dir || (of != nil && sib.mtime != of.mtime) {
+		closeCached(sib)
+		return nil
+	}
+	return sib
+}
+
+func openOne(s *staticRoute, rel string, inlineMax int64, now int64) (*cachedFile, error) {
+	fd, err := openConfined(s, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -323,13 +326,21 @@ func (f *cachedFile) finish(rt *route, typeName, encoding string) {
 	h = append(h, f.etag...)
 	h = append(h, "\r\nAccept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\n"...)
 	s := rt.static
+	m := s.currentManifest()
+	f.manifestGen = m.gen
+	hashed := isHashedName([]byte(typeName))
+	if m.present {
+		hashed = m.isHashed(typeName)
+	}
 	switch {
-	case s.immutableHashed && isHashedName([]byte(typeName)):
+	case s.immutableHashed && hashed:
 		h = append(h, "Cache-Control: public, max-age=31536000, immutable\r\n"...)
 	case s.cacheControl != "":
 		h = append(h, "Cache-Control: "...)
 		h = append(h, s.cacheControl...)
 		h = append(h, "\r\n"...)
+	case m.present:
+		h = append(h, "Cache-Control: "+unhashedCacheControl+"\r\n"...)
 	}
 	if f.vary {
 		h = append(h, "Vary: Accept-Encoding\r\n"...)

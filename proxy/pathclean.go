@@ -67,6 +67,33 @@ func cleanPath(dst []byte, p []byte) (rel []byte, ok bool) {
 	return out[:len(out)-1], true // drop the separator flush added
 }
 
+// hasDotSegment reports whether a relative name from cleanPath has a
+// segment starting with '.' (".env", ".git/config", "app/.htpasswd"):
+// such files are private by convention and are not served unless the
+// route allows them. A leading ".well-known" is public (RFC 8615) when the
+// name sits at the URL's root (atURLRoot: the route's prefix is "/"); a
+// dot segment inside it is not.
+func hasDotSegment(rel []byte, atURLRoot bool) bool {
+	if len(rel) == 0 || (len(rel) == 1 && rel[0] == '.') {
+		return false // the root itself
+	}
+	i := 0
+	if rel[0] == '.' {
+		const wellKnown = ".well-known"
+		if !atURLRoot || len(rel) < len(wellKnown) || string(rel[:len(wellKnown)]) != wellKnown ||
+			(len(rel) > len(wellKnown) && rel[len(wellKnown)] != '/') {
+			return true
+		}
+		i = len(wellKnown)
+	}
+	for ; i+1 < len(rel); i++ {
+		if rel[i] == '/' && rel[i+1] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
 // isHashedName reports whether a file name carries a content hash as
 // Django's ManifestStaticFilesStorage writes it ("app.0123456789ab.css"):
 // such a file never changes, so it may be cached for a year.

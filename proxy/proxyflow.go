@@ -66,6 +66,16 @@ var (
 func (w *worker) startProxy(c *conn, s *site, rt *route) {
 	ex := c.ex
 	r := &ex.req
+	if string(r.Method) == "TRACE" {
+		// TRACE echoes the request back, cookies and credentials
+		// included (cross-site tracing); the edge refuses it, as nginx
+		// does, and the application never sees it.
+		if r.ContentLength != 0 {
+			ex.keepAlive, ex.linger = false, true // the body was not read
+		}
+		w.writeErrorWith(c, 405, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n")
+		return
+	}
 	if r.NumCodings > 0 {
 		w.respondError(c, 501) // transfer codings other than chunked (RFC 9112 §6.1)
 		return
@@ -285,13 +295,13 @@ func (w *worker) connectUpstream(c *conn) {
 }
 
 // upstreamPhase is drive's step for stateUpstream: write the request, then
-// read until the response head is complete.
+// read until the response head is complete. A client that closed its
+// sending side (peerClosed) is still answered: a half-close after a whole
+// request is allowed (RFC 9112 §9.6), and `nc -N`, health checkers and
+// HTTP/1.0 tools do it. Only a reset (EPOLLERR, in onConnEvent) or a
+// failed write ends the exchange early.
 func (w *worker) upstreamPhase(c *conn) {
 	px := c.ex.px
-	if c.peerClosed && !c.readable {
-		w.abortProxy(c)
-		return
-	}
 	u := px.up
 	if u == nil || u.state != upBusy {
 		return // connecting, or waiting to retry
@@ -483,12 +493,6 @@ func (w *worker) respondUnavailable(c *conn) {
 		ex.keepAlive, ex.linger = false, true // the body was not read
 	}
 	w.gatewayError(c, 503)
-}
-
-// abortProxy ends an exchange whose client went away.
-func (w *worker) abortProxy(c *conn) {
-	w.releaseUp(c.ex.px, false)
-	w.closeConn(c)
 }
 
 // releaseUp lets go of the upstream connection: back to the pool when the

@@ -53,7 +53,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		fileMax = 0
 	}
 	px.out.init(memLimit, fileMax, false)
-	coding := w.chooseCompression(&ex.req, resp, px.streaming)
+	coding := w.chooseCompression(&ex.req, resp, px.streaming, px.route)
 	if coding != codecNone {
 		// The body is decoded from any chunking, compressed, and framed
 		// anew: chunked for HTTP/1.1, by closing for HTTP/1.0.
@@ -69,12 +69,12 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 	b = appendUpstreamHeaders(b, resp, px.comp != nil)
 	switch {
 	case px.comp != nil:
-		if px.comp.kind == codecGzip {
-			b = append(b, "Content-Encoding: gzip\r\n"...)
-		} else {
-			b = append(b, "Content-Encoding: zstd\r\n"...)
+		b = append(b, "Content-Encoding: "...)
+		b = append(b, contentEncoding[px.comp.kind]...)
+		b = append(b, "\r\n"...)
+		if !varyListsAcceptEncoding(resp) {
+			b = append(b, "Vary: Accept-Encoding\r\n"...)
 		}
-		b = append(b, "Vary: Accept-Encoding\r\n"...)
 		if px.comp.chunked {
 			b = append(b, "Transfer-Encoding: chunked\r\n"...)
 		}
@@ -92,10 +92,13 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 	c.state = stateWrite
 	switch {
 	case resp.Framing == http1.FramingNone:
+		// A response that must have no body (HEAD, 204, 304) ends with
+		// its head, but servers send one anyway (gunicorn 20.1 writes
+		// Django's body after the head of a HEAD response), and it may
+		// arrive after any check: pooled, the connection would hand it
+		// to the next request as that request's answer. Never reuse it.
 		px.upDone = true
-		if len(rest) > 0 {
-			px.reusable = false // bytes where none belong
-		}
+		px.reusable = false
 	case resp.Framing == http1.FramingLength && resp.ContentLength == 0:
 		px.upDone = true
 		px.reusable = px.reusable && len(rest) == 0
@@ -103,6 +106,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		int64(len(rest)) <= px.respLeft && len(c.wbuf)+len(rest) <= cap(c.wbuf):
 		// A small body that came with the head goes out with it: one send.
 		c.wbuf = append(c.wbuf, rest...)
+		ex.sent = int64(len(rest))
 		px.respLeft -= int64(len(rest))
 		px.upDone = px.respLeft == 0
 	case len(rest) > 0:
@@ -161,6 +165,19 @@ func appendUpstreamHeaders(b []byte, resp *http1.Response, compressing bool) []b
 		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// varyListsAcceptEncoding reports whether the application's Vary already
+// names Accept-Encoding (Django's GZipMiddleware and cache middleware add
+// it): a second field would repeat it.
+func varyListsAcceptEncoding(resp *http1.Response) bool {
+	for i := range resp.Headers {
+		h := &resp.Headers[i]
+		if http1.EqualFold(h.Name, "vary") && (listsToken(h.Value, []byte("accept-encoding")) || listsToken(h.Value, []byte("*"))) {
+			return true
+		}
+	}
+	return false
 }
 
 // bodyComplete runs once the whole response body has been read: it ends

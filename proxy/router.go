@@ -33,10 +33,11 @@ type site struct {
 }
 
 type route struct {
-	id       int
-	prefix   string
-	static   *staticRoute
-	upstream string // group name, for proxied routes
+	id         int
+	prefix     string
+	static     *staticRoute
+	upstream   string // group name, for proxied routes
+	noCompress bool   // no on-the-fly compression of proxied responses
 }
 
 type staticRoute struct {
@@ -47,6 +48,16 @@ type staticRoute struct {
 	immutableHashed bool
 	precompressed   bool
 	internal        bool
+	dotfiles        bool // serve names with a segment starting with '.'
+	// walk: openat2 is refused here (a seccomp filter), so files are
+	// opened by walking their path (confine.go).
+	walk bool
+	// variants is the directory of precompressed siblings kept outside
+	// the root (Static.VariantRoot), nil without one.
+	variants *staticRoute
+	// manifest is Django's staticfiles.json at the root, as last read
+	// (manifest.go); shared by every worker.
+	manifest manifestCache
 }
 
 // newRouter compiles sites. Errors name the site and route at fault.
@@ -108,7 +119,7 @@ func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, e
 	if !strings.HasPrefix(rt.Prefix, "/") {
 		return nil, fmt.Errorf("prefix must start with /")
 	}
-	c := &route{id: len(r.routes), prefix: rt.Prefix}
+	c := &route{id: len(r.routes), prefix: rt.Prefix, noCompress: rt.NoCompress}
 	switch {
 	case rt.Static != nil && rt.Upstream != "":
 		return nil, fmt.Errorf("route has both a static directory and an upstream")
@@ -142,15 +153,35 @@ func openStatic(s *Static) (*staticRoute, error) {
 	case "-":
 		index = ""
 	}
-	return &staticRoute{
+	st := &staticRoute{
 		root:            s.Root,
 		rootFd:          fd,
+		walk:            !probeOpenat2(fd),
 		index:           index,
 		cacheControl:    s.CacheControl,
 		immutableHashed: !s.NoImmutable,
 		precompressed:   !s.NoPrecompressed,
 		internal:        s.Internal,
-	}, nil
+		dotfiles:        s.Dotfiles,
+	}
+	if s.VariantRoot != "" && st.precompressed {
+		// Missing until the first release writes it: no variants then.
+		if vfd, err := unix.Open(s.VariantRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			st.variants = &staticRoute{root: s.VariantRoot, rootFd: vfd, walk: st.walk}
+		}
+	}
+	return st, nil
+}
+
+// walksPaths reports whether a static route opens its files by walking
+// their paths because openat2 is refused (confine.go).
+func (r *router) walksPaths() bool {
+	for _, rt := range r.routes {
+		if rt.static != nil && rt.static.walk {
+			return true
+		}
+	}
+	return false
 }
 
 // close releases the directories the router holds.
@@ -159,6 +190,10 @@ func (r *router) close() {
 		if rt.static != nil && rt.static.rootFd >= 0 {
 			unix.Close(rt.static.rootFd)
 			rt.static.rootFd = -1
+		}
+		if rt.static != nil && rt.static.variants != nil && rt.static.variants.rootFd >= 0 {
+			unix.Close(rt.static.variants.rootFd)
+			rt.static.variants.rootFd = -1
 		}
 	}
 }

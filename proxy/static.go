@@ -28,6 +28,10 @@ func (w *worker) serveStatic(c *conn, rt *route) {
 		w.respondError(c, 400)
 		return
 	}
+	if !rt.static.dotfiles && hasDotSegment(rel, len(rt.prefix) == 1) {
+		w.respondError(c, 404) // like a missing file: its existence is not told
+		return
+	}
 	f, err := w.files.lookup(rt, rel, w.now)
 	if err != nil {
 		if isNotFound(err) {
@@ -190,13 +194,16 @@ func hasField(lines []byte, name string) bool {
 }
 
 // pickEncoding chooses the precompressed sibling the client accepts,
-// preferring brotli.
+// the smallest first: brotli, zstd, gzip.
 func pickEncoding(f *cachedFile, ae []byte) *cachedFile {
 	if ae == nil {
 		return f
 	}
 	if f.br != nil && acceptsEncoding(ae, "br") {
 		return f.br
+	}
+	if f.zst != nil && acceptsEncoding(ae, "zstd") {
+		return f.zst
 	}
 	if f.gz != nil && acceptsEncoding(ae, "gzip") {
 		return f.gz

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestStaticConfinement(t *testing.T) {
@@ -36,6 +38,23 @@ func TestStaticConfinement(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("/proc/self/root/etc/passwd", filepath.Join(root, "magic.txt")); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"dir/up-in.txt": "../ok.txt",                        // climbs, but stays inside
+		"linkdir":       "dir",                              // a directory link inside
+		"dir/deep-out":  "../../secret.txt",                 // climbs out from below
+		"abs-in.txt":    filepath.Join(root, "ok.txt"),      // absolute, even to inside: refused like RESOLVE_BENEATH
+		"loop-a":        "loop-b",                           // a loop
+		"loop-b":        "loop-a",                           //
+		"dir/fd-link":   "/proc/self/fd/0",                  // a magic link
+		"chain.txt":     "linkdir/../dir/../inner-link.txt", // links through links, inside
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	te := startEngine(t, staticSite(root))
@@ -63,6 +82,16 @@ func TestStaticConfinement(t *testing.T) {
 		{"/rel-escape.txt", 404, ""}, // relative symlink out of the root
 		{"/updir/secret.txt", 404, ""},
 		{"/magic.txt", 404, ""},
+		{"/dir/up-in.txt", 200, "fine"},
+		{"/linkdir/in.txt", 200, "inside"},
+		{"/linkdir/", 404, ""}, // a directory without an index
+		{"/linkdir", 301, ""},
+		{"/chain.txt", 200, "inside"},
+		{"/dir/deep-out", 404, ""},
+		{"/abs-in.txt", 404, ""},
+		{"/loop-a", 404, ""},
+		{"/dir/fd-link", 404, ""},
+		{"/fifo", 404, ""}, // opened without blocking, and not served
 		{"/missing.txt", 404, ""},
 		{"/ok.txt/", 404, ""},
 	}

@@ -95,13 +95,17 @@ func Start(t testing.TB, httpPort, tlsPort int) *Server {
 }
 
 // StartWith starts pebble-challtestsrv and pebble, waits until both
-// answer, and stops them when the test ends. pebble is installed first
-// when needed (install.go). A start that does not answer
+// answer, and stops them when the test ends. It skips the test with -short
+// (make test-quick). pebble is installed first when needed (install.go).
+// A start that does not answer
 // (a port taken between choosing and binding it by a test running in
 // parallel, a process that exits) is retried on fresh ports, and the
 // processes' output is logged so a failure says why.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts pebble; skipped with -short")
+	}
 	if opts.Profiles == nil {
 		opts.Profiles = DefaultProfiles
 	}
