@@ -110,12 +110,18 @@ func (w *worker) startProxy(c *conn, s *site, rt *route) {
 	px.bodyStart = w.now
 	c.state = stateBody
 	if r.Expect100 && len(c.rbuf) == r.HeadLen {
-		// The client waits for our go-ahead before sending the body.
-		sysSend(c.fd, []byte("HTTP/1.1 100 Continue\r\n\r\n"), false)
+		// The client waits for our go-ahead before sending the body;
+		// over TLS it must go through the TLS layer like any response
+		// byte (sent raw, the client saw a broken TLS record: curl sends
+		// Expect: 100-continue with every upload over 1 MB).
+		w.connSend(c, continue100, false)
 	}
 	w.timers.arm(&c.timer, timerBodyIdle, w.now)
 	w.consumeBody(c)
 }
+
+// continue100 is the interim response to Expect: 100-continue.
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 // readBody is drive's step for stateBody.
 func (w *worker) readBody(c *conn) {

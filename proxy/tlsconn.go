@@ -165,7 +165,7 @@ type tlsState struct {
 
 // maxHandshakeInput bounds the ciphertext buffered before the handshake is
 // done (a ClientHello is a few hundred bytes; post-quantum key shares make
-// it a few KiB).
+// it a few KiB); more waits in the socket (readHandshake).
 const maxHandshakeInput = 64 << 10
 
 // tlsOutHigh is how much ciphertext may wait for the socket before writes
