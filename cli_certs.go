@@ -21,12 +21,21 @@ func cmdCerts(args []string, stdout, stderr io.Writer) error {
 	af := addAdminFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	renew := fs.String("renew", "", "order a new certificate for this name now (the old one serves until it is in place)")
+	dnsRecord := fs.String("dns-record", "", "print the DNS TXT record (dns-persist-01) to create for this wildcard name, *.example.com")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
 	client := af.client()
+	if *dnsRecord != "" {
+		rec, err := client.DNSRecord(ctx, *dnsRecord)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Create this DNS record once; it lets the CA issue %s to this server's ACME account for as long as it stays:\n\n  %s\n", *dnsRecord, rec)
+		return nil
+	}
 	if *renew != "" {
 		res, err := client.Renew(ctx, *renew)
 		if err != nil {
@@ -57,10 +66,18 @@ func printCerts(w io.Writer, certs []acme.CertStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tLAST ATTEMPT\tERROR")
+	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tRENEWS\tWINDOW\tPROFILE\tLAST ATTEMPT\tERROR")
 	for _, c := range certs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Source, c.State, dash(c.Issuer),
-			when(c.NotAfter), when(c.LastAttempt), dash(certProblem(c)))
+		renews := "-"
+		if !c.RenewAt.IsZero() {
+			renews = when(c.RenewAt) + " (" + c.RenewSource + ")"
+		}
+		window := "-"
+		if !c.WindowStart.IsZero() {
+			window = when(c.WindowStart) + " .. " + when(c.WindowEnd)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Source, c.State, dash(c.Issuer),
+			when(c.NotAfter), renews, window, dash(c.Profile), when(c.LastAttempt), dash(certProblem(c)))
 	}
 	tw.Flush()
 }

@@ -54,7 +54,7 @@ Usage:
                                          kept across restarts until turned off
   frontdoor reload [--admin SOCKET | --config FILE]
                                          re-read the configuration (as SIGHUP) and wait for the result
-  frontdoor certs [--json] [--renew NAME] [--admin SOCKET | --config FILE]
+  frontdoor certs [--json] [--renew NAME] [--dns-record *.DOMAIN] [--admin SOCKET | --config FILE]
                                          list the certificates (name, issuer, expiry, last attempt, error), or renew one now
   frontdoor trust [--admin SOCKET | --config FILE | --state FILE] [--dir DIR] [--root DIR]
                                          add the local CA's root (for https://localhost) to the system trust store, beside every other CA

@@ -95,6 +95,7 @@ func (a *Appliance) adminRoutes() http.Handler {
 	mux.HandleFunc("POST /maintenance", a.handleMaintenance)
 	mux.HandleFunc("GET /certs", a.handleCerts)
 	mux.HandleFunc("POST /certs/renew", a.handleRenew)
+	mux.HandleFunc("GET /certs/dns-record", a.handleDNSRecord)
 	mux.HandleFunc("GET /trust-root", a.handleTrustRoot)
 	return mux
 }

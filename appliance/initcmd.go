@@ -194,6 +194,7 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		fmt.Fprintf(out, "  site: %s\n", strings.Join(res.Domains, ", "))
 	} else {
 		fmt.Fprintf(out, "  site: every host name (no concrete name in ALLOWED_HOSTS; pass --domain NAME)\n")
+		writeIPCertHint(out, interfaceAddrs())
 	}
 	writeWorkerShares(out, []byte(plan.text))
 	svc := opts.service

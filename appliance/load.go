@@ -140,9 +140,12 @@ func (c *Config) validate() ConfigErrors {
 		}
 	}
 	for i, h := range c.TLS.Names {
-		if strings.Contains(h, "*") || strings.ContainsAny(h, " /:") {
-			add(fmt.Sprintf("tls.names[%d]", i), fmt.Sprintf("%q cannot get an ACME certificate here (wildcards need DNS-01)", h), "list concrete host names")
+		if !isIPLiteral(h) && (strings.Contains(strings.TrimPrefix(h, "*."), "*") || strings.ContainsAny(h, " /:")) {
+			add(fmt.Sprintf("tls.names[%d]", i), fmt.Sprintf("%q cannot get a certificate", h), `list host names, IP addresses or wildcards written "*.example.com"`)
 		}
+	}
+	if len(c.TLS.AlertCommand) > 0 && !filepath.IsAbs(c.TLS.AlertCommand[0]) {
+		add("tls.alert_command", fmt.Sprintf("%q is not an absolute path", c.TLS.AlertCommand[0]), `write the program's absolute path first, e.g. ["/usr/local/bin/notify-admin", "--urgent"]`)
 	}
 	if c.Server.Workers < 0 {
 		add("server.workers", "must not be negative", "use 0 for one worker per CPU core")
@@ -188,8 +191,8 @@ func (c *Config) validate() ConfigErrors {
 				add(hk, fmt.Sprintf("host %q is already served by site[%d]", h, prev), "name each host in one site only")
 			}
 			seenHosts[lh] = i
-			if strings.ContainsAny(h, " /:") {
-				add(hk, fmt.Sprintf("%q is not a host name", h), `write a bare name such as "example.com" or "*.example.com"`)
+			if strings.ContainsAny(h, " /:") && !isBracketedIPv6(h) {
+				add(hk, fmt.Sprintf("%q is not a host name", h), `write a bare name such as "example.com", "*.example.com", an IPv4 address or an IPv6 address in brackets ("[2001:db8::1]")`)
 			}
 		}
 		switch s.RedirectWWW {
@@ -374,4 +377,23 @@ func checkTrusted(p string) error {
 		return nil
 	}
 	return fmt.Errorf("%q is not a prefix, an address or a preset", p)
+}
+
+// isIPLiteral reports whether h is an IP address (an IPv6 one with or
+// without brackets).
+func isIPLiteral(h string) bool {
+	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil
+}
+
+// isBracketedIPv6 reports whether h is an IPv6 address in brackets, the
+// form a Host header carries it in.
+func isBracketedIPv6(h string) bool {
+	inner, ok := strings.CutPrefix(h, "[")
+	if !ok {
+		return false
+	}
+	inner, ok = strings.CutSuffix(inner, "]")
+	ip, err := netip.ParseAddr(inner)
+	return ok && err == nil && ip.Is6()
 }

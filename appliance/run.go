@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,6 +57,12 @@ type Appliance struct {
 	apps      *appSet      // the supervised applications (appset.go)
 	admin     *adminServer // the admin socket (admin.go)
 	logUnit   string       // the unit whose journal has the log ("" none)
+
+	// alert_command (alerts.go): the argv in force, and the queue of
+	// alerts waiting for it.
+	alertArgv  atomic.Pointer[[]string]
+	alertsOnce sync.Once
+	alerts     chan alertJob
 }
 
 // Run loads the configuration, starts serving and handles signals until
@@ -104,7 +111,12 @@ func (a *Appliance) start() error {
 	}
 	a.started, a.activated = a.cfg, activated
 	a.httpPort, a.httpsPort = listenerPorts(listeners)
+	a.alertArgv.Store(&a.cfg.TLS.AlertCommand)
 	if a.httpsPort != 0 {
+		if err := a.cfg.checkProfiles(a.log); err != nil {
+			closeListeners(listeners)
+			return err
+		}
 		if a.certs, err = a.newCertManager(a.cfg, max(a.httpPort, 80)); err != nil {
 			closeListeners(listeners)
 			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
@@ -197,11 +209,21 @@ func (a *Appliance) apply(cfg *Config) error {
 		}
 		return err
 	}
+	if a.certManager() != nil {
+		// A profile the CA does not offer refuses the reload, with its line.
+		if err := cfg.checkProfiles(a.log); err != nil {
+			return fail(err)
+		}
+	}
 	certs, err := a.prepareCerts(cfg)
 	if err != nil {
 		return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
 	}
 	if certs != nil && certs.next == nil {
+		// The same manager: site profiles may have changed with the sites.
+		if err := a.certs.SetProfiles(cfg.TLS.Profile, cfg.certProfiles()); err != nil {
+			return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
+		}
 		if err := a.certs.SetNames(certs.names); err != nil {
 			return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
 		}
@@ -235,6 +257,7 @@ func (a *Appliance) apply(cfg *Config) error {
 	a.cfgMu.Lock()
 	a.cfg, a.accessLog = cfg, closer
 	a.cfgMu.Unlock()
+	a.alertArgv.Store(&cfg.TLS.AlertCommand)
 	a.reloadApps(old, cfg)
 	return nil
 }
