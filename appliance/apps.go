@@ -11,6 +11,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"frontdoor/proxy"
+	"frontdoor/supervisor"
 )
 
 // Several Django projects on one frontdoor: the file has one [app] table
@@ -81,6 +82,23 @@ func AppNames(path string) []string {
 	}
 	c.applyAppDefaults()
 	return c.appNames()
+}
+
+// appUsers lists the apps that run as another user than frontdoor's own
+// ("shop:shop-app"), for which it needs to switch users.
+func (c *Config) appUsers() []string {
+	var out []string
+	for i := range c.Apps {
+		u := c.Apps[i].User
+		if u == "" {
+			continue
+		}
+		if a, err := supervisor.LookupAccount(u); err == nil && a.UID == uint32(os.Geteuid()) {
+			continue
+		}
+		out = append(out, c.Apps[i].Name+":"+u)
+	}
+	return out
 }
 
 // appNames lists the apps' names in file order, each once (a file with

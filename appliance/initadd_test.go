@@ -3,10 +3,12 @@ package appliance
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"frontdoor/internal/testkit"
 	"frontdoor/supervisor"
 )
 
@@ -77,6 +79,15 @@ func TestInitAddsAProject(t *testing.T) {
 	if strings.Contains(out, "-# Our shop") || strings.Contains(out, "-[server]") {
 		t.Errorf("the diff removes the administrator's lines:\n%s", out)
 	}
+	// Both projects belong to the same user: init proposes one of its own.
+	if os.Geteuid() == 0 {
+		for _, want := range []string{"WARNING blog runs as " + testkit.AppUser + ", like shop: each can read the other's files",
+			"adduser --system --group --no-create-home --home " + blog + " blog", "then run init again with --user blog"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("init's output lacks %q:\n%s", want, out)
+			}
+		}
+	}
 	if bak, _ := os.ReadFile(cfg + ".bak"); string(bak) != string(before) {
 		t.Errorf("the previous file was not kept as .bak")
 	}
@@ -103,6 +114,21 @@ func TestInitAddsAProject(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(cfg); !strings.HasPrefix(string(now), string(before)) {
 		t.Errorf("init --force on blog changed shop's part or the administrator's")
+	}
+
+	// Given a user of its own (init's proposal, with an account that
+	// exists here), blog is isolated from shop.
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chown", "-R", "www-data:www-data", blog).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v\n%s", err, out)
+		}
+		out, err := init(blog, "--domain", "blog.localhost", "--user", "www-data", "--force")
+		if err != nil || !strings.Contains(out, "isolation: blog runs as www-data, a user no other app of the file has") {
+			t.Errorf("init blog --user www-data: %v\n%s", err, out)
+		}
+		if text, _ := os.ReadFile(cfg); !strings.Contains(string(text), "name = \"blog\"") || !strings.Contains(string(text), "user = \"www-data\"") {
+			t.Errorf("blog's block does not run it as www-data:\n%s", text)
+		}
 	}
 
 	// A host another site serves: refused, with the exact conflict.

@@ -197,6 +197,7 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		writeIPCertHint(out, interfaceAddrs())
 	}
 	writeWorkerShares(out, []byte(plan.text))
+	writeIsolation(out, []byte(plan.text), plan.name, p, runAs, opts)
 	svc := opts.service
 	if svc == nil {
 		svc = packagedService(cfgPath)

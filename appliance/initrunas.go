@@ -52,8 +52,19 @@ func (r *runAs) inspectAs() *supervisor.Account {
 // caller. Root itself is refused: the application never runs as root.
 func chooseRunAs(dir string, opts InitOptions) (*runAs, error) {
 	if a, err := supervisor.LookupAccount(serviceUser); err == nil {
+		if opts.User != "" && opts.User != serviceUser {
+			u, err := supervisor.LookupAccount(opts.User)
+			if err != nil {
+				return nil, fmt.Errorf("--user: %w", err)
+			}
+			if u.UID == 0 {
+				return nil, fmt.Errorf("--user %s: %w", opts.User, supervisor.ErrRunAsRoot)
+			}
+			return &runAs{account: u, service: true, configUser: u.Name,
+				why: "--user: the packaged service (user " + serviceUser + ") starts the app's processes as " + u.Name}, nil
+		}
 		return &runAs{account: a, service: true, configUser: opts.User,
-			why: "the packaged service runs as " + serviceUser + " (User= in frontdoor.service), and its processes too"}, nil
+			why: "the packaged service runs as " + serviceUser + " (User= in frontdoor.service), and an app without a user of its own too"}, nil
 	}
 	if os.Geteuid() != 0 {
 		r := &runAs{why: "frontdoor run by you runs the application as you"}

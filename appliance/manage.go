@@ -54,11 +54,12 @@ func Manage(opts ManageOptions) (int, error) {
 		return 1, fmt.Errorf("%s: %w", opts.ConfigPath, err)
 	}
 	sc := app.supervisorConfig("")
-	if os.Geteuid() == 0 && opts.ConfigPath == DefaultConfigPath {
+	if os.Geteuid() == 0 && opts.ConfigPath == DefaultConfigPath && sc.User == "" {
 		if _, err := user.Lookup(serviceUser); err == nil {
-			// The packaged service runs the application as its own user:
-			// so does a management command, or it would leave files
-			// (uploads, a SQLite journal) the service cannot write.
+			// The packaged service runs an app without a user of its own
+			// as the service's user: so does a management command, or it
+			// would leave files (uploads, a SQLite journal) the service
+			// cannot write. An app with its user runs as that user.
 			sc.User = serviceUser
 		}
 	}

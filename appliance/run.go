@@ -18,6 +18,7 @@ import (
 	"frontdoor/acme"
 	"frontdoor/proxy"
 	"frontdoor/state"
+	"frontdoor/supervisor"
 	"frontdoor/systemd"
 )
 
@@ -140,6 +141,7 @@ func (a *Appliance) start() error {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
 	}
+	a.limitCapabilities()
 	if err := a.startApps(); err != nil {
 		return err
 	}
@@ -260,6 +262,22 @@ func (a *Appliance) apply(cfg *Config) error {
 	a.alertArgv.Store(&cfg.TLS.AlertCommand)
 	a.reloadApps(old, cfg)
 	return nil
+}
+
+// limitCapabilities gives away every capability frontdoor does not need
+// before it starts a child: under the packaged unit (user frontdoor,
+// CAP_SETUID and CAP_SETGID as ambient capabilities) it keeps those two
+// only while an app runs as a user of its own, and no child ever inherits
+// them (supervisor.LimitCapabilities).
+func (a *Appliance) limitCapabilities() {
+	users := a.cfg.appUsers()
+	if err := supervisor.LimitCapabilities(len(users) > 0); err != nil {
+		a.log.Warn("could not give away capabilities", "err", err)
+		return
+	}
+	if len(users) > 0 && os.Geteuid() != 0 {
+		a.log.Info("keeping CAP_SETUID and CAP_SETGID to start apps as their own users, and for nothing else", "users", strings.Join(users, " "))
+	}
 }
 
 // currentConfig returns the configuration in force (for goroutines other

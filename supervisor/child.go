@@ -48,6 +48,8 @@ type childSpec struct {
 	// stdout, when set, also receives everything the child writes to
 	// stdout and stderr (release steps keep their output for reports).
 	stdout *lockedBuffer
+	// files are passed as descriptors 3, 4… (a web generation's socket).
+	files []*os.File
 }
 
 // child is one started OS process and the goroutines that watch it.
@@ -88,6 +90,7 @@ func startChild(l *launcher, log *slog.Logger, spec childSpec, tailLines int) (*
 	cmd.Dir = spec.dir
 	cmd.Env = spec.env
 	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.ExtraFiles = spec.files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: spec.account.credential()}
 	if a := spec.account; a != nil {
 		cmd.Env = a.env(cmd.Env)
