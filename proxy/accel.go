@@ -37,7 +37,7 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 		w.respondError(c, 404) // the route's rule holds for the application too
 		return
 	}
-	f, err := w.files.lookup(rt, rel, w.now)
+	f, err := w.files.lookup(rt, rel, w.loop.Now())
 	if err != nil || f.dir {
 		w.respondError(c, 404)
 		return

@@ -52,12 +52,12 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 		return
 	}
 	if len(a.buf) == 0 {
-		a.firstLine = w.now
+		a.firstLine = w.loop.Now()
 	}
 	r := &ex.req
 	b := a.buf
 	b = append(b, `{"time":"`...)
-	b = time.Unix(0, w.start.UnixNano()+w.now).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = time.Unix(0, w.loop.UnixNano()).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, `","remote":"`...)
 	b = c.remote.Addr().AppendTo(b)
 	b = append(b, `","method":`...)
@@ -79,7 +79,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, ex.bodyBytesSent(), 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(w.now-ex.start)/1e6, 'f', 3, 64)
+	b = strconv.AppendFloat(b, float64(w.loop.Now()-ex.start)/1e6, 'f', 3, 64)
 	if ex.parsed {
 		if ua := r.Header(http1.HeaderUserAgent); ua != nil {
 			b = append(b, `,"user_agent":`...)
@@ -93,7 +93,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 			b = appendJSONString(b, w.logScratch)
 		}
 	}
-	if c.tls {
+	if c.isTLS() {
 		b = append(b, `,"tls":true`...)
 	}
 	b = append(b, "}\n"...)

@@ -132,6 +132,12 @@ type Static struct {
 	Dotfiles bool
 }
 
+// DefaultBusyPoll is Config.BusyPoll's default: longer than a loopback
+// round trip through the application and back (20–60 µs measured),
+// short enough that a worker never polls at a few thousand events a
+// second.
+const DefaultBusyPoll = 100 * time.Microsecond
+
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	if c.Workers <= 0 {

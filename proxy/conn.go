@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"frontdoor/proxy/loop"
 	"net/netip"
 
 	"frontdoor/proxy/http1"
@@ -39,7 +40,8 @@ const (
 // conn is one client connection. It is owned by one worker for its whole
 // life and touched by no other goroutine.
 type conn struct {
-	timer timerNode
+	timer loop.Timer
+	w     *worker
 	fd    int
 	gen   uint32
 	state connState
@@ -50,11 +52,10 @@ type conn struct {
 	readable bool
 	// peerClosed is set on EPOLLRDHUP: the client will send nothing more.
 	peerClosed bool
-	tls        bool      // accepted on a TLS listener
-	ts         *tlsState // its TLS layer
 	// counted is set when the connection is counted against its peer's
 	// MaxConnsPerIP.
 	counted bool
+	ts      *tlsState // its TLS layer, on a TLS listener
 	remote  netip.AddrPort
 	rbuf    []byte // pending input; nil while idle
 	wbuf    []byte // pending output; nil while idle
@@ -91,8 +92,11 @@ type exchange struct {
 	tls  bool // the request came over TLS
 }
 
-func (c *conn) pollGen() uint32 { return c.gen }
+// isTLS reports a connection accepted on a TLS listener.
+func (c *conn) isTLS() bool { return c.ts != nil }
 
-func (c *conn) onEvent(w *worker, events uint32) { w.onConnEvent(c, events) }
+// OnEvent is the loop's entry for the connection's events.
+func (c *conn) OnEvent(events uint32) { c.w.onConnEvent(c, events) }
 
-func (c *conn) onTimeout(w *worker, kind timerKind) { w.onConnTimeout(c, kind) }
+// OnTimeout is the loop's entry for the connection's timer.
+func (c *conn) OnTimeout(kind loop.TimerKind) { c.w.onConnTimeout(c, kind) }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"frontdoor/proxy/loop"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -77,7 +78,7 @@ func (w *worker) drive(c *conn) {
 // error).
 func (w *worker) fill(c *conn) bool {
 	if c.rbuf == nil {
-		c.rbuf = w.rpool.get()
+		c.rbuf = w.rpool.Get()
 	}
 	for c.readable && len(c.rbuf) < cap(c.rbuf) {
 		space := cap(c.rbuf) - len(c.rbuf)
@@ -127,7 +128,7 @@ func (w *worker) flush(c *conn) bool {
 		case 0:
 			c.wOff += n
 		case syscall.EAGAIN:
-			w.timers.arm(&c.timer, timerSendIdle, w.now)
+			w.loop.Arm(&c.timer, timerSendIdle)
 			return false
 		case syscall.EINTR:
 		default:
@@ -144,7 +145,7 @@ func (w *worker) flush(c *conn) bool {
 		switch errno := ex.px.out.sendToConn(w, c); errno {
 		case 0:
 		case syscall.EAGAIN:
-			w.timers.arm(&c.timer, timerSendIdle, w.now)
+			w.loop.Arm(&c.timer, timerSendIdle)
 			return false
 		default:
 			if ex.px != nil {
@@ -157,8 +158,8 @@ func (w *worker) flush(c *conn) bool {
 	if !w.flushCiphertext(c) { // encrypted, not yet taken by the socket
 		return false
 	}
-	if c.timer.kind == timerSendIdle {
-		w.timers.stop(&c.timer) // everything out: nothing to time
+	if c.timer.Kind() == timerSendIdle {
+		w.loop.Disarm(&c.timer) // everything out: nothing to time
 	}
 	return true
 }
@@ -174,7 +175,7 @@ func (w *worker) flushCiphertext(c *conn) bool {
 	case 0:
 		return true
 	case syscall.EAGAIN:
-		w.timers.arm(&c.timer, timerSendIdle, w.now)
+		w.loop.Arm(&c.timer, timerSendIdle)
 	default:
 		w.closeConn(c)
 	}
@@ -198,7 +199,7 @@ func (w *worker) sendFileRange(c *conn, ex *exchange) bool {
 			sent, errno = w.preadSend(c, f, ex.fileOff, n)
 		} else {
 			off := ex.fileOff
-			sent, errno = sysSendfile(c.fd, f.fd, &off, n)
+			sent, errno = loop.Sendfile(c.fd, f.fd, &off, n)
 			if errno == syscall.EINVAL || errno == syscall.ENOSYS {
 				f.noSendfile = true
 				continue
@@ -206,7 +207,7 @@ func (w *worker) sendFileRange(c *conn, ex *exchange) bool {
 		}
 		switch {
 		case errno == syscall.EAGAIN:
-			w.timers.arm(&c.timer, timerSendIdle, w.now)
+			w.loop.Arm(&c.timer, timerSendIdle)
 			return false
 		case errno == syscall.EINTR:
 			continue
@@ -223,7 +224,7 @@ func (w *worker) sendFileRange(c *conn, ex *exchange) bool {
 		ex.fileOff += int64(sent)
 		ex.sent += int64(sent)
 		if ex.fileOff < ex.fileEnd {
-			w.timers.arm(&c.timer, timerSendIdle, w.now) // progress: restart the idle timer
+			w.loop.Arm(&c.timer, timerSendIdle) // progress: restart the idle timer
 		}
 	}
 	return true
@@ -235,7 +236,7 @@ func (w *worker) preadSend(c *conn, f *cachedFile, off int64, n int) (int, sysca
 	if n > len(buf) {
 		n = len(buf)
 	}
-	r, errno := sysPread(f.fd, buf[:n], off)
+	r, errno := loop.Pread(f.fd, buf[:n], off)
 	if errno != 0 || r == 0 {
 		return 0, errno
 	}
@@ -251,7 +252,7 @@ func (w *worker) closeConn(c *conn) {
 	if c.state == stateClosed {
 		return
 	}
-	w.timers.stop(&c.timer)
+	w.loop.Disarm(&c.timer)
 	if c.ex != nil {
 		if c.ex.parsed && !c.ex.logged {
 			w.logCutShort(c)
@@ -262,17 +263,15 @@ func (w *worker) closeConn(c *conn) {
 	if c.ts != nil && !c.ts.done {
 		c.ts.t.shut() // ends the handshake goroutine's wait
 	}
-	sysClose(c.fd)
-	if c.fd < len(w.items) && w.items[c.fd] == pollItem(c) {
-		w.items[c.fd] = nil
-	}
+	w.loop.Unregister(c.fd, c)
+	loop.Close(c.fd)
 	c.state = stateClosed
 	if c.counted {
 		w.e.limiter.releaseConn(c.remote.Addr())
 	}
 	w.nconns--
 	w.stats.active.Add(-1)
-	if !w.acceptPaused && !w.draining && w.nconns < w.cfg.MaxConnsPerWorker {
+	if !w.acceptTimer.Armed() && !w.draining && w.nconns < w.cfg.MaxConnsPerWorker {
 		w.resumeAccept()
 	}
 }
@@ -283,7 +282,7 @@ func (w *worker) failConn(c *conn) {
 	if c.ex != nil && c.wOff == 0 && c.ex.status == 0 {
 		c.wbuf = c.wbuf[:0]
 		w.writeError(c, 500)
-		sysSend(c.fd, c.wbuf, false)
+		loop.Send(c.fd, c.wbuf, false)
 	}
 	if c.ex != nil {
 		c.ex.logged = true
@@ -292,8 +291,8 @@ func (w *worker) failConn(c *conn) {
 }
 
 func (w *worker) releaseBuffers(c *conn) {
-	w.rpool.put(c.rbuf)
-	w.wpool.put(c.wbuf)
+	w.rpool.Put(c.rbuf)
+	w.wpool.Put(c.wbuf)
 	c.rbuf, c.wbuf, c.wOff = nil, nil, 0
 }
 
@@ -307,18 +306,18 @@ func (w *worker) startLinger(c *conn) {
 	if c.ex != nil {
 		w.releaseExchange(c)
 	}
-	w.wpool.put(c.wbuf)
+	w.wpool.Put(c.wbuf)
 	c.wbuf, c.wOff = nil, 0
-	w.timers.arm(&c.timer, timerLinger, w.now)
+	w.loop.Arm(&c.timer, timerLinger)
 	w.drainLinger(c)
 }
 
 func (w *worker) drainLinger(c *conn) {
 	if c.rbuf == nil {
-		c.rbuf = w.rpool.get()
+		c.rbuf = w.rpool.Get()
 	}
 	for {
-		n, errno := sysRead(c.fd, c.rbuf[:cap(c.rbuf)])
+		n, errno := loop.Read(c.fd, c.rbuf[:cap(c.rbuf)])
 		switch {
 		case errno == syscall.EAGAIN:
 			return
@@ -331,7 +330,7 @@ func (w *worker) drainLinger(c *conn) {
 }
 
 // onConnTimeout handles an expired connection timer.
-func (w *worker) onConnTimeout(c *conn, kind timerKind) {
+func (w *worker) onConnTimeout(c *conn, kind loop.TimerKind) {
 	switch kind {
 	case timerHead:
 		if len(c.rbuf) > 0 && c.state == stateHead {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"frontdoor/proxy/loop"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -92,17 +93,15 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 }
 
 func (e *Engine) newWorker(id int) (*worker, error) {
-	p, err := newPoller()
+	l, err := loop.New(e.start, e.log.With("worker", id))
 	if err != nil {
 		return nil, fmt.Errorf("worker %d: %w", id, err)
 	}
 	w := &worker{
 		id:          id,
 		e:           e,
-		p:           p,
+		loop:        l,
 		log:         e.log,
-		start:       e.start,
-		events:      make([]unix.EpollEvent, 256),
 		scratch:     make([]byte, 4096),
 		done:        make(chan struct{}),
 		upScratch:   make([]byte, 16<<10),
@@ -113,12 +112,12 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 		ipScratch:   make([]byte, 0, 64),
 		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
 	}
+	w.acceptTimer.Owner = w
 	w.applyConfig(e.cfg, e.router, e.groups, e.trusted)
 	w.alog = accessLog{out: e.cfg.AccessLog, log: func(msg string, args ...any) { e.log.Warn(msg, args...) }}
 	for _, l := range e.listeners {
 		w.addListener(l)
 	}
-	w.tick()
 	return w, nil
 }
 
@@ -136,16 +135,16 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 	}
 	w.trusted = trusted
 	w.setGroups(groups)
-	w.spin.setMax(cfg.BusyPoll)
+	w.loop.SetBusyPoll(cfg.BusyPoll)
 	t := &cfg.Timeouts
-	for kind, d := range map[timerKind]time.Duration{
+	for kind, d := range map[loop.TimerKind]time.Duration{
 		timerHead: t.RequestHead, timerBodyIdle: t.BodyIdle, timerSendIdle: t.SendIdle,
 		timerKeepAlive: t.KeepAlive, timerLinger: t.Linger,
 		timerUpConnect: cfg.Proxy.ConnectTimeout, timerUpRead: cfg.Proxy.ResponseTimeout,
 		timerUpIdle: cfg.Proxy.PoolIdle, timerUpRetry: 20 * time.Millisecond,
 		timerTunnel: cfg.Proxy.TunnelIdle, timerHandshake: t.TLSHandshake,
 	} {
-		w.timers.lists[kind].d = int64(d)
+		w.loop.SetTimeout(kind, d)
 	}
 	w.headLimits = http1.Limits{
 		MaxHeadBytes:   cfg.Limits.MaxHeaderBytes,
@@ -154,11 +153,11 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 	}
 	// The read buffer must hold a whole head of the largest allowed size.
 	rsize := max(16<<10, cfg.Limits.MaxHeaderBytes+1024)
-	if w.rpool.size != rsize {
-		w.rpool = newBufPool(rsize, 1024)
+	if w.rpool.Size() != rsize {
+		w.rpool = loop.NewBufPool(rsize, 1024)
 	}
-	if w.wpool.size == 0 {
-		w.wpool = newBufPool(16<<10, 1024)
+	if w.wpool.Size() == 0 {
+		w.wpool = loop.NewBufPool(16<<10, 1024)
 	}
 	if w.files != nil {
 		w.files.clear()
@@ -207,7 +206,7 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 func (e *Engine) closeWorkers() {
 	for _, w := range e.workers {
 		w.files.clear()
-		w.p.close()
+		w.loop.Close()
 	}
 }
 
@@ -253,7 +252,7 @@ func (e *Engine) onEachWorker(f func(*worker)) {
 	var wg sync.WaitGroup
 	for _, w := range e.workers {
 		wg.Add(1)
-		w.post(func(w *worker) {
+		w.loop.Post(func() {
 			defer wg.Done()
 			f(w)
 		})
@@ -271,7 +270,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		grace = min(grace, time.Until(d))
 	}
 	for _, w := range e.workers {
-		w.post(func(w *worker) { w.startDrain(int64(grace)) })
+		w.loop.Post(func() { w.startDrain(int64(grace)) })
 	}
 	e.mu.Unlock()
 	select {
@@ -286,29 +285,29 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // the middle of a request finish it and close.
 func (w *worker) startDrain(grace int64) {
 	w.draining = true
-	w.drainDeadline = w.now + grace
+	w.drainDeadline = w.loop.Now() + grace
 	w.pauseAccept(0)
-	for _, it := range w.items {
-		if c, ok := it.(*conn); ok && c.state == stateIdle {
+	w.loop.Each(func(h loop.Handler) {
+		if c, ok := h.(*conn); ok && c.state == stateIdle {
 			w.closeConn(c)
 		}
-	}
+	})
 }
 
 // finishDrain closes whatever is left (client connections, then pooled
 // upstream connections) and stops the loop.
 func (w *worker) finishDrain() {
-	for _, it := range w.items {
-		if c, ok := it.(*conn); ok {
+	w.loop.Each(func(h loop.Handler) {
+		if c, ok := h.(*conn); ok {
 			w.closeConn(c)
 		}
-	}
-	for _, it := range w.items {
-		if u, ok := it.(*upConn); ok {
+	})
+	w.loop.Each(func(h loop.Handler) {
+		if u, ok := h.(*upConn); ok {
 			w.closeUp(u)
 		}
-	}
-	w.stopped = true
+	})
+	w.loop.Stop()
 }
 
 // Stats is a snapshot of the engine's counters.
@@ -335,7 +334,7 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) Alive(maxAge time.Duration) bool {
 	now := time.Now().UnixNano()
 	for _, w := range e.workers {
-		if now-w.heartbeat.Load() > int64(maxAge) {
+		if now-w.loop.Heartbeat() > int64(maxAge) {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"frontdoor/proxy/loop"
 	"strconv"
 	"syscall"
 	"time"
@@ -270,7 +271,7 @@ func openOne(rt *route, rel string, inlineMax int64, now int64) (*cachedFile, er
 	f.mtimeSec = st.Mtim.Sec
 	if f.size <= inlineMax {
 		buf := make([]byte, f.size)
-		n, errno := sysPread(fd, buf, 0)
+		n, errno := loop.Pread(fd, buf, 0)
 		if errno == 0 && int64(n) == f.size {
 			f.inline = buf
 			unix.Close(fd)

@@ -87,7 +87,7 @@ func (w *worker) buildUpstreamHead(b []byte, c *conn, px *proxyExchange) []byte 
 	switch {
 	case xfProto != nil:
 		b = append(b, xfProto...)
-	case c.tls:
+	case c.isTLS():
 		b = append(b, "https"...)
 	default:
 		b = append(b, "http"...)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"frontdoor/proxy/loop"
 	"syscall"
 
 	"frontdoor/proxy/http1"
@@ -107,13 +108,13 @@ func (w *worker) startProxy(c *conn, s *site, rt *route) {
 	px.body.init(w.proxyCfg.BufferMemory, w.cfg.Limits.MaxBodyBytes, true)
 	px.bodyLeft = r.ContentLength
 	px.chunked.Reset()
-	px.bodyStart = w.now
+	px.bodyStart = w.loop.Now()
 	c.state = stateBody
 	if r.Expect100 && len(c.rbuf) == r.HeadLen {
 		// The client waits for our go-ahead before sending the body.
-		sysSend(c.fd, []byte("HTTP/1.1 100 Continue\r\n\r\n"), false)
+		loop.Send(c.fd, []byte("HTTP/1.1 100 Continue\r\n\r\n"), false)
 	}
-	w.timers.arm(&c.timer, timerBodyIdle, w.now)
+	w.loop.Arm(&c.timer, timerBodyIdle)
 	w.consumeBody(c)
 }
 
@@ -178,11 +179,11 @@ func (w *worker) consumeBody(c *conn) {
 	rest := copy(c.rbuf[head:], data[used:])
 	c.rbuf = c.rbuf[:head+rest]
 	if px.bodyLeft == 0 || px.chunked.Done() {
-		w.timers.stop(&c.timer)
+		w.loop.Disarm(&c.timer)
 		w.dispatch(c)
 		return
 	}
-	w.timers.arm(&c.timer, timerBodyIdle, w.now)
+	w.loop.Arm(&c.timer, timerBodyIdle)
 	if w.bodyTooSlow(px) {
 		w.refuse(c, 408)
 	}
@@ -193,7 +194,7 @@ func (w *worker) consumeBody(c *conn) {
 // a connection and a buffer forever.
 func (w *worker) bodyTooSlow(px *proxyExchange) bool {
 	rate := w.cfg.Timeouts.BodyMinRate
-	elapsed := w.now - px.bodyStart
+	elapsed := w.loop.Now() - px.bodyStart
 	grace := int64(w.cfg.Timeouts.BodyIdle)
 	if rate <= 0 || elapsed < grace {
 		return false
@@ -228,7 +229,7 @@ func (w *worker) dispatch(c *conn) {
 	}
 	px.head = append(px.head, "\r\n"...)
 	c.state = stateUpstream
-	px.connectStart = w.now
+	px.connectStart = w.loop.Now()
 	w.connectUpstream(c)
 }
 
@@ -236,21 +237,21 @@ func (w *worker) dispatch(c *conn) {
 // when there is one (not after a failure on a reused one), else a new one.
 func (w *worker) connectUpstream(c *conn) {
 	px := c.ex.px
-	s := px.group.pick(w.unixNow())
+	s := px.group.pick(w.loop.UnixNano())
 	if s == nil {
 		if len(px.group.servers) == 0 && px.group.spec.hold > 0 && !px.held {
 			// The application is booting: wait for it (resumeHeld),
 			// within the group's hold, rather than answer 503 at once.
 			px.held = true
 			w.held = append(w.held, heldRequest{c: c, gen: c.gen})
-			w.timers.armAt(&c.timer, timerUpHold, w.now+int64(px.group.spec.hold))
+			w.loop.ArmAt(&c.timer, timerUpHold, w.loop.Now()+int64(px.group.spec.hold))
 			return
 		}
 		w.respondUnavailable(c)
 		return
 	}
 	if px.held {
-		w.timers.stop(&c.timer)
+		w.loop.Disarm(&c.timer)
 	}
 	w.countIn(px, s)
 	var u *upConn
@@ -269,13 +270,13 @@ func (w *worker) connectUpstream(c *conn) {
 		u, errno = w.dial(s)
 		if errno != 0 {
 			w.uncount(px)
-			if errno == syscall.EAGAIN && w.now-px.connectStart < int64(w.proxyCfg.ConnectTimeout) {
+			if errno == syscall.EAGAIN && w.loop.Now()-px.connectStart < int64(w.proxyCfg.ConnectTimeout) {
 				// A unix socket's backlog is full: the application is busy.
 				// Try again shortly rather than fail the request.
-				w.timers.arm(&c.timer, timerUpRetry, w.now)
+				w.loop.Arm(&c.timer, timerUpRetry)
 				return
 			}
-			px.group.markFailure(s, w.unixNow())
+			px.group.markFailure(s, w.loop.UnixNano())
 			w.log.Warn("upstream connect failed", "upstream", s.state.addr, "err", errno)
 			if errno == syscall.EAGAIN {
 				w.gatewayError(c, 504)
@@ -290,7 +291,7 @@ func (w *worker) connectUpstream(c *conn) {
 	px.headOff, px.wroteAny, px.requestSent, px.respStarted = 0, false, false, false
 	px.body.rewind()
 	if u.state == upBusy {
-		w.timers.arm(&u.timer, timerUpRead, w.now)
+		w.loop.Arm(&u.timer, timerUpRead)
 	}
 }
 
@@ -311,13 +312,13 @@ func (w *worker) upstreamPhase(c *conn) {
 	}
 	for u.readable && c.state == stateUpstream {
 		if px.upBuf == nil {
-			px.upBuf = w.rpool.get()
+			px.upBuf = w.rpool.Get()
 		}
 		if len(px.upBuf) == cap(px.upBuf) {
 			w.badGateway(c, "response head too large")
 			return
 		}
-		n, errno := sysRead(u.fd, px.upBuf[len(px.upBuf):cap(px.upBuf)])
+		n, errno := loop.Read(u.fd, px.upBuf[len(px.upBuf):cap(px.upBuf)])
 		switch {
 		case errno == syscall.EAGAIN:
 			u.readable = false
@@ -336,7 +337,7 @@ func (w *worker) upstreamPhase(c *conn) {
 		}
 		px.respStarted = true
 		px.upBuf = px.upBuf[:len(px.upBuf)+n]
-		w.timers.arm(&u.timer, timerUpRead, w.now)
+		w.loop.Arm(&u.timer, timerUpRead)
 		if !w.parseResponseHead(c, px) {
 			return
 		}
@@ -347,7 +348,7 @@ func (w *worker) upstreamPhase(c *conn) {
 // returns true once all is written.
 func (w *worker) sendRequest(c *conn, px *proxyExchange, u *upConn) bool {
 	for px.headOff < len(px.head) {
-		n, errno := sysSend(u.fd, px.head[px.headOff:], px.body.pending() > 0)
+		n, errno := loop.Send(u.fd, px.head[px.headOff:], px.body.pending() > 0)
 		switch errno {
 		case 0:
 			px.headOff += n
@@ -373,7 +374,7 @@ func (w *worker) sendRequest(c *conn, px *proxyExchange, u *upConn) bool {
 		}
 	}
 	px.requestSent = true
-	w.timers.arm(&u.timer, timerUpRead, w.now)
+	w.loop.Arm(&u.timer, timerUpRead)
 	return true
 }
 
@@ -435,7 +436,7 @@ func (w *worker) upstreamFailed(c *conn, err error) {
 		return
 	}
 	if s != nil && !reused {
-		px.group.markFailure(s, w.unixNow())
+		px.group.markFailure(s, w.loop.UnixNano())
 	}
 	if c.state == stateUpstream || c.state == stateBody {
 		status := 502
@@ -468,7 +469,7 @@ func idempotent(m []byte) bool {
 // request was read completely, so the client connection stays usable.
 func (w *worker) gatewayError(c *conn, status int) {
 	ex := c.ex
-	w.timers.stop(&c.timer)
+	w.loop.Disarm(&c.timer)
 	c.state = stateWrite
 	if ex.px != nil {
 		w.releaseUp(ex.px, false)
@@ -500,7 +501,7 @@ func (w *worker) respondUnavailable(c *conn) {
 func (w *worker) releaseUp(px *proxyExchange, reusable bool) {
 	if u := px.up; u != nil {
 		px.up = nil
-		w.timers.stop(&u.timer)
+		w.loop.Disarm(&u.timer)
 		if reusable {
 			w.putIdle(u)
 		} else {
@@ -524,8 +525,6 @@ func (w *worker) uncount(px *proxyExchange) {
 	}
 }
 
-func (w *worker) unixNow() int64 { return w.start.UnixNano() + w.now }
-
 func (w *worker) getProxy() *proxyExchange {
 	if n := len(w.pxFree); n > 0 {
 		px := w.pxFree[n-1]
@@ -541,10 +540,10 @@ func (w *worker) releaseProxy(px *proxyExchange) {
 	px.body.release(w)
 	px.out.release(w)
 	if px.upBuf != nil {
-		w.rpool.put(px.upBuf)
+		w.rpool.Put(px.upBuf)
 	}
 	if px.c2u != nil {
-		w.rpool.put(px.c2u)
+		w.rpool.Put(px.c2u)
 	}
 	if px.comp != nil {
 		w.putCompressor(px.comp)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"frontdoor/proxy/loop"
 	"strconv"
 	"syscall"
 
@@ -288,7 +289,7 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 			// application is not late meanwhile, so its read timer
 			// (response_timeout) waits too.
 			paused = true
-			w.timers.stop(&u.timer)
+			w.loop.Disarm(&u.timer)
 			break
 		}
 		// Read straight into the spool's memory when the bytes are kept as
@@ -307,7 +308,7 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 		if int64(len(buf)) > room {
 			buf = buf[:room]
 		}
-		n, errno := sysRead(u.fd, buf)
+		n, errno := loop.Read(u.fd, buf)
 		switch {
 		case errno == syscall.EAGAIN:
 			u.readable = false
@@ -329,14 +330,14 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 		progress = true
 		w.takeBody(px, buf[:n], !inSpool)
 		if !px.upDone {
-			w.timers.arm(&u.timer, timerUpRead, w.now)
+			w.loop.Arm(&u.timer, timerUpRead)
 		}
 	}
 	if px.upDone && px.up != nil {
 		w.bodyComplete(px)
 		w.releaseUp(px, px.reusable && !px.truncated)
-	} else if u != nil && !px.upDone && !paused && !u.timer.armed() {
-		w.timers.arm(&u.timer, timerUpRead, w.now) // waiting for the application again
+	} else if u != nil && !px.upDone && !paused && !u.timer.Armed() {
+		w.loop.Arm(&u.timer, timerUpRead) // waiting for the application again
 	}
 	return progress
 }

@@ -115,7 +115,7 @@ func (w *worker) appendHead(b []byte, status int, ex *exchange) []byte {
 // for, and the site's HSTS over TLS.
 func (w *worker) appendCommon(b []byte, ex *exchange) []byte {
 	b = append(b, "Server: frontdoor\r\nDate: "...)
-	b = append(b, w.date[:]...)
+	b = append(b, w.httpDate()...)
 	b = append(b, "\r\n"...)
 	switch {
 	case !ex.keepAlive:

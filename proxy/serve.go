@@ -42,7 +42,7 @@ func (w *worker) readAndServe(c *conn) bool {
 		w.refuse(c, pe.Status)
 		return true
 	}
-	w.timers.stop(&c.timer)
+	w.loop.Disarm(&c.timer)
 	w.serveRequest(c)
 	return true
 }
@@ -50,12 +50,12 @@ func (w *worker) readAndServe(c *conn) bool {
 // startExchange begins a request on c: the first byte has arrived.
 func (w *worker) startExchange(c *conn) {
 	ex := w.getExchange()
-	ex.start = w.now
+	ex.start = w.loop.Now()
 	c.ex = ex
 	c.state = stateHead
-	w.timers.arm(&c.timer, timerHead, w.now)
+	w.loop.Arm(&c.timer, timerHead)
 	if c.wbuf == nil {
-		c.wbuf = w.wpool.get()
+		c.wbuf = w.wpool.Get()
 	}
 }
 
@@ -65,21 +65,21 @@ func (w *worker) serveRequest(c *conn) {
 	ex := c.ex
 	r := &ex.req
 	ex.parsed = true
-	ex.tls = c.tls
+	ex.tls = c.isTLS()
 	ex.keepAlive = r.KeepAlive && !w.draining
 	c.state = stateWrite
 	if hook := w.e.beforeServe.Load(); hook != nil {
 		(*hook)(r.Path)
 	}
 	if rl := &w.cfg.Limits.Clients; rl.RequestsPerSecond > 0 &&
-		!w.e.limiter.allow(w.clientAddr(c), rl.RequestsPerSecond, float64(rl.Burst), w.unixNow()) {
+		!w.e.limiter.allow(w.clientAddr(c), rl.RequestsPerSecond, float64(rl.Burst), w.loop.UnixNano()) {
 		if r.ContentLength != 0 {
 			ex.keepAlive, ex.linger = false, true // before the head: it says Connection: close
 		}
 		w.writeErrorWith(c, 429, "Retry-After: 1\r\n")
 		return
 	}
-	if !c.tls && isACMEChallenge(r.Path) {
+	if !c.isTLS() && isACMEChallenge(r.Path) {
 		w.answerChallenge(c)
 		return
 	}
@@ -167,7 +167,7 @@ func (w *worker) redirectHost(c *conn, s *site) bool {
 			target = append(append(w.hostScratch[:0], "www."...), host...)
 		}
 	}
-	toHTTPS := !c.tls && s.httpsRedirect
+	toHTTPS := !c.isTLS() && s.httpsRedirect
 	if len(target) == len(host) && !toHTTPS {
 		return false
 	}
@@ -181,7 +181,7 @@ func (w *worker) redirectHost(c *conn, s *site) bool {
 	ex.status = status
 	b := w.appendHead(c.wbuf[:0], status, ex)
 	b = append(b, "Location: "...)
-	if c.tls || toHTTPS {
+	if c.isTLS() || toHTTPS {
 		b = append(b, "https://"...)
 	} else {
 		b = append(b, "http://"...)
@@ -224,7 +224,7 @@ func (w *worker) refuse(c *conn, status int) {
 	if c.ex == nil {
 		w.startExchange(c)
 	}
-	w.timers.stop(&c.timer)
+	w.loop.Disarm(&c.timer)
 	c.ex.keepAlive = false
 	c.ex.linger = true
 	if px := c.ex.px; px != nil {
@@ -241,7 +241,7 @@ func (w *worker) refuse(c *conn, status int) {
 // moves the connection on to the next request, idleness or closing.
 func (w *worker) finishExchange(c *conn) {
 	ex := c.ex
-	w.timers.stop(&c.timer)
+	w.loop.Disarm(&c.timer)
 	w.logAccess(c, ex)
 	w.stats.requests.Add(1)
 	if ex.linger {
@@ -287,7 +287,7 @@ func (w *worker) goIdle(c *conn) {
 		w.releaseTLSBuffers(c)
 	}
 	c.state = stateIdle
-	w.timers.arm(&c.timer, timerKeepAlive, w.now)
+	w.loop.Arm(&c.timer, timerKeepAlive)
 }
 
 func (w *worker) getExchange() *exchange {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"frontdoor/proxy/loop"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -80,7 +81,7 @@ func (s *spool) tail(w *worker) []byte {
 			return last[len(last):cap(last)]
 		}
 	}
-	c := w.wpool.get()
+	c := w.wpool.Get()
 	s.chunks = append(s.chunks, c)
 	return c[:cap(c)]
 }
@@ -171,7 +172,7 @@ func (s *spool) forceMemory(w *worker, p []byte) bool {
 func appendCopy(w *worker, chunks [][]byte, p []byte) [][]byte {
 	for len(p) > 0 {
 		if n := len(chunks); n == 0 || len(chunks[n-1]) == cap(chunks[n-1]) {
-			chunks = append(chunks, w.wpool.get())
+			chunks = append(chunks, w.wpool.Get())
 		}
 		last := &chunks[len(chunks)-1]
 		k := copy((*last)[len(*last):cap(*last)], p)
@@ -209,7 +210,7 @@ func (s *spool) nextChunk(w *worker) bool {
 	}
 	if !s.keep {
 		s.memBytes -= int64(len(ch))
-		w.wpool.put(ch)
+		w.wpool.Put(ch)
 		s.chunks[s.rdChunk] = nil
 	}
 	s.rdChunk++
@@ -249,7 +250,7 @@ func (s *spool) sendToConn(w *worker, c *conn) syscall.Errno {
 	s.compactChunks()
 	for s.fileR < s.fileW {
 		buf := w.tlsScratch[:min(int64(len(w.tlsScratch)), s.fileW-s.fileR)]
-		r, errno := sysPread(s.fd, buf, s.fileR)
+		r, errno := loop.Pread(s.fd, buf, s.fileR)
 		if errno != 0 || r == 0 {
 			return syscall.EIO
 		}
@@ -272,7 +273,7 @@ func (s *spool) sendTo(w *worker, fd int) syscall.Errno {
 	for s.rdChunk < len(s.chunks) {
 		c := s.chunks[s.rdChunk]
 		if s.rdOff < len(c) {
-			n, errno := sysSend(fd, c[s.rdOff:], false)
+			n, errno := loop.Send(fd, c[s.rdOff:], false)
 			if errno != 0 {
 				if errno == syscall.EINTR {
 					continue
@@ -291,7 +292,7 @@ func (s *spool) sendTo(w *worker, fd int) syscall.Errno {
 	s.compactChunks()
 	for s.fileR < s.fileW {
 		off := s.fileR
-		n, errno := sysSendfile(fd, s.fd, &off, int(min(s.fileW-s.fileR, sendfileChunk)))
+		n, errno := loop.Sendfile(fd, s.fd, &off, int(min(s.fileW-s.fileR, sendfileChunk)))
 		if errno != 0 {
 			if errno == syscall.EINTR {
 				continue
@@ -318,11 +319,11 @@ func (s *spool) rewind() {
 func (s *spool) release(w *worker) {
 	for _, c := range s.chunks {
 		if c != nil {
-			w.wpool.put(c)
+			w.wpool.Put(c)
 		}
 	}
 	for _, c := range s.after {
-		w.wpool.put(c)
+		w.wpool.Put(c)
 	}
 	if s.fd >= 0 {
 		unix.Close(s.fd)

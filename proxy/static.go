@@ -32,7 +32,7 @@ func (w *worker) serveStatic(c *conn, rt *route) {
 		w.respondError(c, 404) // like a missing file: its existence is not told
 		return
 	}
-	f, err := w.files.lookup(rt, rel, w.now)
+	f, err := w.files.lookup(rt, rel, w.loop.Now())
 	if err != nil {
 		if isNotFound(err) {
 			w.respondError(c, 404)
@@ -73,7 +73,7 @@ func (w *worker) serveDirectory(c *conn, rt *route, rel []byte, trailingSlash bo
 	} else {
 		name = append(append(rel, '/'), s.index...)
 	}
-	f, err := w.files.lookup(rt, name, w.now)
+	f, err := w.files.lookup(rt, name, w.loop.Now())
 	if err != nil || f.dir {
 		w.respondError(c, 404)
 		return

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"frontdoor/proxy/loop"
 	"io"
 	"net"
 	"os"
@@ -116,7 +117,7 @@ func (t *memTransport) Write(p []byte) (int, error) {
 func (t *memTransport) sendDirect(p []byte) int {
 	sent := 0
 	for sent < len(p) {
-		n, errno := sysSend(t.fd, p[sent:], false)
+		n, errno := loop.Send(t.fd, p[sent:], false)
 		if errno == syscall.EINTR {
 			continue
 		}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"frontdoor/proxy/loop"
 	"io"
 	"net"
 	"net/netip"
@@ -26,8 +27,8 @@ func (w *worker) startTLS(c *conn) {
 	c.ts = ts
 	c.state = stateHandshake
 	gen := c.gen
-	t.onOutput = func() { w.post(func(w *worker) { w.handshakeOutput(c, gen) }) }
-	w.timers.arm(&c.timer, timerHandshake, w.now)
+	t.onOutput = func() { w.loop.Post(func() { w.handshakeOutput(c, gen) }) }
+	w.loop.Arm(&c.timer, timerHandshake)
 	if w.hsSlots > 0 {
 		w.hsSlots--
 		w.dispatchHandshake(c)
@@ -70,7 +71,7 @@ func (w *worker) runHandshakes(job handshakeJob) {
 	for {
 		err := job.ts.conn.Handshake()
 		c, gen := job.c, job.gen
-		w.post(func(w *worker) { w.handshakeFinished(c, gen, err) })
+		w.loop.Post(func() { w.handshakeFinished(c, gen, err) })
 		job = handshakeJob{}
 		idle.Reset(handshakeIdle)
 		select {
@@ -136,7 +137,7 @@ func (w *worker) handshakeFinished(c *conn, gen uint32, err error) {
 	}
 	c.state = stateIdle
 	c.readable = true // the request may already be in the transport
-	w.timers.arm(&c.timer, timerHead, w.now)
+	w.loop.Arm(&c.timer, timerHead)
 	w.drive(c)
 }
 
@@ -145,7 +146,7 @@ func (w *worker) handshakeFinished(c *conn, gen uint32, err error) {
 func (w *worker) readHandshake(c *conn) {
 	t := c.ts.t
 	for c.readable {
-		n, errno := sysRead(c.fd, w.tlsScratch)
+		n, errno := loop.Read(c.fd, w.tlsScratch)
 		switch {
 		case errno == syscall.EAGAIN:
 			c.readable = false
@@ -173,7 +174,7 @@ func (w *worker) tlsFlush(c *conn) syscall.Errno {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for t.outOff < len(t.out) {
-		n, errno := sysSend(c.fd, t.out[t.outOff:], false)
+		n, errno := loop.Send(c.fd, t.out[t.outOff:], false)
 		switch errno {
 		case 0:
 			t.outOff += n
@@ -204,7 +205,7 @@ func (c *conn) tlsPending() int {
 // there yet, 0 bytes at the end.
 func (w *worker) connRead(c *conn, buf []byte) (int, syscall.Errno) {
 	if c.ts == nil {
-		return sysRead(c.fd, buf)
+		return loop.Read(c.fd, buf)
 	}
 	ts := c.ts
 	for {
@@ -245,7 +246,7 @@ func (w *worker) tlsReadSocket(c *conn) syscall.Errno {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.in == nil {
-		t.in = w.rpool.get()
+		t.in = w.rpool.Get()
 	}
 	if len(t.in) == cap(t.in) {
 		if t.inOff > 0 {
@@ -256,7 +257,7 @@ func (w *worker) tlsReadSocket(c *conn) syscall.Errno {
 		}
 	}
 	for {
-		n, errno := sysRead(c.fd, t.in[len(t.in):cap(t.in)])
+		n, errno := loop.Read(c.fd, t.in[len(t.in):cap(t.in)])
 		switch {
 		case errno == syscall.EINTR:
 			continue
@@ -277,7 +278,7 @@ func (w *worker) tlsReadSocket(c *conn) syscall.Errno {
 // back once too much ciphertext waits.
 func (w *worker) connSend(c *conn, p []byte, more bool) (int, syscall.Errno) {
 	if c.ts == nil {
-		return sysSend(c.fd, p, more)
+		return loop.Send(c.fd, p, more)
 	}
 	if c.tlsPending() > tlsOutHigh {
 		if errno := w.tlsFlush(c); errno != 0 {
@@ -300,7 +301,7 @@ func (w *worker) releaseTLSBuffers(c *conn) {
 	t := c.ts.t
 	t.mu.Lock()
 	if t.inOff == len(t.in) && t.in != nil {
-		w.rpool.put(t.in)
+		w.rpool.Put(t.in)
 		t.in, t.inOff = nil, 0
 	}
 	if t.outOff == len(t.out) && cap(t.out) > 0 {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"frontdoor/proxy/loop"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,7 @@ func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
 	ex.keepAlive = false
 	b := w.appendStatus(c.wbuf[:0], resp)
 	b = append(b, "Server: frontdoor\r\nDate: "...)
-	b = append(b, w.date[:]...)
+	b = append(b, w.httpDate()...)
 	b = append(b, "\r\nConnection: Upgrade\r\n"...)
 	for i := range resp.Headers {
 		h := &resp.Headers[i]
@@ -44,13 +45,13 @@ func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
 	// The request is answered: it stops counting as in flight, the tunnel
 	// counts as a tunnel (the supervisor waits for both when draining).
 	w.uncount(px)
-	px.c2u = w.rpool.get()
+	px.c2u = w.rpool.Get()
 	// Client bytes that followed the request head belong upstream.
 	px.c2u = append(px.c2u, c.rbuf[ex.req.HeadLen:]...)
 	c.rbuf = c.rbuf[:ex.req.HeadLen]
-	w.timers.stop(&px.up.timer)
+	w.loop.Disarm(&px.up.timer)
 	c.state = stateTunnel
-	w.timers.arm(&c.timer, timerTunnel, w.now)
+	w.loop.Arm(&c.timer, timerTunnel)
 }
 
 // pumpTunnel moves bytes both ways until neither side can make progress.
@@ -61,7 +62,7 @@ func (w *worker) pumpTunnel(c *conn) {
 		progress = false
 		// client → upstream
 		if px.c2uOff < len(px.c2u) {
-			n, errno := sysSend(u.fd, px.c2u[px.c2uOff:], false)
+			n, errno := loop.Send(u.fd, px.c2u[px.c2uOff:], false)
 			switch errno {
 			case 0:
 				px.c2uOff += n
@@ -109,7 +110,7 @@ func (w *worker) pumpTunnel(c *conn) {
 			}
 		}
 		if len(c.wbuf) == 0 && u.readable && !px.tunnelDone[1] {
-			n, errno := sysRead(u.fd, c.wbuf[:cap(c.wbuf)])
+			n, errno := loop.Read(u.fd, c.wbuf[:cap(c.wbuf)])
 			switch {
 			case errno == syscall.EAGAIN:
 				u.readable = false
@@ -126,7 +127,7 @@ func (w *worker) pumpTunnel(c *conn) {
 			}
 		}
 		if progress {
-			w.timers.arm(&c.timer, timerTunnel, w.now)
+			w.loop.Arm(&c.timer, timerTunnel)
 		}
 	}
 	if px.tunnelDone[0] && px.tunnelDone[1] {

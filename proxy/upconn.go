@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"frontdoor/proxy/loop"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,7 +21,8 @@ const (
 // busy it belongs to one client connection's exchange; while idle it waits
 // in its server's pool, watched for the server closing it.
 type upConn struct {
-	timer  timerNode
+	timer  loop.Timer
+	w      *worker
 	fd     int
 	gen    uint32
 	state  upState
@@ -39,9 +41,9 @@ type upConn struct {
 	prevIdle *upConn
 }
 
-func (u *upConn) pollGen() uint32 { return u.gen }
-
-func (u *upConn) onEvent(w *worker, events uint32) {
+// OnEvent is the loop's entry for the connection's events.
+func (u *upConn) OnEvent(events uint32) {
+	w := u.w
 	switch u.state {
 	case upIdle:
 		// An idle pooled connection has nothing to say: input or a hang-up
@@ -71,7 +73,9 @@ func (u *upConn) onEvent(w *worker, events uint32) {
 	}
 }
 
-func (u *upConn) onTimeout(w *worker, kind timerKind) {
+// OnTimeout is the loop's entry for the connection's timer.
+func (u *upConn) OnTimeout(kind loop.TimerKind) {
+	w := u.w
 	switch u.state {
 	case upIdle:
 		w.closeUp(u) // pool idle lifetime over
@@ -97,9 +101,9 @@ func (w *worker) dial(s *workerServer) (*upConn, syscall.Errno) {
 	if st.family != unix.AF_UNIX {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
-	u := &upConn{fd: fd, gen: w.nextGen(), server: s}
+	u := &upConn{w: w, fd: fd, server: s}
 	w.stats.upstreamDials.Add(1)
-	u.timer.owner = u
+	u.timer.Owner = u
 	err = unix.Connect(fd, st.sockaddr)
 	switch err {
 	case nil:
@@ -111,19 +115,21 @@ func (w *worker) dial(s *workerServer) (*upConn, syscall.Errno) {
 		unix.Close(fd)
 		return nil, err.(syscall.Errno)
 	}
-	if err := w.register(fd, u, connEvents, u.gen); err != nil {
+	gen, err := w.loop.Register(fd, u)
+	if err != nil {
 		unix.Close(fd)
 		return nil, syscall.EIO
 	}
+	u.gen = gen
 	if u.state == upConnecting {
-		w.timers.arm(&u.timer, timerUpConnect, w.now)
+		w.loop.Arm(&u.timer, timerUpConnect)
 	}
 	return u, 0
 }
 
 // finishConnect completes a non-blocking TCP connect.
 func (w *worker) finishConnect(u *upConn) {
-	w.timers.stop(&u.timer)
+	w.loop.Disarm(&u.timer)
 	soerr, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && soerr != 0 {
 		err = syscall.Errno(soerr)
@@ -157,7 +163,7 @@ func (w *worker) takeIdle(s *workerServer) *upConn {
 	}
 	u.nextIdle, u.prevIdle = nil, nil
 	s.nidle--
-	w.timers.stop(&u.timer)
+	w.loop.Disarm(&u.timer)
 	u.state = upBusy
 	u.readable, u.writable, u.hup = false, true, false
 	return u
@@ -180,7 +186,7 @@ func (w *worker) putIdle(u *upConn) {
 	}
 	s.idle = u
 	s.nidle++
-	w.timers.arm(&u.timer, timerUpIdle, w.now)
+	w.loop.Arm(&u.timer, timerUpIdle)
 }
 
 // closeUp closes an upstream connection, taking it out of its pool first.
@@ -200,11 +206,9 @@ func (w *worker) closeUp(u *upConn) {
 		}
 		s.nidle--
 	}
-	w.timers.stop(&u.timer)
-	sysClose(u.fd)
-	if u.fd < len(w.items) && w.items[u.fd] == pollItem(u) {
-		w.items[u.fd] = nil
-	}
+	w.loop.Disarm(&u.timer)
+	w.loop.Unregister(u.fd, u)
+	loop.Close(u.fd)
 	u.state = upClosed
 	u.client = nil
 }
@@ -221,5 +225,5 @@ func (w *worker) drainPool(s *workerServer) {
 // buffer (so more may have been waiting), and before reusing a pooled one
 // (bytes may have come after the event loop last looked).
 func quiet(fd int) bool {
-	return sysPeek(fd) == syscall.EAGAIN
+	return loop.Peek(fd) == syscall.EAGAIN
 }

@@ -1,4 +1,4 @@
-package proxy
+package loop
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // Epoll event data layout: Fd holds the file descriptor and Pad a generation
 // number. A descriptor number is reused as soon as it is closed, so an event
 // queued for an old connection must not reach the new owner of its number:
-// the worker compares the generation before acting.
+// the loop compares the generation before acting.
 
 const (
 	// connEvents is what a connection is registered for, once, for its whole
@@ -18,32 +18,32 @@ const (
 	// epoll_ctl call is ever needed to switch between reading and writing.
 	connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 	// listenerEvents: level-triggered so that a backlog left over after an
-	// accept batch is reported again; EPOLLEXCLUSIVE wakes one worker per
+	// accept batch is reported again; EPOLLEXCLUSIVE wakes one loop per
 	// connection instead of all of them.
 	listenerEvents = unix.EPOLLIN | unix.EPOLLEXCLUSIVE
 )
 
-// poller is one worker's epoll set plus the eventfd that other goroutines
+// poller is one loop's epoll set plus the eventfd that other goroutines
 // use to wake it.
 type poller struct {
 	epfd    int
 	eventfd int
 }
 
-func newPoller() (*poller, error) {
+func newPoller() (poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
+		return poller{}, fmt.Errorf("epoll_create1: %w", err)
 	}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
+		return poller{}, fmt.Errorf("eventfd: %w", err)
 	}
-	p := &poller{epfd: epfd, eventfd: efd}
+	p := poller{epfd: epfd, eventfd: efd}
 	if err := p.add(efd, unix.EPOLLIN, 0); err != nil {
 		p.close()
-		return nil, err
+		return poller{}, err
 	}
 	return p, nil
 }
@@ -63,7 +63,7 @@ func (p *poller) remove(fd int) error {
 	return nil
 }
 
-// wake makes the worker's next epoll_wait return.
+// wake makes the loop's next epoll_wait return.
 func (p *poller) wake() {
 	var one = [8]byte{1}
 	unix.Write(p.eventfd, one[:])
@@ -80,16 +80,16 @@ func (p *poller) close() {
 	unix.Close(p.epfd)
 }
 
-// taskQueue is how other goroutines reach a worker: they append a function
-// and wake the poller; the worker runs the functions on its own thread, so
-// worker state is never shared.
+// taskQueue is how other goroutines reach a loop: they append a function
+// and wake the poller; the loop runs the functions on its own goroutine,
+// so what the loop owns is never shared.
 type taskQueue struct {
 	mu    sync.Mutex
-	tasks []func(*worker)
-	spare []func(*worker)
+	tasks []func()
+	spare []func()
 }
 
-func (q *taskQueue) push(f func(*worker)) {
+func (q *taskQueue) push(f func()) {
 	q.mu.Lock()
 	q.tasks = append(q.tasks, f)
 	q.mu.Unlock()
@@ -97,7 +97,7 @@ func (q *taskQueue) push(f func(*worker)) {
 
 // take returns the queued tasks; the caller hands the slice back with
 // recycle when done, so steady-state posting does not allocate.
-func (q *taskQueue) take() []func(*worker) {
+func (q *taskQueue) take() []func() {
 	q.mu.Lock()
 	t := q.tasks
 	q.tasks = q.spare[:0]
@@ -106,7 +106,7 @@ func (q *taskQueue) take() []func(*worker) {
 	return t
 }
 
-func (q *taskQueue) recycle(t []func(*worker)) {
+func (q *taskQueue) recycle(t []func()) {
 	clear(t)
 	q.mu.Lock()
 	if q.spare == nil {

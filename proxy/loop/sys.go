@@ -1,13 +1,12 @@
-package proxy
+package loop
 
 import (
 	"bytes"
+	"strconv"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"frontdoor/proxy/http1"
 )
 
 // The hot path calls the kernel directly. Non-blocking socket calls use
@@ -16,7 +15,8 @@ import (
 // wait on a disk (sendfile, pread) use Syscall so the runtime can run other
 // goroutines meanwhile. None of these allocate.
 
-func sysRead(fd int, p []byte) (int, syscall.Errno) {
+// Read reads from a non-blocking descriptor.
+func Read(fd int, p []byte) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
@@ -24,19 +24,19 @@ func sysRead(fd int, p []byte) (int, syscall.Errno) {
 	return int(n), e
 }
 
-// sysPeek looks for one byte on a socket without taking it: EAGAIN when
+// Peek looks for one byte on a socket without taking it: EAGAIN when
 // there is none. Unlike unix.Recvfrom it allocates no address.
-func sysPeek(fd int) syscall.Errno {
+func Peek(fd int) syscall.Errno {
 	var b [1]byte
 	_, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
 		uintptr(unix.MSG_PEEK|unix.MSG_DONTWAIT), 0, 0)
 	return e
 }
 
-// sysSend writes p to a socket. MSG_NOSIGNAL turns a write to a closed peer
+// Send writes p to a socket. MSG_NOSIGNAL turns a write to a closed peer
 // into EPIPE instead of a signal; MSG_MORE (when more is set) tells TCP that
 // a body follows, so a head and a sendfile body leave in full segments.
-func sysSend(fd int, p []byte, more bool) (int, syscall.Errno) {
+func Send(fd int, p []byte, more bool) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
@@ -48,17 +48,17 @@ func sysSend(fd int, p []byte, more bool) (int, syscall.Errno) {
 	return int(n), e
 }
 
-// sysSendfile copies up to n bytes of file in, from *off, to socket out, and
+// Sendfile copies up to n bytes of file in, from *off, to socket out, and
 // advances *off. The file's own offset is untouched, so one cached file
 // descriptor serves many connections at once.
-func sysSendfile(out, in int, off *int64, n int) (int, syscall.Errno) {
+func Sendfile(out, in int, off *int64, n int) (int, syscall.Errno) {
 	w, _, e := syscall.Syscall6(unix.SYS_SENDFILE, uintptr(out), uintptr(in), uintptr(unsafe.Pointer(off)), uintptr(n), 0, 0)
 	return int(w), e
 }
 
-// sysPread reads from a file at an offset (the fallback when sendfile cannot
+// Pread reads from a file at an offset (the fallback when sendfile cannot
 // be used, and the way TLS connections read files).
-func sysPread(fd int, p []byte, off int64) (int, syscall.Errno) {
+func Pread(fd int, p []byte, off int64) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
@@ -66,33 +66,34 @@ func sysPread(fd int, p []byte, off int64) (int, syscall.Errno) {
 	return int(n), e
 }
 
-// sysAccept accepts a connection as non-blocking and close-on-exec, and
+// Accept accepts a connection as non-blocking and close-on-exec, and
 // fills sa with the peer address.
-func sysAccept(fd int, sa *unix.RawSockaddrAny) (int, syscall.Errno) {
+func Accept(fd int, sa *unix.RawSockaddrAny) (int, syscall.Errno) {
 	l := uint32(unix.SizeofSockaddrAny)
 	n, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&l)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	return int(n), e
 }
 
-func sysClose(fd int) {
+// Close closes a descriptor (closing takes it out of every epoll set).
+func Close(fd int) {
 	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
-// sysPollReady is epoll_wait with a zero timeout: the events ready now.
+// pollReady is epoll_wait with a zero timeout: the events ready now.
 // It never blocks, so it is a raw system call like the others here.
-func sysPollReady(epfd int, events []unix.EpollEvent) (int, syscall.Errno) {
+func pollReady(epfd int, events []unix.EpollEvent) (int, syscall.Errno) {
 	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	return int(n), e
 }
 
-// sysYield lets any other runnable thread on this CPU go first.
-func sysYield() {
+// yield lets any other runnable thread on this CPU go first.
+func yield() {
 	syscall.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 }
 
 // openRunDelay opens the calling thread's scheduler statistics, the
 // source of threadRunDelay. The descriptor stays the thread's own: the
-// worker is locked to its thread.
+// loop is locked to its thread.
 func openRunDelay() (int, error) {
 	return unix.Open("/proc/thread-self/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
@@ -113,5 +114,10 @@ func threadRunDelay(fd int, buf []byte) (int64, bool) {
 	if end := bytes.IndexByte(f, ' '); end >= 0 {
 		f = f[:end]
 	}
-	return http1.ParseContentLength(f) // a strict decimal parser
+	if len(f) == 0 || f[0] < '0' || f[0] > '9' {
+		return 0, false // ParseInt would take a sign
+	}
+	// A view of buf, not a copy: read every 5 ms, it must not allocate.
+	v, err := strconv.ParseInt(unsafe.String(&f[0], len(f)), 10, 64)
+	return v, err == nil
 }
