@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/tlsterm"
 	"net/netip"
 
 	"frontdoor/proxy/http1"
@@ -55,7 +56,7 @@ type conn struct {
 	// counted is set when the connection is counted against its peer's
 	// MaxConnsPerIP.
 	counted bool
-	ts      *tlsState // its TLS layer, on a TLS listener
+	ts      *tlsterm.Conn // its TLS layer, on a TLS listener
 	remote  netip.AddrPort
 	rbuf    []byte // pending input; nil while idle
 	wbuf    []byte // pending output; nil while idle

@@ -13,8 +13,8 @@ func (w *worker) onConnEvent(c *conn, events uint32) {
 		w.closeConn(c)
 		return
 	}
-	if c.ts != nil && events&unix.EPOLLOUT != 0 && c.tlsPending() > 0 {
-		if errno := w.tlsFlush(c); errno != 0 && errno != syscall.EAGAIN {
+	if c.ts != nil && events&unix.EPOLLOUT != 0 && c.ts.Pending() > 0 {
+		if errno := c.ts.Flush(); errno != 0 && errno != syscall.EAGAIN {
 			w.closeConn(c)
 			return
 		}
@@ -168,10 +168,10 @@ func (w *worker) flush(c *conn) bool {
 // false when the socket is full (the send timer is armed) or the
 // connection was closed.
 func (w *worker) flushCiphertext(c *conn) bool {
-	if c.ts == nil || c.tlsPending() == 0 {
+	if c.ts == nil || c.ts.Pending() == 0 {
 		return true
 	}
-	switch errno := w.tlsFlush(c); errno {
+	switch errno := c.ts.Flush(); errno {
 	case 0:
 		return true
 	case syscall.EAGAIN:
@@ -260,8 +260,8 @@ func (w *worker) closeConn(c *conn) {
 		w.releaseExchange(c)
 	}
 	w.releaseBuffers(c)
-	if c.ts != nil && !c.ts.done {
-		c.ts.t.shut() // ends the handshake goroutine's wait
+	if c.ts != nil {
+		c.ts.Shut() // ends a handshake goroutine's wait
 	}
 	w.loop.Unregister(c.fd, c)
 	loop.Close(c.fd)

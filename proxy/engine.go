@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/tlsterm"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -37,7 +38,6 @@ type Engine struct {
 	tempDir   string
 	servers   serverRegistry
 	limiter   ipLimiter
-	tlsTrim   tlsTrimmer
 	health    *healthChecker
 
 	// beforeServe, when set (by tests only), runs before each request is
@@ -57,7 +57,6 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 		}
 	}
 	e := &Engine{
-		tlsTrim:   newTLSTrimmer(),
 		log:       cfg.Logger,
 		texts:     newResponseTexts(),
 		start:     time.Now(),
@@ -107,12 +106,11 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 		upScratch:   make([]byte, 16<<10),
 		tlsScratch:  make([]byte, 16<<10),
 		hostScratch: make([]byte, 0, 256),
-		hsSlots:     max(32, 256/e.cfg.Workers),
-		hsJobs:      make(chan handshakeJob),
 		ipScratch:   make([]byte, 0, 64),
 		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
 	}
 	w.acceptTimer.Owner = w
+	w.handshakes = tlsterm.NewHandshakes(max(32, 256/e.cfg.Workers), w.done)
 	w.applyConfig(e.cfg, e.router, e.groups, e.trusted)
 	w.alog = accessLog{out: e.cfg.AccessLog, log: func(msg string, args ...any) { e.log.Warn(msg, args...) }}
 	for _, l := range e.listeners {

@@ -84,7 +84,7 @@ func (w *worker) serveRequest(c *conn) {
 		return
 	}
 	s := w.router.lookupSite(r.Host, w.scratch)
-	if s != nil && c.ts != nil && c.ts.sni != "" && w.router.lookupSite([]byte(c.ts.sni), w.scratch) != s {
+	if s != nil && c.ts != nil && c.ts.ServerName() != "" && w.router.lookupSite([]byte(c.ts.ServerName()), w.scratch) != s {
 		// The certificate was chosen for another site (domain fronting,
 		// or a client reusing a connection across names).
 		w.respondError(c, 421)
@@ -284,7 +284,7 @@ func (w *worker) goIdle(c *conn) {
 	}
 	w.releaseBuffers(c)
 	if c.ts != nil {
-		w.releaseTLSBuffers(c)
+		c.ts.Idle()
 	}
 	c.state = stateIdle
 	w.loop.Arm(&c.timer, timerKeepAlive)

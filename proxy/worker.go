@@ -10,6 +10,7 @@ import (
 
 	"frontdoor/proxy/http1"
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/tlsterm"
 )
 
 // worker is one event loop (proxy/loop) with its connections, buffer
@@ -30,13 +31,8 @@ type worker struct {
 	tlsCfg     *tls.Config
 	challenge  func(host, path string) ([]byte, bool)
 	httpsPort  int
-	// hsSlots is how many more handshake goroutines this worker may run;
-	// connections beyond wait in hsQueue.
-	hsSlots int
-	hsQueue []*conn
-	// hsJobs hands handshakes to idle handshake goroutines (unbuffered:
-	// a send succeeds only when one is waiting).
-	hsJobs chan handshakeJob
+	// handshakes runs TLS handshakes off the loop (proxy/tlsterm).
+	handshakes *tlsterm.Handshakes
 	// held are requests waiting for a server of a group that has none.
 	held        []heldRequest
 	tlsScratch  []byte

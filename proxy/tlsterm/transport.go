@@ -1,29 +1,28 @@
-package proxy
+package tlsterm
 
 import (
-	"crypto/tls"
-	"errors"
-	"frontdoor/proxy/loop"
 	"io"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"frontdoor/proxy/loop"
 )
 
 // TLS runs on the event loop through an in-memory transport. crypto/tls
 // reads its transport for ciphertext and writes ciphertext to it; here the
-// transport is a pair of buffers the worker fills from, and drains to, the
+// transport is a pair of buffers the loop fills from, and drains to, the
 // socket. After the handshake, a Read that finds no ciphertext returns a
 // temporary net.Error, which crypto/tls does not remember (it is not
-// sticky), so the worker can call tls.Conn.Read until it "would block" and
+// sticky), so the loop can call tls.Conn.Read until it "would block" and
 // come back when the socket has more: no goroutine waits per connection.
 //
 // The handshake is different: its errors are sticky, and GetCertificate
 // may block (a certificate being ordered). So it runs in a goroutine (a
-// bounded number per worker) whose reads block on the transport while the
-// worker keeps owning the socket and feeding it.
+// bounded number per loop) whose reads block on the transport while the
+// loop keeps owning the socket and feeding it.
 
 // errWouldBlock is what the transport returns when it has no ciphertext.
 var errWouldBlock = &wouldBlockError{}
@@ -48,15 +47,15 @@ type memTransport struct {
 	blocking bool // during the handshake, Read waits for input
 	closed   bool
 	// fd is the socket, for the handshake goroutine to send its flights
-	// itself while nothing else is queued: one wake-up of the worker
-	// fewer per flight. shut (under mu, before the worker closes the
+	// itself while nothing else is queued: one wake-up of the loop
+	// fewer per flight. shut (under mu, before the loop closes the
 	// socket) ends that, so a closed and reused descriptor is never
 	// written to.
 	fd int
-	// outPosted is set while a flush task for out is queued on the worker
+	// outPosted is set while a flush task for out is queued on the loop
 	// (handshake only), so writes do not flood the queue.
 	outPosted bool
-	onOutput  func() // handshake: ask the worker to flush
+	onOutput  func() // handshake: ask the loop to flush
 
 	local, remote net.Addr
 }
@@ -113,7 +112,7 @@ func (t *memTransport) Write(p []byte) (int, error) {
 }
 
 // sendDirect sends what it can of a handshake flight to the socket, under
-// mu, and returns how much went; the worker sends the rest.
+// mu, and returns how much went; the loop sends the rest.
 func (t *memTransport) sendDirect(p []byte) int {
 	sent := 0
 	for sent < len(p) {
@@ -122,14 +121,14 @@ func (t *memTransport) sendDirect(p []byte) int {
 			continue
 		}
 		if errno != 0 {
-			break // EAGAIN or an error: the worker's flush meets it too
+			break // EAGAIN or an error: the loop's flush meets it too
 		}
 		sent += n
 	}
 	return sent
 }
 
-// Close, deadlines: the worker owns the socket and the timers.
+// Close, deadlines: the loop owns the socket and the timers.
 func (t *memTransport) Close() error                     { return nil }
 func (t *memTransport) LocalAddr() net.Addr              { return t.local }
 func (t *memTransport) RemoteAddr() net.Addr             { return t.remote }
@@ -153,27 +152,3 @@ func (t *memTransport) feed(p []byte) {
 	t.mu.Unlock()
 	t.cond.Signal()
 }
-
-// tlsState is a connection's TLS layer.
-type tlsState struct {
-	t      *memTransport
-	conn   *tls.Conn
-	done   bool   // handshake finished
-	sni    string // server name the client asked for
-	acme   bool   // ALPN acme-tls/1: a CA validating; close after the handshake
-	failed bool
-}
-
-// maxHandshakeInput bounds the ciphertext buffered before the handshake is
-// done (a ClientHello is a few hundred bytes; post-quantum key shares make
-// it a few KiB).
-const maxHandshakeInput = 64 << 10
-
-// tlsOutHigh is how much ciphertext may wait for the socket before writes
-// report "would block".
-const tlsOutHigh = 64 << 10
-
-// errTLS reports a TLS failure as an errno for the connection I/O paths.
-const errTLS = syscall.EPROTO
-
-var errHandshakeAborted = errors.New("tls handshake aborted")

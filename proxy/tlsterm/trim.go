@@ -1,4 +1,4 @@
-package proxy
+package tlsterm
 
 import (
 	"bytes"
@@ -13,23 +13,26 @@ import (
 // and the plaintext reader keeps a reference into the record buffer. On an
 // idle keep-alive connection all three are empty, yet they are most of its
 // memory (golang/go#43563 asks for a way to release them). So when a TLS
-// connection goes idle, the engine drops them, by their known offsets in
+// connection goes idle (Conn.Idle), they are dropped, by their known offsets in
 // tls.Conn. The offsets are looked up once, by name and type, with
 // reflection; if a future Go renames or retypes a field, trimming turns
 // itself off (connections then just keep their buffers) rather than touch
 // the wrong memory.
-type tlsTrimmer struct {
+type trimmer struct {
 	rawInput, input, hand uintptr
 	ok                    bool
 }
 
-func newTLSTrimmer() tlsTrimmer {
+// fields is where the trimmed fields sit in a tls.Conn, found once.
+var fields = newTrimmer()
+
+func newTrimmer() trimmer {
 	t := reflect.TypeFor[tls.Conn]()
 	field := func(name string, typ reflect.Type) (uintptr, bool) {
 		f, found := t.FieldByName(name)
 		return f.Offset, found && f.Type == typ
 	}
-	var tr tlsTrimmer
+	var tr trimmer
 	var ok1, ok2, ok3 bool
 	tr.rawInput, ok1 = field("rawInput", reflect.TypeFor[bytes.Buffer]())
 	tr.input, ok2 = field("input", reflect.TypeFor[bytes.Reader]())
@@ -40,7 +43,7 @@ func newTLSTrimmer() tlsTrimmer {
 
 // trim releases the connection's read buffers if they hold nothing. It
 // must run on the goroutine that owns the connection, outside any Read.
-func (tr *tlsTrimmer) trim(c *tls.Conn) {
+func (tr *trimmer) trim(c *tls.Conn) {
 	if !tr.ok {
 		return
 	}
