@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/static"
 )
 
 // serveAccel answers with a file named by the application instead of its
@@ -33,12 +34,12 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 		w.gatewayError(c, 502)
 		return
 	}
-	if !rt.static.dotfiles && hasDotSegment(rel, len(rt.prefix) == 1) {
+	if !rt.static.Dotfiles && static.HasDotSegment(rel, len(rt.prefix) == 1) {
 		w.respondError(c, 404) // the route's rule holds for the application too
 		return
 	}
-	f, err := w.files.lookup(rt, rel, w.loop.Now())
-	if err != nil || f.dir {
+	f, err := w.files.Lookup(rt.static, rel, w.loop.Now())
+	if err != nil || f.IsDir {
 		w.respondError(c, 404)
 		return
 	}
@@ -67,9 +68,9 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 			if rt.static == nil {
 				continue
 			}
-			root := rt.static.root
+			root := rt.static.Root
 			if len(target) > len(root) && string(target[:len(root)]) == root && target[len(root)] == '/' {
-				rel, ok := cleanPath(w.scratch, pathEscape(target[len(root):]))
+				rel, ok := static.CleanPath(w.scratch, pathEscape(target[len(root):]))
 				return rt, rel, ok
 			}
 		}
@@ -80,7 +81,7 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 	}
 	for _, rt := range s.routes {
 		if rt.static != nil && prefixMatches(rt.prefix, target) {
-			rel, ok := cleanPath(w.scratch, target[len(rt.prefix):])
+			rel, ok := static.CleanPath(w.scratch, target[len(rt.prefix):])
 			return rt, rel, ok
 		}
 	}

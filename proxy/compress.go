@@ -8,6 +8,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/static"
 )
 
 // Compression configures on-the-fly compression of proxied responses
@@ -158,16 +159,16 @@ func (w *worker) chooseCompression(r *http1.Request, resp *http1.Response, strea
 		return codecNone
 	}
 	ct := resp.Header(http1.HeaderContentType)
-	if ct == nil || !compressible(string(bytes.TrimSpace(ct))) {
+	if ct == nil || !static.Compressible(string(bytes.TrimSpace(ct))) {
 		return codecNone
 	}
 	ae := r.Header(http1.HeaderAcceptEncoding)
 	switch {
 	case ae == nil:
 		return codecNone
-	case acceptsEncoding(ae, "zstd"):
+	case static.AcceptsEncoding(ae, "zstd"):
 		return codecZstd
-	case acceptsEncoding(ae, "gzip"):
+	case static.AcceptsEncoding(ae, "gzip"):
 		return codecGzip
 	}
 	return codecNone

@@ -21,7 +21,7 @@ type Config struct {
 	// BusyPoll is the longest a worker with nothing to do polls for events
 	// before it sleeps (default 100µs; negative disables). The window
 	// adapts to the traffic and is zero unless events arrive that close
-	// together (spin.go).
+	// together (proxy/loop/spin.go).
 	BusyPoll  time.Duration
 	Limits    Limits
 	Timeouts  Timeouts

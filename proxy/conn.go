@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
 	"net/netip"
 
@@ -84,7 +85,7 @@ type exchange struct {
 	// linger: close after the response, draining input first.
 	linger bool
 	// file and [fileOff, fileEnd) are the part of a file still to send.
-	file             *cachedFile
+	file             *static.File
 	fileOff, fileEnd int64
 	// px is the proxy state of a proxied request.
 	px *proxyExchange

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/static"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -194,14 +195,14 @@ func (w *worker) sendFileRange(c *conn, ex *exchange) bool {
 		n := int(min(ex.fileEnd-ex.fileOff, sendfileChunk))
 		var sent int
 		var errno syscall.Errno
-		if f.noSendfile || c.ts != nil {
+		if f.NoSendfile || c.ts != nil {
 			// Over TLS the bytes must pass through the cipher (no kTLS).
 			sent, errno = w.preadSend(c, f, ex.fileOff, n)
 		} else {
 			off := ex.fileOff
-			sent, errno = loop.Sendfile(c.fd, f.fd, &off, n)
+			sent, errno = loop.Sendfile(c.fd, f.Fd, &off, n)
 			if errno == syscall.EINVAL || errno == syscall.ENOSYS {
-				f.noSendfile = true
+				f.NoSendfile = true
 				continue
 			}
 		}
@@ -217,7 +218,7 @@ func (w *worker) sendFileRange(c *conn, ex *exchange) bool {
 		case sent == 0:
 			// The file shrank under us: the head promised more bytes than
 			// exist, so the only honest end is closing the connection.
-			w.log.Warn("file shorter than announced; closing connection", "file", f.name)
+			w.log.Warn("file shorter than announced; closing connection", "file", f.Name)
 			w.closeConn(c)
 			return false
 		}
@@ -231,12 +232,12 @@ func (w *worker) sendFileRange(c *conn, ex *exchange) bool {
 }
 
 // preadSend copies up to n bytes at off through the write buffer.
-func (w *worker) preadSend(c *conn, f *cachedFile, off int64, n int) (int, syscall.Errno) {
+func (w *worker) preadSend(c *conn, f *static.File, off int64, n int) (int, syscall.Errno) {
 	buf := c.wbuf[:cap(c.wbuf)]
 	if n > len(buf) {
 		n = len(buf)
 	}
-	r, errno := loop.Pread(f.fd, buf[:n], off)
+	r, errno := loop.Pread(f.Fd, buf[:n], off)
 	if errno != 0 || r == 0 {
 		return 0, errno
 	}

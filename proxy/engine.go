@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
 	"log/slog"
 	"math/rand/v2"
@@ -158,9 +159,9 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 		w.wpool = loop.NewBufPool(16<<10, 1024)
 	}
 	if w.files != nil {
-		w.files.clear()
+		w.files.Clear()
 	}
-	w.files = newFileCache(cfg.FileCache)
+	w.files = static.NewCache(cfg.FileCache.Entries, cfg.FileCache.Valid, cfg.FileCache.InlineMax)
 }
 
 // Start runs the workers. It returns at once.
@@ -203,7 +204,7 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 
 func (e *Engine) closeWorkers() {
 	for _, w := range e.workers {
-		w.files.clear()
+		w.files.Clear()
 		w.loop.Close()
 	}
 }

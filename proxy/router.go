@@ -2,10 +2,9 @@ package proxy
 
 import (
 	"fmt"
+	"frontdoor/proxy/static"
 	"sort"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // router is the compiled, read-only form of Config.Sites. Workers share one
@@ -35,22 +34,8 @@ type site struct {
 type route struct {
 	id       int
 	prefix   string
-	static   *staticRoute
-	upstream string // group name, for proxied routes
-}
-
-type staticRoute struct {
-	root            string
-	rootFd          int // O_PATH directory all lookups are confined to
-	index           string
-	cacheControl    string
-	immutableHashed bool
-	precompressed   bool
-	internal        bool
-	dotfiles        bool // serve names with a segment starting with '.'
-	// walk: openat2 is refused here (a seccomp filter), so files are
-	// opened by walking their path (confine.go).
-	walk bool
+	static   *static.Dir // for static routes
+	upstream string      // group name, for proxied routes
 }
 
 // newRouter compiles sites. Errors name the site and route at fault.
@@ -122,11 +107,11 @@ func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, e
 		}
 		c.upstream = rt.Upstream
 	case rt.Static != nil:
-		s, err := openStatic(rt.Static)
+		d, err := static.Open(c.id, staticOptions(rt.Static))
 		if err != nil {
 			return nil, err
 		}
-		c.static = s
+		c.static = d
 	default:
 		return nil, fmt.Errorf("route has no handler (static or upstream)")
 	}
@@ -134,11 +119,8 @@ func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, e
 	return c, nil
 }
 
-func openStatic(s *Static) (*staticRoute, error) {
-	fd, err := unix.Open(s.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("static root %s: %w", s.Root, err)
-	}
+// staticOptions reads a static route's configuration.
+func staticOptions(s *Static) static.Options {
 	index := s.Index
 	switch index {
 	case "":
@@ -146,24 +128,22 @@ func openStatic(s *Static) (*staticRoute, error) {
 	case "-":
 		index = ""
 	}
-	return &staticRoute{
-		root:            s.Root,
-		rootFd:          fd,
-		walk:            !probeOpenat2(fd),
-		index:           index,
-		cacheControl:    s.CacheControl,
-		immutableHashed: !s.NoImmutable,
-		precompressed:   !s.NoPrecompressed,
-		internal:        s.Internal,
-		dotfiles:        s.Dotfiles,
-	}, nil
+	return static.Options{
+		Root:          s.Root,
+		Index:         index,
+		CacheControl:  s.CacheControl,
+		Immutable:     !s.NoImmutable,
+		Precompressed: !s.NoPrecompressed,
+		Internal:      s.Internal,
+		Dotfiles:      s.Dotfiles,
+	}
 }
 
 // walksPaths reports whether a static route opens its files by walking
-// their paths because openat2 is refused (confine.go).
+// their paths because openat2 is refused (static/confine.go).
 func (r *router) walksPaths() bool {
 	for _, rt := range r.routes {
-		if rt.static != nil && rt.static.walk {
+		if rt.static != nil && rt.static.Walks() {
 			return true
 		}
 	}
@@ -173,9 +153,8 @@ func (r *router) walksPaths() bool {
 // close releases the directories the router holds.
 func (r *router) close() {
 	for _, rt := range r.routes {
-		if rt.static != nil && rt.static.rootFd >= 0 {
-			unix.Close(rt.static.rootFd)
-			rt.static.rootFd = -1
+		if rt.static != nil {
+			rt.static.Close()
 		}
 	}
 }

@@ -107,7 +107,7 @@ func (w *worker) serveRequest(c *conn) {
 	}
 	rt := s.match(r.Path)
 	switch {
-	case rt == nil || (rt.static != nil && rt.static.internal):
+	case rt == nil || (rt.static != nil && rt.static.Internal):
 		w.respondError(c, 404)
 	case rt.upstream != "":
 		w.startProxy(c, s, rt)
@@ -304,7 +304,7 @@ func (w *worker) getExchange() *exchange {
 func (w *worker) releaseExchange(c *conn) {
 	ex := c.ex
 	if ex.file != nil {
-		w.files.release(ex.file)
+		w.files.Release(ex.file)
 	}
 	if ex.px != nil {
 		w.releaseProxy(ex.px)

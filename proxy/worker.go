@@ -4,12 +4,14 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"sync/atomic"
 	"time"
 
 	"frontdoor/proxy/http1"
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
 )
 
@@ -59,7 +61,7 @@ type worker struct {
 	ipScratch    []byte
 	accelHeaders []byte
 	jsonScratch  []byte
-	files        *fileCache
+	files        *static.Cache
 	scratch      []byte // per-request scratch (path decoding, host folding)
 	alog         accessLog
 	// logScratch holds the redacted target of the line being written.
@@ -138,7 +140,7 @@ func (w *worker) OnTimeout(kind loop.TimerKind) {
 func (w *worker) httpDate() []byte {
 	if sec := w.loop.Second(); sec != w.dateSec {
 		w.dateSec = sec
-		time.Unix(sec, 0).UTC().AppendFormat(w.date[:0], httpTimeFormat)
+		time.Unix(sec, 0).UTC().AppendFormat(w.date[:0], http.TimeFormat)
 	}
 	return w.date[:]
 }

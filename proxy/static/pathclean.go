@@ -1,8 +1,8 @@
-package proxy
+package static
 
 import "frontdoor/proxy/http1"
 
-// cleanPath turns the part of a URL path below a static route's prefix into
+// CleanPath turns the part of a URL path below a static route's prefix into
 // a relative file name inside the route's root, written to dst. It decodes
 // percent-escapes and refuses every way of naming something outside the
 // root: a ".." segment (before or after decoding), an encoded slash or
@@ -10,7 +10,7 @@ import "frontdoor/proxy/http1"
 // decoder), and NUL. Empty and "." segments are dropped. The result never
 // starts with '/'; the root itself is ".". ok is false when the path must be
 // refused with 400.
-func cleanPath(dst []byte, p []byte) (rel []byte, ok bool) {
+func CleanPath(dst []byte, p []byte) (rel []byte, ok bool) {
 	out := dst[:0]
 	segStart := 0 // start of the current segment in out
 	flush := func() bool {
@@ -67,13 +67,13 @@ func cleanPath(dst []byte, p []byte) (rel []byte, ok bool) {
 	return out[:len(out)-1], true // drop the separator flush added
 }
 
-// hasDotSegment reports whether a relative name from cleanPath has a
+// HasDotSegment reports whether a relative name from CleanPath has a
 // segment starting with '.' (".env", ".git/config", "app/.htpasswd"):
 // such files are private by convention and are not served unless the
 // route allows them. A leading ".well-known" is public (RFC 8615) when the
 // name sits at the URL's root (atURLRoot: the route's prefix is "/"); a
 // dot segment inside it is not.
-func hasDotSegment(rel []byte, atURLRoot bool) bool {
+func HasDotSegment(rel []byte, atURLRoot bool) bool {
 	if len(rel) == 0 || (len(rel) == 1 && rel[0] == '.') {
 		return false // the root itself
 	}

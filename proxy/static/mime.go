@@ -1,4 +1,4 @@
-package proxy
+package static
 
 // contentTypes maps file extensions (lower case, with the dot) to media
 // types. It is fixed here rather than read from /etc/mime.types so that a
@@ -91,9 +91,9 @@ func contentTypeFor(name string) string {
 	return defaultContentType
 }
 
-// compressible reports whether a media type benefits from compression
+// Compressible reports whether a media type benefits from compression
 // (used for response compression of proxied content).
-func compressible(ct string) bool {
+func Compressible(ct string) bool {
 	for _, p := range []string{"text/", "application/json", "application/javascript", "application/xml",
 		"application/manifest+json", "image/svg+xml", "application/rss+xml", "application/atom+xml", "application/wasm"} {
 		if len(ct) >= len(p) && ct[:len(p)] == p {

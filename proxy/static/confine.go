@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"strings"
@@ -61,18 +61,18 @@ func probeOpenat2(dirFd int) bool {
 	}
 }
 
-// openConfined opens rel below the root s.rootFd names, with openat2 when
-// it works there (probed when the route was compiled), else by the walk.
-func openConfined(s *staticRoute, rel string) (int, error) {
-	if !s.walk {
-		fd, err := openBeneath(s.rootFd, rel)
+// openConfined opens rel below d's root, with openat2 when it works there
+// (probed when the directory was opened), else by the walk.
+func openConfined(d *Dir, rel string) (int, error) {
+	if !d.walk {
+		fd, err := openBeneath(d.fd, rel)
 		if !openat2Denied(err) {
 			return fd, err
 		}
 		// Denied after all (a genuine EPERM gets the same answer from
 		// the walk).
 	}
-	return walkBeneath(s.rootFd, rel)
+	return walkBeneath(d.fd, rel)
 }
 
 // openBeneath is the kernel's confinement: openat2 with RESOLVE_BENEATH.
