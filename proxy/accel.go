@@ -24,7 +24,7 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 	// body by definition (HEAD, 204, 304) does not, since a body may come
 	// anyway (see startResponse).
 	empty := resp.Framing == http1.FramingLength && resp.ContentLength == int64(len(px.upBuf)-resp.HeadLen)
-	px.group.markSuccess(px.up.server)
+	px.group.MarkSuccess(px.up.Member)
 	w.releaseUp(px, empty && resp.KeepAlive)
 	px.upDone = true
 

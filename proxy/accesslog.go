@@ -110,7 +110,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 func (ex *exchange) bodyBytesSent() int64 {
 	n := ex.sent
 	if px := ex.px; px != nil {
-		n += px.out.total - px.out.pending()
+		n += px.out.Total() - px.out.Pending()
 	}
 	return n
 }

@@ -39,7 +39,6 @@ type compressor struct {
 	kind    codec
 	gz      *gzip.Writer
 	zs      *zstd.Encoder
-	w       *worker
 	px      *proxyExchange
 	chunked bool
 	hexBuf  []byte
@@ -54,11 +53,11 @@ func (k *compressor) Write(p []byte) (int, error) {
 	if k.chunked {
 		k.hexBuf = strconv.AppendInt(k.hexBuf[:0], int64(len(p)), 16)
 		k.hexBuf = append(k.hexBuf, "\r\n"...)
-		k.w.spoolAppend(out, k.hexBuf)
+		out.AppendAlways(k.hexBuf)
 	}
-	k.w.spoolAppend(out, p)
+	out.AppendAlways(p)
 	if k.chunked {
-		k.w.spoolAppend(out, []byte("\r\n"))
+		out.AppendAlways([]byte("\r\n"))
 	}
 	return len(p), nil
 }
@@ -80,15 +79,7 @@ func (k *compressor) finish() {
 		k.zs.Close()
 	}
 	if k.chunked {
-		k.w.spoolAppend(&k.px.out, []byte("0\r\n\r\n"))
-	}
-}
-
-// spoolAppend appends to a response spool; if the temporary file cannot
-// take the bytes, they stay in memory (reading upstream then waits).
-func (w *worker) spoolAppend(s *spool, p []byte) {
-	if s.append(w, p) != nil {
-		s.forceMemory(w, p)
+		k.px.out.AppendAlways([]byte("0\r\n\r\n"))
 	}
 }
 
@@ -102,7 +93,7 @@ func (w *worker) getCompressor(kind codec, px *proxyExchange, chunked bool) *com
 		}
 	}
 	if k == nil {
-		k = &compressor{kind: kind, w: w}
+		k = &compressor{kind: kind}
 		switch kind {
 		case codecGzip:
 			level := w.proxyCfg.Compress.GzipLevel

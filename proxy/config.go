@@ -218,3 +218,59 @@ func (c Config) withDefaults() Config {
 // DefaultRedactQuery are query parameters that commonly carry secrets.
 var DefaultRedactQuery = []string{"token", "access_token", "refresh_token", "id_token", "key", "api_key", "apikey",
 	"password", "passwd", "secret", "client_secret", "signature", "sig", "code", "auth", "session", "sessionid"}
+
+// Upstream is a group of application servers that routes proxy to.
+type Upstream struct {
+	// Name is how routes refer to the group.
+	Name string
+	// Servers are "unix:/path/to.sock" or "host:port" addresses with
+	// optional weights. A dynamic group (the supervised application) may
+	// start empty: its servers are set with Engine.SetUpstreamServers, and
+	// while it has none, requests get 503 with Retry-After.
+	Servers []UpstreamServer
+	// Balance is "round_robin" (default, weighted) or "least_conn".
+	Balance string
+	// MaxFails transport failures within FailTimeout take a server out
+	// for FailTimeout (defaults 1 and 10 s, as nginx).
+	MaxFails    int
+	FailTimeout time.Duration
+	// HealthCheck, when set, polls every server with an HTTP GET.
+	HealthCheck *HealthCheck
+}
+
+// UpstreamServer is one server of a group.
+type UpstreamServer struct {
+	Addr   string
+	Weight int // default 1
+}
+
+// HealthCheck configures active health checks: a server answering with a
+// status below 500 within Timeout is healthy.
+type HealthCheck struct {
+	Path     string        // default "/"
+	Host     string        // Host header (default "localhost")
+	Interval time.Duration // default 5 s
+	Timeout  time.Duration // default 2 s
+}
+
+// ProxyConfig holds the engine-wide settings of the reverse proxy.
+type ProxyConfig struct {
+	ConnectTimeout  time.Duration // default 5 s (504 after)
+	ResponseTimeout time.Duration // waiting for a response head, and between body reads (default 60 s; 504)
+	PoolIdle        time.Duration // idle pooled connection lifetime (default 4 s: below gunicorn's keep-alive)
+	PoolSize        int           // idle connections kept per server per worker (default 64)
+	// BufferMemory is how much of a request or response body is held in
+	// memory before the rest goes to a temporary file (default 64 KiB).
+	BufferMemory int64
+	// MaxTempFile bounds the temporary file of one response; beyond it the
+	// application is read only as fast as the client drains (default 1 GiB).
+	MaxTempFile int64
+	TempDir     string        // default os.TempDir()
+	TunnelIdle  time.Duration // idle WebSocket tunnel (default 10 min)
+	// Compress compresses proxied responses on the fly (off by default).
+	Compress Compression
+	// TrustedProxies are CIDR prefixes (or "cloudflare", "private") whose
+	// X-Forwarded-* headers are believed; from anyone else they are
+	// replaced.
+	TrustedProxies []string
+}

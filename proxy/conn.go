@@ -5,6 +5,7 @@ import (
 	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
 	"net/netip"
+	"syscall"
 
 	"frontdoor/proxy/http1"
 )
@@ -102,3 +103,32 @@ func (c *conn) OnEvent(events uint32) { c.w.onConnEvent(c, events) }
 
 // OnTimeout is the loop's entry for the connection's timer.
 func (c *conn) OnTimeout(kind loop.TimerKind) { c.w.onConnTimeout(c, kind) }
+
+// UpstreamReady: the upstream connection of the exchange can make
+// progress.
+func (c *conn) UpstreamReady() { c.w.drive(c) }
+
+// UpstreamFailed: the upstream connection of the exchange failed (or its
+// timer expired).
+func (c *conn) UpstreamFailed(err error) {
+	c.w.upstreamFailed(c, err)
+	c.w.drive(c)
+}
+
+// Send writes p to the client like send(2) (a Sink for a spool).
+func (c *conn) Send(p []byte) (int, syscall.Errno) { return c.w.connSend(c, p, false) }
+
+// SendFile writes up to n bytes of the file fd from off to the client (a
+// Sink for a spool): with sendfile on a plain socket, through the TLS
+// layer otherwise (read with pread, since sendfile cannot encrypt).
+func (c *conn) SendFile(fd int, off int64, n int) (int, syscall.Errno) {
+	if c.ts == nil {
+		return loop.Sendfile(c.fd, fd, &off, n)
+	}
+	buf := c.w.tlsScratch[:min(len(c.w.tlsScratch), n)]
+	r, errno := loop.Pread(fd, buf, off)
+	if errno != 0 || r == 0 {
+		return 0, syscall.EIO
+	}
+	return c.ts.Write(buf[:r])
+}

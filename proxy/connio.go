@@ -142,8 +142,8 @@ func (w *worker) flush(c *conn) bool {
 			return false
 		}
 	}
-	if ex != nil && ex.px != nil && ex.px.out.pending() > 0 {
-		switch errno := ex.px.out.sendToConn(w, c); errno {
+	if ex != nil && ex.px != nil && ex.px.out.Pending() > 0 {
+		switch errno := ex.px.out.SendTo(c); errno {
 		case 0:
 		case syscall.EAGAIN:
 			w.loop.Arm(&c.timer, timerSendIdle)

@@ -6,6 +6,7 @@ import (
 	"frontdoor/proxy/loop"
 	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
+	"frontdoor/proxy/upstream"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -31,15 +32,15 @@ type Engine struct {
 	// hold the pointer they were given until their switch task runs.
 	cfg       *Config
 	router    *router
-	groups    map[string]*groupSpec
+	groups    map[string]*upstream.Spec
 	trusted   *trustedSet
 	listeners []Listener
 	workers   []*worker
 	done      chan struct{}
 	tempDir   string
-	servers   serverRegistry
+	servers   upstream.Registry
 	limiter   ipLimiter
-	health    *healthChecker
+	health    *upstream.Checker
 
 	// beforeServe, when set (by tests only), runs before each request is
 	// routed; it lets a test make a handler panic.
@@ -111,6 +112,7 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
 	}
 	w.acceptTimer.Owner = w
+	w.pool = upstream.NewPool(l, timerUpConnect, timerUpIdle)
 	w.handshakes = tlsterm.NewHandshakes(max(32, 256/e.cfg.Workers), w.done)
 	w.applyConfig(e.cfg, e.router, e.groups, e.trusted)
 	w.alog = accessLog{out: e.cfg.AccessLog, log: func(msg string, args ...any) { e.log.Warn(msg, args...) }}
@@ -122,7 +124,7 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 
 // applyConfig installs a configuration on the worker (its own goroutine, or
 // before it starts).
-func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSpec, trusted *trustedSet) {
+func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*upstream.Spec, trusted *trustedSet) {
 	w.cfg = cfg
 	w.router = rt
 	w.proxyCfg = &cfg.Proxy
@@ -133,6 +135,7 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 		w.httpsPort = 443
 	}
 	w.trusted = trusted
+	w.pool.Size = cfg.Proxy.PoolSize
 	w.setGroups(groups)
 	w.loop.SetBusyPoll(cfg.BusyPoll)
 	t := &cfg.Timeouts
@@ -182,12 +185,12 @@ func (e *Engine) Start() {
 			w.run()
 		}()
 	}
-	e.health = newHealthChecker(e.log)
-	e.health.update(e.groups)
+	e.health = upstream.NewChecker(e.log)
+	e.health.Update(e.groups)
 	go e.sweepLimiter()
 	go func() {
 		wg.Wait()
-		e.health.stop()
+		e.health.Stop()
 		e.closeWorkers()
 		e.mu.Lock()
 		e.router.close()
@@ -225,8 +228,8 @@ func (e *Engine) Reload(cfg Config) error {
 	// A dynamic group keeps the servers it was given at run time (the
 	// supervised application's current generation).
 	for name, g := range groups {
-		if old, ok := e.groups[name]; ok && len(g.servers) == 0 {
-			g.servers = old.servers
+		if old, ok := e.groups[name]; ok && len(g.Servers) == 0 {
+			g.Servers = old.Servers
 		}
 	}
 	rt, err := newRouter(cfg.Sites, groups)
@@ -236,7 +239,7 @@ func (e *Engine) Reload(cfg Config) error {
 	old := e.router
 	newCfg := &cfg
 	e.cfg, e.router, e.groups, e.trusted = newCfg, rt, groups, trusted
-	e.health.update(groups)
+	e.health.Update(groups)
 	e.onEachWorker(func(w *worker) {
 		w.applyConfig(newCfg, rt, groups, trusted)
 		w.alog.flush()
@@ -284,6 +287,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // the middle of a request finish it and close.
 func (w *worker) startDrain(grace int64) {
 	w.draining = true
+	w.pool.Draining = true
 	w.drainDeadline = w.loop.Now() + grace
 	w.pauseAccept(0)
 	w.loop.Each(func(h loop.Handler) {
@@ -302,8 +306,8 @@ func (w *worker) finishDrain() {
 		}
 	})
 	w.loop.Each(func(h loop.Handler) {
-		if u, ok := h.(*upConn); ok {
-			w.closeUp(u)
+		if u, ok := h.(*upstream.Conn); ok {
+			w.pool.Close(u)
 		}
 	})
 	w.loop.Stop()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"frontdoor/proxy/loop"
+	"frontdoor/proxy/upstream"
 	"syscall"
 
 	"frontdoor/proxy/http1"
@@ -14,13 +15,13 @@ import (
 type proxyExchange struct {
 	route  *route
 	site   *site
-	group  *workerGroup
-	server *workerServer // chosen server, while counted in its in-flight
-	up     *upConn
+	group  *upstream.Group
+	server *upstream.Member // chosen server, while counted in its in-flight
+	up     *upstream.Conn
 
-	head    []byte // request head for the application
-	headOff int    // bytes of head written to up
-	body    spool  // request body, kept for a retry
+	head    []byte         // request head for the application
+	headOff int            // bytes of head written to up
+	body    upstream.Spool // request body, kept for a retry
 	// bodyLeft is the Content-Length still to read from the client, or -1
 	// for a chunked body.
 	bodyLeft  int64
@@ -43,10 +44,10 @@ type proxyExchange struct {
 	// decode: the client speaks HTTP/1.0, so a chunked response is
 	// decoded and delimited by closing the connection.
 	decode     bool
-	out        spool // response body on its way to the client
-	upDone     bool  // the response body is completely read
-	reusable   bool  // the upstream connection may go back to its pool
-	truncated  bool  // the upstream closed before the body was complete
+	out        upstream.Spool // response body on its way to the client
+	upDone     bool           // the response body is completely read
+	reusable   bool           // the upstream connection may go back to its pool
+	truncated  bool           // the upstream closed before the body was complete
 	streaming  bool
 	comp       *compressor // on-the-fly compression, when chosen
 	tunnel     bool
@@ -55,10 +56,7 @@ type proxyExchange struct {
 	c2uOff     int
 }
 
-var (
-	errTimeout  = errors.New("timed out")
-	errUpstream = errors.New("upstream closed the connection")
-)
+var errUpstream = errors.New("upstream closed the connection")
 
 // startProxy begins a proxied request: the head for the application is
 // built at once (the client's head bytes may be overwritten while the body
@@ -86,7 +84,7 @@ func (w *worker) startProxy(c *conn, s *site, rt *route) {
 		return
 	}
 	g := w.groups[rt.upstream]
-	if g == nil || (len(g.servers) == 0 && g.spec.hold == 0) {
+	if g == nil || (len(g.Members) == 0 && g.Spec.Hold == 0) {
 		w.respondUnavailable(c)
 		return
 	}
@@ -105,7 +103,7 @@ func (w *worker) startProxy(c *conn, s *site, rt *route) {
 		w.dispatch(c)
 		return
 	}
-	px.body.init(w.proxyCfg.BufferMemory, w.cfg.Limits.MaxBodyBytes, true)
+	px.body.Init(w.proxyCfg.BufferMemory, w.cfg.Limits.MaxBodyBytes, true)
 	px.bodyLeft = r.ContentLength
 	px.chunked.Reset()
 	px.bodyStart = w.loop.Now()
@@ -147,7 +145,7 @@ func (w *worker) consumeBody(c *conn) {
 	var err error
 	if px.bodyLeft >= 0 {
 		n := int(min(int64(len(data)), px.bodyLeft))
-		err = px.body.append(w, data[:n])
+		err = px.body.Append(data[:n])
 		px.bodyLeft -= int64(n)
 		used = n
 	} else {
@@ -159,11 +157,11 @@ func (w *worker) consumeBody(c *conn) {
 				return
 			}
 			if len(chunk) > 0 {
-				if px.body.total+int64(len(chunk)) > w.cfg.Limits.MaxBodyBytes {
-					w.refuseBody(c, errSpoolFull)
+				if px.body.Total()+int64(len(chunk)) > w.cfg.Limits.MaxBodyBytes {
+					w.refuseBody(c, upstream.ErrSpoolFull)
 					return
 				}
-				if err = px.body.append(w, chunk); err != nil {
+				if err = px.body.Append(chunk); err != nil {
 					break
 				}
 			}
@@ -199,7 +197,7 @@ func (w *worker) bodyTooSlow(px *proxyExchange) bool {
 	if rate <= 0 || elapsed < grace {
 		return false
 	}
-	return px.body.total*1e9/elapsed < rate
+	return px.body.Total()*1e9/elapsed < rate
 }
 
 // refuseBody answers a body that cannot be taken: malformed chunking (400),
@@ -209,7 +207,7 @@ func (w *worker) refuseBody(c *conn, err error) {
 	switch {
 	case errors.As(err, &pe):
 		w.refuse(c, pe.Status)
-	case errors.Is(err, errSpoolFull):
+	case errors.Is(err, upstream.ErrSpoolFull):
 		w.refuse(c, 413)
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		w.log.Warn("no space for a request body's temporary file", "dir", w.e.tempDir)
@@ -225,7 +223,7 @@ func (w *worker) dispatch(c *conn) {
 	ex, px := c.ex, c.ex.px
 	r := &ex.req
 	if r.ContentLength != 0 || r.Header(http1.HeaderContentLength) != nil {
-		px.head = appendContentLengthLine(px.head, px.body.total)
+		px.head = appendContentLengthLine(px.head, px.body.Total())
 	}
 	px.head = append(px.head, "\r\n"...)
 	c.state = stateUpstream
@@ -237,14 +235,14 @@ func (w *worker) dispatch(c *conn) {
 // when there is one (not after a failure on a reused one), else a new one.
 func (w *worker) connectUpstream(c *conn) {
 	px := c.ex.px
-	s := px.group.pick(w.loop.UnixNano())
+	s := px.group.Pick(w.loop.UnixNano())
 	if s == nil {
-		if len(px.group.servers) == 0 && px.group.spec.hold > 0 && !px.held {
+		if len(px.group.Members) == 0 && px.group.Spec.Hold > 0 && !px.held {
 			// The application is booting: wait for it (resumeHeld),
 			// within the group's hold, rather than answer 503 at once.
 			px.held = true
 			w.held = append(w.held, heldRequest{c: c, gen: c.gen})
-			w.loop.ArmAt(&c.timer, timerUpHold, w.loop.Now()+int64(px.group.spec.hold))
+			w.loop.ArmAt(&c.timer, timerUpHold, w.loop.Now()+int64(px.group.Spec.Hold))
 			return
 		}
 		w.respondUnavailable(c)
@@ -254,20 +252,20 @@ func (w *worker) connectUpstream(c *conn) {
 		w.loop.Disarm(&c.timer)
 	}
 	w.countIn(px, s)
-	var u *upConn
+	var u *upstream.Conn
 	if !px.retried {
-		u = w.takeIdle(s)
-		for u != nil && !quiet(u.fd) {
+		u = w.pool.TakeIdle(s, c)
+		for u != nil && !u.Quiet() {
 			// Bytes arrived on the idle connection after the loop last
 			// looked (an unsolicited 408, a response glued on late): they
 			// would be read as this request's answer.
-			w.closeUp(u)
-			u = w.takeIdle(s)
+			w.pool.Close(u)
+			u = w.pool.TakeIdle(s, c)
 		}
 	}
 	if u == nil {
 		var errno syscall.Errno
-		u, errno = w.dial(s)
+		u, errno = w.pool.Dial(s, c)
 		if errno != 0 {
 			w.uncount(px)
 			if errno == syscall.EAGAIN && w.loop.Now()-px.connectStart < int64(w.proxyCfg.ConnectTimeout) {
@@ -276,8 +274,8 @@ func (w *worker) connectUpstream(c *conn) {
 				w.loop.Arm(&c.timer, timerUpRetry)
 				return
 			}
-			px.group.markFailure(s, w.loop.UnixNano())
-			w.log.Warn("upstream connect failed", "upstream", s.state.addr, "err", errno)
+			px.group.MarkFailure(s, w.loop.UnixNano())
+			w.log.Warn("upstream connect failed", "upstream", s.Server.Addr, "err", errno)
 			if errno == syscall.EAGAIN {
 				w.gatewayError(c, 504)
 			} else {
@@ -286,12 +284,11 @@ func (w *worker) connectUpstream(c *conn) {
 			return
 		}
 	}
-	u.client = c
 	px.up = u
 	px.headOff, px.wroteAny, px.requestSent, px.respStarted = 0, false, false, false
-	px.body.rewind()
-	if u.state == upBusy {
-		w.loop.Arm(&u.timer, timerUpRead)
+	px.body.Rewind()
+	if u.Busy() {
+		w.loop.Arm(&u.Timer, timerUpRead)
 	}
 }
 
@@ -304,13 +301,13 @@ func (w *worker) connectUpstream(c *conn) {
 func (w *worker) upstreamPhase(c *conn) {
 	px := c.ex.px
 	u := px.up
-	if u == nil || u.state != upBusy {
+	if u == nil || !u.Busy() {
 		return // connecting, or waiting to retry
 	}
 	if !px.requestSent && !w.sendRequest(c, px, u) {
 		return
 	}
-	for u.readable && c.state == stateUpstream {
+	for u.Readable && c.state == stateUpstream {
 		if px.upBuf == nil {
 			px.upBuf = w.rpool.Get()
 		}
@@ -318,10 +315,10 @@ func (w *worker) upstreamPhase(c *conn) {
 			w.badGateway(c, "response head too large")
 			return
 		}
-		n, errno := loop.Read(u.fd, px.upBuf[len(px.upBuf):cap(px.upBuf)])
+		n, errno := loop.Read(u.Fd, px.upBuf[len(px.upBuf):cap(px.upBuf)])
 		switch {
 		case errno == syscall.EAGAIN:
-			u.readable = false
+			u.Readable = false
 			return
 		case errno == syscall.EINTR:
 			continue
@@ -332,12 +329,12 @@ func (w *worker) upstreamPhase(c *conn) {
 			w.upstreamFailed(c, errUpstream)
 			return
 		}
-		if n < cap(px.upBuf)-len(px.upBuf) && !u.hup {
-			u.readable = false // drained: the next arrival raises an edge
+		if n < cap(px.upBuf)-len(px.upBuf) && !u.Hup {
+			u.Readable = false // drained: the next arrival raises an edge
 		}
 		px.respStarted = true
 		px.upBuf = px.upBuf[:len(px.upBuf)+n]
-		w.loop.Arm(&u.timer, timerUpRead)
+		w.loop.Arm(&u.Timer, timerUpRead)
 		if !w.parseResponseHead(c, px) {
 			return
 		}
@@ -346,15 +343,15 @@ func (w *worker) upstreamPhase(c *conn) {
 
 // sendRequest writes the head and the body to the upstream connection. It
 // returns true once all is written.
-func (w *worker) sendRequest(c *conn, px *proxyExchange, u *upConn) bool {
+func (w *worker) sendRequest(c *conn, px *proxyExchange, u *upstream.Conn) bool {
 	for px.headOff < len(px.head) {
-		n, errno := loop.Send(u.fd, px.head[px.headOff:], px.body.pending() > 0)
+		n, errno := loop.Send(u.Fd, px.head[px.headOff:], px.body.Pending() > 0)
 		switch errno {
 		case 0:
 			px.headOff += n
 			px.wroteAny = true
 		case syscall.EAGAIN:
-			u.writable = false
+			u.Writable = false
 			return false
 		case syscall.EINTR:
 		default:
@@ -362,11 +359,11 @@ func (w *worker) sendRequest(c *conn, px *proxyExchange, u *upConn) bool {
 			return false
 		}
 	}
-	if px.body.pending() > 0 {
-		switch errno := px.body.sendTo(w, u.fd); errno {
+	if px.body.Pending() > 0 {
+		switch errno := px.body.SendTo(u); errno {
 		case 0:
 		case syscall.EAGAIN:
-			u.writable = false
+			u.Writable = false
 			return false
 		default:
 			w.upstreamFailed(c, errno)
@@ -374,7 +371,7 @@ func (w *worker) sendRequest(c *conn, px *proxyExchange, u *upConn) bool {
 		}
 	}
 	px.requestSent = true
-	w.loop.Arm(&u.timer, timerUpRead)
+	w.loop.Arm(&u.Timer, timerUpRead)
 	return true
 }
 
@@ -412,7 +409,7 @@ func (w *worker) parseResponseHead(c *conn, px *proxyExchange) bool {
 // not reuse its connection.
 func (w *worker) badGateway(c *conn, why string) {
 	px := c.ex.px
-	w.log.Warn("bad response from upstream", "upstream", px.server.state.addr, "why", why)
+	w.log.Warn("bad response from upstream", "upstream", px.server.Server.Addr, "why", why)
 	w.releaseUp(px, false)
 	w.gatewayError(c, 502)
 }
@@ -424,7 +421,7 @@ func (w *worker) upstreamFailed(c *conn, err error) {
 	ex := c.ex
 	px := ex.px
 	u := px.up
-	reused := u != nil && u.reused
+	reused := u != nil && u.Reused
 	s := px.server
 	w.releaseUp(px, false)
 	if c.state == stateUpstream && !px.respStarted && reused && !px.retried &&
@@ -436,15 +433,15 @@ func (w *worker) upstreamFailed(c *conn, err error) {
 		return
 	}
 	if s != nil && !reused {
-		px.group.markFailure(s, w.loop.UnixNano())
+		px.group.MarkFailure(s, w.loop.UnixNano())
 	}
 	if c.state == stateUpstream || c.state == stateBody {
 		status := 502
-		if errors.Is(err, errTimeout) {
+		if errors.Is(err, upstream.ErrTimeout) {
 			status = 504
 		}
 		if s != nil {
-			w.log.Warn("upstream failed", "upstream", s.state.addr, "err", err, "status", status)
+			w.log.Warn("upstream failed", "upstream", s.Server.Addr, "err", err, "status", status)
 		}
 		w.gatewayError(c, status)
 		return
@@ -501,26 +498,24 @@ func (w *worker) respondUnavailable(c *conn) {
 func (w *worker) releaseUp(px *proxyExchange, reusable bool) {
 	if u := px.up; u != nil {
 		px.up = nil
-		w.loop.Disarm(&u.timer)
+		w.loop.Disarm(&u.Timer)
 		if reusable {
-			w.putIdle(u)
+			w.pool.Put(u)
 		} else {
-			w.closeUp(u)
+			w.pool.Close(u)
 		}
 	}
 	w.uncount(px)
 }
 
-func (w *worker) countIn(px *proxyExchange, s *workerServer) {
+func (w *worker) countIn(px *proxyExchange, s *upstream.Member) {
 	px.server = s
-	s.active++
-	s.state.inflight.Add(1)
+	s.CountIn()
 }
 
 func (w *worker) uncount(px *proxyExchange) {
 	if s := px.server; s != nil {
-		s.active--
-		s.state.inflight.Add(-1)
+		s.CountOut()
 		px.server = nil
 	}
 }
@@ -531,14 +526,14 @@ func (w *worker) getProxy() *proxyExchange {
 		w.pxFree = w.pxFree[:n-1]
 		return px
 	}
-	return &proxyExchange{body: spool{fd: -1}, out: spool{fd: -1}}
+	return &proxyExchange{body: upstream.NewSpool(&w.wpool, w.e.tempDir), out: upstream.NewSpool(&w.wpool, w.e.tempDir)}
 }
 
 // releaseProxy frees everything an exchange's proxy state holds.
 func (w *worker) releaseProxy(px *proxyExchange) {
 	w.releaseUp(px, false)
-	px.body.release(w)
-	px.out.release(w)
+	px.body.Release()
+	px.out.Release()
 	if px.upBuf != nil {
 		w.rpool.Put(px.upBuf)
 	}

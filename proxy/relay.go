@@ -34,7 +34,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		w.serveAccel(c, px, target, true)
 		return
 	}
-	px.group.markSuccess(px.up.server)
+	px.group.MarkSuccess(px.up.Member)
 	ex.status = resp.Status
 	px.streaming = isStreaming(resp)
 	switch resp.Framing {
@@ -53,7 +53,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 	if px.streaming {
 		fileMax = 0
 	}
-	px.out.init(memLimit, fileMax, false)
+	px.out.Init(memLimit, fileMax, false)
 	coding := w.chooseCompression(&ex.req, resp, px.streaming)
 	if coding != codecNone {
 		// The body is decoded from any chunking, compressed, and framed
@@ -185,7 +185,7 @@ func (w *worker) emit(px *proxyExchange, p []byte) {
 		px.comp.write(p)
 		return
 	}
-	w.spoolAppend(&px.out, p)
+	px.out.AppendAlways(p)
 }
 
 // takeBody accounts for response body bytes read from upstream. When
@@ -237,9 +237,10 @@ func (w *worker) takeBody(px *proxyExchange, data []byte, copyIn bool) bool {
 		return true
 	}
 	if copyIn {
-		return px.out.append(w, keep) == nil || px.out.forceMemory(w, keep)
+		px.out.AppendAlways(keep)
+		return true
 	}
-	px.out.commit(len(keep))
+	px.out.Commit(len(keep))
 	return true
 }
 
@@ -279,17 +280,17 @@ func (w *worker) takeDecoded(px *proxyExchange, data []byte) bool {
 func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 	u := px.up
 	progress, paused := false, false
-	for u != nil && u.readable && !px.upDone {
-		room := px.out.room()
-		if px.streaming || (!spill && !px.out.inFile) {
-			room = px.out.memLimit - px.out.pending()
+	for u != nil && u.Readable && !px.upDone {
+		room := px.out.Room()
+		if px.streaming || (!spill && !px.out.InFile()) {
+			room = px.out.MemLimit() - px.out.Pending()
 		}
 		if room <= 0 {
 			// Back-pressure: the client must drain first. The
 			// application is not late meanwhile, so its read timer
 			// (response_timeout) waits too.
 			paused = true
-			w.loop.Disarm(&u.timer)
+			w.loop.Disarm(&u.Timer)
 			break
 		}
 		// Read straight into the spool's memory when the bytes are kept as
@@ -298,7 +299,7 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 		var buf []byte
 		inSpool := false
 		if !px.decode && px.comp == nil {
-			if t := px.out.tail(w); t != nil {
+			if t := px.out.Tail(); t != nil {
 				buf, inSpool = t, true
 			}
 		}
@@ -308,10 +309,10 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 		if int64(len(buf)) > room {
 			buf = buf[:room]
 		}
-		n, errno := loop.Read(u.fd, buf)
+		n, errno := loop.Read(u.Fd, buf)
 		switch {
 		case errno == syscall.EAGAIN:
-			u.readable = false
+			u.Readable = false
 			continue
 		case errno == syscall.EINTR:
 			continue
@@ -324,20 +325,20 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 			}
 			continue
 		}
-		if n < len(buf) && !u.hup {
-			u.readable = false // drained: the next arrival raises an edge
+		if n < len(buf) && !u.Hup {
+			u.Readable = false // drained: the next arrival raises an edge
 		}
 		progress = true
 		w.takeBody(px, buf[:n], !inSpool)
 		if !px.upDone {
-			w.loop.Arm(&u.timer, timerUpRead)
+			w.loop.Arm(&u.Timer, timerUpRead)
 		}
 	}
 	if px.upDone && px.up != nil {
 		w.bodyComplete(px)
 		w.releaseUp(px, px.reusable && !px.truncated)
-	} else if u != nil && !px.upDone && !paused && !u.timer.Armed() {
-		w.loop.Arm(&u.timer, timerUpRead) // waiting for the application again
+	} else if u != nil && !px.upDone && !paused && !u.Timer.Armed() {
+		w.loop.Arm(&u.Timer, timerUpRead) // waiting for the application again
 	}
 	return progress
 }
@@ -372,7 +373,7 @@ func (w *worker) relay(c *conn) bool {
 			// back-pressure left its bytes in the socket, where no new
 			// event will announce them. The flush made room: pump once
 			// more before waiting for the application.
-			if idle || px.up == nil || !px.up.readable {
+			if idle || px.up == nil || !px.up.Readable {
 				return false
 			}
 			idle = true

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"frontdoor/proxy/static"
+	"frontdoor/proxy/upstream"
 	"sort"
 	"strings"
 )
@@ -40,7 +41,7 @@ type route struct {
 
 // newRouter compiles sites. Errors name the site and route at fault.
 // groups are the upstream group names routes may refer to.
-func newRouter(sites []Site, groups map[string]*groupSpec) (*router, error) {
+func newRouter(sites []Site, groups map[string]*upstream.Spec) (*router, error) {
 	r := &router{exact: map[string]*site{}}
 	for si, s := range sites {
 		st := &site{name: strings.Join(s.Hosts, ","), httpsRedirect: s.HTTPSRedirect, redirectWWW: s.RedirectWWW}
@@ -93,7 +94,7 @@ func newRouter(sites []Site, groups map[string]*groupSpec) (*router, error) {
 	return r, nil
 }
 
-func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, error) {
+func (r *router) compileRoute(rt Route, groups map[string]*upstream.Spec) (*route, error) {
 	if !strings.HasPrefix(rt.Prefix, "/") {
 		return nil, fmt.Errorf("prefix must start with /")
 	}

@@ -41,7 +41,7 @@ func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
 	b = append(b, rest...) // whatever the application sent after its head
 	c.wbuf = b
 	px.tunnel = true
-	px.up.server.state.tunnels.Add(1)
+	px.up.Member.Server.TunnelOpened()
 	// The request is answered: it stops counting as in flight, the tunnel
 	// counts as a tunnel (the supervisor waits for both when draining).
 	w.uncount(px)
@@ -49,7 +49,7 @@ func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
 	// Client bytes that followed the request head belong upstream.
 	px.c2u = append(px.c2u, c.rbuf[ex.req.HeadLen:]...)
 	c.rbuf = c.rbuf[:ex.req.HeadLen]
-	w.loop.Disarm(&px.up.timer)
+	w.loop.Disarm(&px.up.Timer)
 	c.state = stateTunnel
 	w.loop.Arm(&c.timer, timerTunnel)
 }
@@ -62,7 +62,7 @@ func (w *worker) pumpTunnel(c *conn) {
 		progress = false
 		// client → upstream
 		if px.c2uOff < len(px.c2u) {
-			n, errno := loop.Send(u.fd, px.c2u[px.c2uOff:], false)
+			n, errno := loop.Send(u.Fd, px.c2u[px.c2uOff:], false)
 			switch errno {
 			case 0:
 				px.c2uOff += n
@@ -86,7 +86,7 @@ func (w *worker) pumpTunnel(c *conn) {
 				return
 			case n == 0:
 				px.tunnelDone[0] = true
-				unix.Shutdown(u.fd, unix.SHUT_WR)
+				unix.Shutdown(u.Fd, unix.SHUT_WR)
 				progress = true
 			default:
 				px.c2u = px.c2u[:n]
@@ -109,11 +109,11 @@ func (w *worker) pumpTunnel(c *conn) {
 				c.wbuf, c.wOff = c.wbuf[:0], 0
 			}
 		}
-		if len(c.wbuf) == 0 && u.readable && !px.tunnelDone[1] {
-			n, errno := loop.Read(u.fd, c.wbuf[:cap(c.wbuf)])
+		if len(c.wbuf) == 0 && u.Readable && !px.tunnelDone[1] {
+			n, errno := loop.Read(u.Fd, c.wbuf[:cap(c.wbuf)])
 			switch {
 			case errno == syscall.EAGAIN:
-				u.readable = false
+				u.Readable = false
 			case errno != 0:
 				w.endTunnel(c)
 				return
@@ -140,7 +140,7 @@ func (w *worker) endTunnel(c *conn) {
 	px := c.ex.px
 	if px.tunnel {
 		if px.up != nil {
-			px.up.server.state.tunnels.Add(-1)
+			px.up.Member.Server.TunnelClosed()
 		}
 		px.tunnel = false
 	}

@@ -13,6 +13,7 @@ import (
 	"frontdoor/proxy/loop"
 	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
+	"frontdoor/proxy/upstream"
 )
 
 // worker is one event loop (proxy/loop) with its connections, buffer
@@ -27,7 +28,8 @@ type worker struct {
 	router     *router
 	headLimits http1.Limits
 	proxyCfg   *ProxyConfig
-	groups     map[string]*workerGroup
+	groups     map[string]*upstream.Group
+	pool       *upstream.Pool // upstream connections, idle ones per server
 	trusted    *trustedSet
 	rng        *rand.PCG
 	tlsCfg     *tls.Config
@@ -79,8 +81,6 @@ type workerStats struct {
 	accepted atomic.Uint64
 	requests atomic.Uint64
 	active   atomic.Int64
-	// upstreamDials counts new upstream connections (pool misses).
-	upstreamDials atomic.Uint64
 }
 
 // Timer kinds of the proxy (proxy/loop runs them).

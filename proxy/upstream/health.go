@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"context"
@@ -10,24 +10,35 @@ import (
 	"time"
 )
 
-// healthChecker runs the active health checks: one goroutine per group
+// HealthCheck is how a group's servers are checked: a server answering
+// GET Path (with Host) with a status below 500 within Timeout is healthy;
+// every Interval.
+type HealthCheck struct {
+	Path     string
+	Host     string
+	Interval time.Duration
+	Timeout  time.Duration
+}
+
+// Checker runs the active health checks: one goroutine per group
 // that has a HealthCheck, polling each server with an HTTP GET and marking
 // it unhealthy (never chosen) while it fails. The checks are ordinary
 // blocking HTTP clients: they run beside the workers, not on them.
-type healthChecker struct {
+type Checker struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	cancel map[string]context.CancelFunc
-	specs  map[string]*groupSpec
+	specs  map[string]*Spec
 	wg     sync.WaitGroup
 }
 
-func newHealthChecker(log *slog.Logger) *healthChecker {
-	return &healthChecker{log: log, cancel: map[string]context.CancelFunc{}, specs: map[string]*groupSpec{}}
+// NewChecker returns a checker that checks nothing yet.
+func NewChecker(log *slog.Logger) *Checker {
+	return &Checker{log: log, cancel: map[string]context.CancelFunc{}, specs: map[string]*Spec{}}
 }
 
-// update starts, restarts or stops group checks to match groups.
-func (h *healthChecker) update(groups map[string]*groupSpec) {
+// Update starts, restarts or stops group checks to match groups.
+func (h *Checker) Update(groups map[string]*Spec) {
 	if h == nil {
 		return
 	}
@@ -41,10 +52,10 @@ func (h *healthChecker) update(groups map[string]*groupSpec) {
 		}
 	}
 	for name, g := range groups {
-		if g.health == nil || h.cancel[name] != nil {
-			if g.health == nil {
-				for _, s := range g.servers {
-					s.state.unhealthy.Store(false)
+		if g.Health == nil || h.cancel[name] != nil {
+			if g.Health == nil {
+				for _, s := range g.Servers {
+					s.Server.unhealthy.Store(false)
 				}
 			}
 			continue
@@ -59,7 +70,8 @@ func (h *healthChecker) update(groups map[string]*groupSpec) {
 	}
 }
 
-func (h *healthChecker) stop() {
+// Stop ends every check and waits for them.
+func (h *Checker) Stop() {
 	if h == nil {
 		return
 	}
@@ -71,34 +83,23 @@ func (h *healthChecker) stop() {
 	h.wg.Wait()
 }
 
-func (h *healthChecker) run(ctx context.Context, g *groupSpec) {
-	hc := *g.health
-	if hc.Interval <= 0 {
-		hc.Interval = 5 * time.Second
-	}
-	if hc.Timeout <= 0 {
-		hc.Timeout = 2 * time.Second
-	}
-	if hc.Path == "" {
-		hc.Path = "/"
-	}
-	if hc.Host == "" {
-		hc.Host = "localhost"
-	}
-	clients := map[*serverState]*http.Client{}
-	for _, s := range g.servers {
-		clients[s.state] = healthClient(s.state, hc.Timeout)
+// run checks a group's servers until ctx ends; g.Health has its defaults.
+func (h *Checker) run(ctx context.Context, g *Spec) {
+	hc := *g.Health
+	clients := map[*Server]*http.Client{}
+	for _, s := range g.Servers {
+		clients[s.Server] = healthClient(s.Server, hc.Timeout)
 	}
 	tick := time.NewTicker(hc.Interval)
 	defer tick.Stop()
 	for {
-		for _, s := range g.servers {
-			ok := probe(ctx, clients[s.state], hc)
-			if was := !s.state.unhealthy.Swap(!ok); was != ok {
+		for _, s := range g.Servers {
+			ok := probe(ctx, clients[s.Server], hc)
+			if was := !s.Server.unhealthy.Swap(!ok); was != ok {
 				if ok {
-					h.log.Info("upstream healthy again", "group", g.name, "upstream", s.state.addr)
+					h.log.Info("upstream healthy again", "group", g.Name, "upstream", s.Server.Addr)
 				} else {
-					h.log.Warn("upstream failed its health check", "group", g.name, "upstream", s.state.addr, "path", hc.Path)
+					h.log.Warn("upstream failed its health check", "group", g.Name, "upstream", s.Server.Addr, "path", hc.Path)
 				}
 			}
 		}
@@ -110,8 +111,8 @@ func (h *healthChecker) run(ctx context.Context, g *groupSpec) {
 	}
 }
 
-func healthClient(s *serverState, timeout time.Duration) *http.Client {
-	network, addr := "tcp", s.addr
+func healthClient(s *Server, timeout time.Duration) *http.Client {
+	network, addr := "tcp", s.Addr
 	if s.unixPath != "" {
 		network, addr = "unix", s.unixPath
 	}

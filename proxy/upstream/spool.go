@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"errors"
@@ -8,13 +8,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spool holds a body between two connections: first in memory chunks
+// Spool holds a body between two connections: first in memory chunks
 // from the worker's buffer pool, then, past memLimit, in an unlinked
 // temporary file. Data leaves in the order it arrived. A spool that keeps
 // its data (keep) can be sent again from the start (a retried request);
 // otherwise memory goes back to the pool as soon as it is sent.
-type spool struct {
-	chunks   [][]byte // memory part, in order; each from the worker's wpool
+type Spool struct {
+	bufs    *loop.BufPool // where memory chunks come from
+	tempDir string        // where the temporary file is made
+
+	chunks   [][]byte // memory part, in order; each from bufs
 	rdChunk  int      // read cursor: chunk index
 	rdOff    int      // and offset in it
 	memBytes int64    // bytes held in memory (unsent, or all when keep)
@@ -34,14 +37,46 @@ type spool struct {
 	keep     bool
 }
 
-var errSpoolFull = errors.New("temporary file limit reached")
+// ErrSpoolFull: the temporary file would pass its limit.
+var ErrSpoolFull = errors.New("temporary file limit reached")
 
-func (s *spool) init(memLimit, fileMax int64, keep bool) {
-	*s = spool{fd: -1, memLimit: memLimit, fileMax: fileMax, keep: keep}
+// Sink is where a spool's bytes go: a socket, or a connection's TLS
+// layer.
+type Sink interface {
+	// Send writes p like send(2) on a non-blocking socket.
+	Send(p []byte) (int, syscall.Errno)
+	// SendFile writes up to n bytes of the file fd from off, like
+	// sendfile(2); 0 bytes without an error means the file ended.
+	SendFile(fd int, off int64, n int) (int, syscall.Errno)
 }
 
-// pending is the number of bytes appended and not yet read.
-func (s *spool) pending() int64 {
+// sendfileChunk caps one sendfile call so that one large body cannot
+// monopolise the loop.
+const sendfileChunk = 4 << 20
+
+// NewSpool returns an empty spool whose memory comes from bufs and whose
+// temporary file is made in tempDir.
+func NewSpool(bufs *loop.BufPool, tempDir string) Spool {
+	return Spool{bufs: bufs, tempDir: tempDir, fd: -1}
+}
+
+// Init prepares the spool for a body: up to memLimit bytes in memory,
+// then up to fileMax in the file; keep holds the data for Rewind.
+func (s *Spool) Init(memLimit, fileMax int64, keep bool) {
+	*s = Spool{bufs: s.bufs, tempDir: s.tempDir, fd: -1, memLimit: memLimit, fileMax: fileMax, keep: keep}
+}
+
+// Total is the number of bytes ever appended.
+func (s *Spool) Total() int64 { return s.total }
+
+// MemLimit is the memory the spool holds before it writes to its file.
+func (s *Spool) MemLimit() int64 { return s.memLimit }
+
+// InFile reports that new data goes to the file until it is drained.
+func (s *Spool) InFile() bool { return s.inFile }
+
+// Pending is the number of bytes appended and not yet sent.
+func (s *Spool) Pending() int64 {
 	n := s.memPending() + s.fileW - s.fileR
 	for _, c := range s.after {
 		n += int64(len(c))
@@ -49,7 +84,7 @@ func (s *spool) pending() int64 {
 	return n
 }
 
-func (s *spool) memPending() int64 {
+func (s *Spool) memPending() int64 {
 	var n int64
 	for i := s.rdChunk; i < len(s.chunks); i++ {
 		n += int64(len(s.chunks[i]))
@@ -57,21 +92,21 @@ func (s *spool) memPending() int64 {
 	return n - int64(s.rdOff)
 }
 
-// room reports how many more bytes may be appended before the file limit.
+// Room reports how many more bytes may be appended before the file limit.
 // The limit is on the file's size, sent part included: the space of the
 // sent part comes back only when the whole file is drained (truncated), so
 // counting only the unsent part would let a client that never quite
 // catches up pile the whole response up on disk.
-func (s *spool) room() int64 {
+func (s *Spool) Room() int64 {
 	if !s.inFile && s.memBytes < s.memLimit {
 		return s.memLimit - s.memBytes + s.fileMax
 	}
 	return s.fileMax - s.fileW
 }
 
-// tail returns free memory at the end of the spool to read into directly,
+// Tail returns free memory at the end of the spool to read into directly,
 // or nil when new data must go to the file.
-func (s *spool) tail(w *worker) []byte {
+func (s *Spool) Tail() []byte {
 	if s.inFile || s.memBytes >= s.memLimit {
 		return nil
 	}
@@ -81,30 +116,30 @@ func (s *spool) tail(w *worker) []byte {
 			return last[len(last):cap(last)]
 		}
 	}
-	c := w.wpool.Get()
+	c := s.bufs.Get()
 	s.chunks = append(s.chunks, c)
 	return c[:cap(c)]
 }
 
-// commit records n bytes read into the slice tail returned.
-func (s *spool) commit(n int) {
+// Commit records n bytes read into the slice Tail returned.
+func (s *Spool) Commit(n int) {
 	last := &s.chunks[len(s.chunks)-1]
 	*last = (*last)[:len(*last)+n]
 	s.memBytes += int64(n)
 	s.total += int64(n)
 }
 
-// append copies p into the spool (memory while allowed, else the file).
+// Append copies p into the spool (memory while allowed, else the file).
 // On ENOSPC or the file limit it returns an error and appends nothing.
-func (s *spool) append(w *worker, p []byte) error {
+func (s *Spool) Append(p []byte) error {
 	for len(p) > 0 {
-		if t := s.tail(w); t != nil {
+		if t := s.Tail(); t != nil {
 			n := copy(t, p)
-			s.commit(n)
+			s.Commit(n)
 			p = p[n:]
 			continue
 		}
-		if err := s.appendFile(w, p); err != nil {
+		if err := s.appendFile(p); err != nil {
 			return err
 		}
 		return nil
@@ -112,12 +147,12 @@ func (s *spool) append(w *worker, p []byte) error {
 	return nil
 }
 
-func (s *spool) appendFile(w *worker, p []byte) error {
+func (s *Spool) appendFile(p []byte) error {
 	if s.fileW+int64(len(p)) > s.fileMax {
-		return errSpoolFull
+		return ErrSpoolFull
 	}
 	if s.fd < 0 {
-		fd, err := unix.Open(w.e.tempDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+		fd, err := unix.Open(s.tempDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return err
 		}
@@ -144,35 +179,43 @@ func (s *spool) appendFile(w *worker, p []byte) error {
 	return nil
 }
 
-// forceMemory appends p to memory regardless of the memory limit: for the
-// few bytes already read from the application when the temporary file
-// cannot take them (disk full). Reading then stops until the client
-// drains, so memory stays bounded by one read.
-func (s *spool) forceMemory(w *worker, p []byte) bool {
+// AppendAlways appends p, to memory regardless of the memory limit when
+// the file cannot take it: for the few bytes already read from the
+// application when the temporary file cannot take them (disk full).
+// Reading then stops until the client drains, so memory stays bounded by
+// one read.
+func (s *Spool) AppendAlways(p []byte) {
+	if s.Append(p) != nil {
+		s.forceMemory(p)
+	}
+}
+
+// forceMemory appends p to memory regardless of the memory limit.
+func (s *Spool) forceMemory(p []byte) bool {
 	s.fileMax = 0 // no more file for this spool
 	if s.inFile {
 		if s.fileR < s.fileW {
 			// The file still has data to send, and these bytes come
 			// after it: they wait in after (room is now negative, so
 			// nothing more is read until the file is drained).
-			s.after = appendCopy(w, s.after, p)
+			s.after = s.appendCopy(s.after, p)
 			s.memBytes += int64(len(p))
 			s.total += int64(len(p))
 			return true
 		}
 		s.inFile = false
 	}
-	s.chunks = appendCopy(w, s.chunks, p)
+	s.chunks = s.appendCopy(s.chunks, p)
 	s.memBytes += int64(len(p))
 	s.total += int64(len(p))
 	return true
 }
 
 // appendCopy copies p to the end of chunks, filling the last one first.
-func appendCopy(w *worker, chunks [][]byte, p []byte) [][]byte {
+func (s *Spool) appendCopy(chunks [][]byte, p []byte) [][]byte {
 	for len(p) > 0 {
 		if n := len(chunks); n == 0 || len(chunks[n-1]) == cap(chunks[n-1]) {
-			chunks = append(chunks, w.wpool.Get())
+			chunks = append(chunks, s.bufs.Get())
 		}
 		last := &chunks[len(chunks)-1]
 		k := copy((*last)[len(*last):cap(*last)], p)
@@ -186,7 +229,7 @@ func appendCopy(w *worker, chunks [][]byte, p []byte) [][]byte {
 // next data can go to memory again, the file space is reused from the
 // start, and what waited behind the file (after) is sent next. It reports
 // whether there is more to send.
-func (s *spool) fileDrained() bool {
+func (s *Spool) fileDrained() bool {
 	s.inFile = false
 	s.fileR, s.fileW = 0, 0
 	unix.Ftruncate(s.fd, 0)
@@ -203,14 +246,14 @@ func (s *spool) fileDrained() bool {
 // chunk to the pool unless the spool keeps its data for a retry. It
 // returns false, and stays, when that chunk is the last and still fills:
 // it remains the tail that writes append to.
-func (s *spool) nextChunk(w *worker) bool {
+func (s *Spool) nextChunk() bool {
 	ch := s.chunks[s.rdChunk]
 	if s.rdChunk == len(s.chunks)-1 && !s.keep && len(ch) < cap(ch) && !s.inFile {
 		return false
 	}
 	if !s.keep {
 		s.memBytes -= int64(len(ch))
-		w.wpool.Put(ch)
+		s.bufs.Put(ch)
 		s.chunks[s.rdChunk] = nil
 	}
 	s.rdChunk++
@@ -220,60 +263,20 @@ func (s *spool) nextChunk(w *worker) bool {
 
 // compactChunks empties the chunk list once every chunk is sent, so the
 // list does not grow with a long response.
-func (s *spool) compactChunks() {
+func (s *Spool) compactChunks() {
 	if !s.keep && s.rdChunk > 0 && s.rdChunk == len(s.chunks) {
 		s.chunks, s.rdChunk = s.chunks[:0], 0
 	}
 }
 
-// sendToConn writes pending data to a client connection: with sendTo on a
-// plain socket, through the TLS layer otherwise (reading the file part with
-// pread, since sendfile cannot encrypt).
-func (s *spool) sendToConn(w *worker, c *conn) syscall.Errno {
-	if c.ts == nil {
-		return s.sendTo(w, c.fd)
-	}
-	for s.rdChunk < len(s.chunks) {
-		ch := s.chunks[s.rdChunk]
-		if s.rdOff < len(ch) {
-			n, errno := w.connSend(c, ch[s.rdOff:], false)
-			if errno != 0 {
-				return errno
-			}
-			s.rdOff += n
-			continue
-		}
-		if !s.nextChunk(w) {
-			break
-		}
-	}
-	s.compactChunks()
-	for s.fileR < s.fileW {
-		buf := w.tlsScratch[:min(int64(len(w.tlsScratch)), s.fileW-s.fileR)]
-		r, errno := loop.Pread(s.fd, buf, s.fileR)
-		if errno != 0 || r == 0 {
-			return syscall.EIO
-		}
-		n, errno := w.connSend(c, buf[:r], false)
-		if errno != 0 {
-			return errno
-		}
-		s.fileR += int64(n)
-	}
-	if !s.keep && s.inFile && s.fileR == s.fileW && s.memPending() == 0 && s.fileDrained() {
-		return s.sendToConn(w, c)
-	}
-	return 0
-}
-
-// sendTo writes pending data to the socket fd, memory first, then the file
-// with sendfile. It returns when everything pending is sent (0), the socket
-// is full (EAGAIN) or on another error.
-func (s *spool) sendTo(w *worker, fd int) syscall.Errno {
+// SendTo writes pending data to out, memory first, then the file. It
+// returns when everything pending is sent (0), out is full (EAGAIN) or on
+// another error.
+func (s *Spool) SendTo(out Sink) syscall.Errno {
 	for s.rdChunk < len(s.chunks) {
 		c := s.chunks[s.rdChunk]
 		if s.rdOff < len(c) {
-			n, errno := loop.Send(fd, c[s.rdOff:], false)
+			n, errno := out.Send(c[s.rdOff:])
 			if errno != 0 {
 				if errno == syscall.EINTR {
 					continue
@@ -285,14 +288,13 @@ func (s *spool) sendTo(w *worker, fd int) syscall.Errno {
 				continue
 			}
 		}
-		if !s.nextChunk(w) {
+		if !s.nextChunk() {
 			break
 		}
 	}
 	s.compactChunks()
 	for s.fileR < s.fileW {
-		off := s.fileR
-		n, errno := loop.Sendfile(fd, s.fd, &off, int(min(s.fileW-s.fileR, sendfileChunk)))
+		n, errno := out.SendFile(s.fd, s.fileR, int(min(s.fileW-s.fileR, sendfileChunk)))
 		if errno != 0 {
 			if errno == syscall.EINTR {
 				continue
@@ -305,30 +307,30 @@ func (s *spool) sendTo(w *worker, fd int) syscall.Errno {
 		s.fileR += int64(n)
 	}
 	if !s.keep && s.inFile && s.fileR == s.fileW && s.memPending() == 0 && s.fileDrained() {
-		return s.sendTo(w, fd)
+		return s.SendTo(out)
 	}
 	return 0
 }
 
-// rewind makes a keeping spool send everything again.
-func (s *spool) rewind() {
+// Rewind makes a keeping spool send everything again.
+func (s *Spool) Rewind() {
 	s.rdChunk, s.rdOff, s.fileR = 0, 0, 0
 }
 
-// release returns memory to the pool and closes the file.
-func (s *spool) release(w *worker) {
+// Release returns memory to the pool and closes the file.
+func (s *Spool) Release() {
 	for _, c := range s.chunks {
 		if c != nil {
-			w.wpool.Put(c)
+			s.bufs.Put(c)
 		}
 	}
 	for _, c := range s.after {
-		w.wpool.Put(c)
+		s.bufs.Put(c)
 	}
 	if s.fd >= 0 {
 		unix.Close(s.fd)
 	}
 	chunks := s.chunks[:0]
 	clear(s.chunks)
-	*s = spool{fd: -1, chunks: chunks}
+	*s = Spool{bufs: s.bufs, tempDir: s.tempDir, fd: -1, chunks: chunks}
 }
