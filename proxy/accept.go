@@ -90,7 +90,7 @@ func (w *worker) newConn(fd int, l *listenerItem, sa *unix.RawSockaddrAny) {
 	w.stats.active.Add(1)
 	if l.TLS {
 		if w.tlsCfg == nil {
-			w.closeConn(c) // no certificates configured: nothing to offer
+			c.close() // no certificates configured: nothing to offer
 			return
 		}
 		w.startTLS(c)

@@ -292,7 +292,7 @@ func (w *worker) startDrain(grace int64) {
 	w.pauseAccept(0)
 	w.loop.Each(func(h loop.Handler) {
 		if c, ok := h.(*conn); ok && c.state == stateIdle {
-			w.closeConn(c)
+			c.close()
 		}
 	})
 }
@@ -302,7 +302,7 @@ func (w *worker) startDrain(grace int64) {
 func (w *worker) finishDrain() {
 	w.loop.Each(func(h loop.Handler) {
 		if c, ok := h.(*conn); ok {
-			w.closeConn(c)
+			c.close()
 		}
 	})
 	w.loop.Each(func(h loop.Handler) {

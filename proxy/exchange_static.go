@@ -8,84 +8,83 @@ import (
 	"frontdoor/proxy/static"
 )
 
-// serveStatic answers a request on a static route: GET and HEAD only, the
-// file confined to the route's root, conditional and range requests,
-// precompressed siblings, and the body from memory or with sendfile.
-func (w *worker) serveStatic(c *conn, rt *route) {
-	ex := c.ex
-	r := &ex.req
+// A static exchange: a request on a static route answered from its
+// directory — the file confined to the route's root, conditional and
+// range requests, precompressed siblings (proxy/static does the files),
+// the body from memory or with sendfile (the stream sends the file
+// range).
+
+// serveStatic answers a request on a static route: GET and HEAD only.
+func (ex *exchange) serveStatic(rt *route) {
+	w := ex.w
+	r := ex.req
 	head := string(r.Method) == "HEAD"
 	if !head && string(r.Method) != "GET" {
-		if ex.req.ContentLength != 0 {
-			ex.keepAlive, ex.linger = false, true
-		}
-		w.writeErrorWith(c, 405, "Allow: GET, HEAD\r\n")
+		ex.skipBody()
+		ex.writeErrorWith(405, "Allow: GET, HEAD\r\n")
 		return
 	}
 	below := r.Path[len(rt.prefix):]
 	rel, ok := static.CleanPath(w.scratch, below)
 	trailingSlash := r.Path[len(r.Path)-1] == '/'
 	if !ok {
-		w.respondError(c, 400)
+		ex.respondError(400)
 		return
 	}
 	if !rt.static.Dotfiles && static.HasDotSegment(rel, len(rt.prefix) == 1) {
-		w.respondError(c, 404) // like a missing file: its existence is not told
+		ex.respondError(404) // like a missing file: its existence is not told
 		return
 	}
 	f, err := w.files.Lookup(rt.static, rel, w.loop.Now())
 	if err != nil {
 		if static.IsNotFound(err) {
-			w.respondError(c, 404)
+			ex.respondError(404)
 		} else {
 			w.log.Warn("static file", "file", string(rel), "err", err)
-			w.respondError(c, 403)
+			ex.respondError(403)
 		}
 		return
 	}
 	if f.IsDir {
-		w.serveDirectory(c, rt, rel, trailingSlash)
+		ex.serveDirectory(rt, rel, trailingSlash)
 		return
 	}
 	if trailingSlash {
-		w.respondError(c, 404) // "/file.css/" names a directory that is not one
+		ex.respondError(404) // "/file.css/" names a directory that is not one
 		return
 	}
-	w.serveFile(c, rt, f, head)
+	ex.serveFile(f, head, nil)
 }
 
 // serveDirectory redirects "/dir" to "/dir/" and serves the index of
 // "/dir/". There are no listings.
-func (w *worker) serveDirectory(c *conn, rt *route, rel []byte, trailingSlash bool) {
-	ex := c.ex
-	s := rt.static
-	if s.Index == "" {
-		w.respondError(c, 404)
+func (ex *exchange) serveDirectory(rt *route, rel []byte, trailingSlash bool) {
+	d := rt.static
+	if d.Index == "" {
+		ex.respondError(404)
 		return
 	}
 	if !trailingSlash && len(ex.req.Path) > 0 {
-		w.redirectToSlash(c)
+		ex.redirectToSlash()
 		return
 	}
 	// rel lives in w.scratch; the index name is appended in place.
 	var name []byte
 	if len(rel) == 1 && rel[0] == '.' {
-		name = append(rel[:0], s.Index...)
+		name = append(rel[:0], d.Index...)
 	} else {
-		name = append(append(rel, '/'), s.Index...)
+		name = append(append(rel, '/'), d.Index...)
 	}
-	f, err := w.files.Lookup(s, name, w.loop.Now())
+	f, err := ex.w.files.Lookup(d, name, ex.w.loop.Now())
 	if err != nil || f.IsDir {
-		w.respondError(c, 404)
+		ex.respondError(404)
 		return
 	}
-	w.serveFile(c, rt, f, string(ex.req.Method) == "HEAD")
+	ex.serveFile(f, string(ex.req.Method) == "HEAD", nil)
 }
 
-func (w *worker) redirectToSlash(c *conn) {
-	ex := c.ex
-	ex.status = 301
-	b := w.appendHead(c.wbuf[:0], 301, ex)
+func (ex *exchange) redirectToSlash() {
+	b := ex.head(301)
 	b = append(b, "Location: "...)
 	b = append(b, ex.req.Path...)
 	b = append(b, '/')
@@ -93,31 +92,25 @@ func (w *worker) redirectToSlash(c *conn) {
 		b = append(b, '?')
 		b = append(b, ex.req.Query...)
 	}
-	b = append(b, "\r\nContent-Length: 0\r\n\r\n"...)
-	c.wbuf = b
+	b = append(b, "\r\nContent-Length: 0\r\n"...)
+	ex.send(b, nil)
 }
 
-// serveFile writes the head for f and queues its body.
-func (w *worker) serveFile(c *conn, rt *route, f *static.File, head bool) {
-	w.serveFileWith(c, rt, f, head, nil)
-}
-
-// serveFileWith is serveFile with extra header lines (each ending in CRLF);
-// when they name a Content-Type, the file's own is left out.
-func (w *worker) serveFileWith(c *conn, rt *route, f *static.File, head bool, extra []byte) {
-	ex := c.ex
-	r := &ex.req
+// serveFile writes the head for f and queues its body; extra are header
+// lines (each ending in CRLF) to add, and when they name a Content-Type,
+// the file's own is left out (X-Accel-Redirect).
+func (ex *exchange) serveFile(f *static.File, head bool, extra []byte) {
+	r := ex.req
 	f = f.Variant(r.Header(http1.HeaderAcceptEncoding))
 	hdr := f.Header
 	if len(extra) > 0 && hasField(extra, "content-type") {
 		hdr = hdr[f.TypeLen:]
 	}
 	if f.NotModified(r.Header(http1.HeaderIfNoneMatch), r.Header(http1.HeaderIfModifiedSince)) {
-		ex.status = 304
-		b := w.appendHead(c.wbuf[:0], 304, ex)
+		b := ex.head(304)
 		b = append(b, hdr...)
 		b = append(b, extra...)
-		c.wbuf = append(b, "\r\n"...)
+		ex.send(b, nil)
 		return
 	}
 	start, end, status := int64(0), f.Size, 200
@@ -128,17 +121,16 @@ func (w *worker) serveFileWith(c *conn, rt *route, f *static.File, head bool, ex
 			case ok:
 				start, end, status = s, e, 206
 			case s == -2: // unsatisfiable
-				ex.status = 416
-				b := w.appendHead(c.wbuf[:0], 416, ex)
+				b := ex.head(416)
 				b = append(b, "Content-Range: bytes */"...)
 				b = strconv.AppendInt(b, f.Size, 10)
-				c.wbuf = append(b, "\r\nContent-Length: 0\r\n\r\n"...)
+				b = append(b, "\r\nContent-Length: 0\r\n"...)
+				ex.send(b, nil)
 				return
 			}
 		}
 	}
-	ex.status = status
-	b := w.appendHead(c.wbuf[:0], status, ex)
+	b := ex.head(status)
 	b = append(b, hdr...)
 	b = append(b, extra...)
 	if status == 206 {
@@ -151,28 +143,17 @@ func (w *worker) serveFileWith(c *conn, rt *route, f *static.File, head bool, ex
 		b = append(b, "\r\n"...)
 	}
 	b = appendContentLength(b, end-start)
-	b = append(b, "\r\n"...)
-	ex.bodyLen = end - start
-	if head {
-		c.wbuf = b
-		return
+	switch {
+	case head:
+		ex.send(b, nil)
+	case f.Inline != nil:
+		// A small file is in memory: it goes out with its head.
+		ex.send(b, f.Inline[start:end])
+	default:
+		ex.w.files.Acquire(f)
+		ex.file, ex.fileOff, ex.fileEnd = f, start, end
+		ex.send(b, nil)
 	}
-	if f.Inline != nil && int64(len(b))+end-start <= int64(cap(b)) {
-		b = append(b, f.Inline[start:end]...)
-		ex.sent = end - start
-		c.wbuf = b
-		return
-	}
-	c.wbuf = b
-	if f.Inline != nil {
-		// Inline content that does not fit next to the head: send it in
-		// the head's wake from memory.
-		c.wbuf = append(c.wbuf, f.Inline[start:end]...)
-		ex.sent = end - start
-		return
-	}
-	w.files.Acquire(f)
-	ex.file, ex.fileOff, ex.fileEnd = f, start, end
 }
 
 // hasField reports whether header lines contain a field called name

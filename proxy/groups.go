@@ -140,15 +140,16 @@ func (w *worker) resumeHeld() {
 	held := w.held
 	w.held = nil
 	for _, h := range held {
-		c := h.c
-		if c.gen != h.gen || c.state != stateUpstream || c.ex == nil || c.ex.px == nil || c.ex.px.up != nil {
+		ex := h.ex
+		if ex.id != h.id || ex.phase != phaseUpstream || ex.px == nil || ex.px.up != nil {
 			continue
 		}
-		px := c.ex.px
+		px := ex.px
 		if g := w.groups[px.route.upstream]; g != nil {
 			px.group = g
 		}
-		w.connectUpstream(c)
-		w.drive(c)
+		s := ex.s
+		ex.connectUpstream()
+		s.resume()
 	}
 }

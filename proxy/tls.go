@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"frontdoor/proxy/loop"
 	"frontdoor/proxy/tlsterm"
 )
 
@@ -37,7 +36,7 @@ func (w *worker) handshakeOutput(c *conn, gen uint32) {
 		return
 	}
 	if errno := c.ts.FlushHandshakeOutput(); errno != 0 && errno != syscall.EAGAIN {
-		w.closeConn(c)
+		c.close()
 	}
 }
 
@@ -52,50 +51,30 @@ func (w *worker) handshakeFinished(c *conn, gen uint32, err error) {
 	if err != nil {
 		w.log.Debug("tls handshake failed", "remote", c.remote.String(), "err", err)
 		ts.Flush() // the alert, if any
-		w.closeConn(c)
+		c.close()
 		return
 	}
 	ts.Established()
 	if errno := ts.Flush(); (errno != 0 && errno != syscall.EAGAIN) || ts.ACME() {
 		// A CA validating TLS-ALPN-01 has what it came for (RFC 8737).
-		w.closeConn(c)
+		c.close()
 		return
 	}
 	c.state = stateIdle
 	c.readable = true // the request may already be in the transport
 	w.loop.Arm(&c.timer, timerHead)
-	w.drive(c)
+	c.drive()
 }
 
 // readHandshake moves ciphertext from the socket to the transport while
 // the handshake goroutine runs.
-func (w *worker) readHandshake(c *conn) {
+func (c *conn) readHandshake() {
 	if !c.readable {
 		return
 	}
-	if errno := c.ts.ReadHandshake(w.tlsScratch); errno != syscall.EAGAIN {
-		w.closeConn(c)
+	if errno := c.ts.ReadHandshake(c.w.tlsScratch); errno != syscall.EAGAIN {
+		c.close()
 		return
 	}
 	c.readable = false
-}
-
-// connRead reads plaintext from a client connection into buf, with the
-// semantics of read(2) on a non-blocking socket: EAGAIN when nothing is
-// there yet, 0 bytes at the end.
-func (w *worker) connRead(c *conn, buf []byte) (int, syscall.Errno) {
-	if c.ts == nil {
-		return loop.Read(c.fd, buf)
-	}
-	return c.ts.Read(buf)
-}
-
-// connSend writes plaintext to a client connection, with the semantics of
-// send(2) on a non-blocking socket (over TLS: encrypted at once, EAGAIN
-// once too much ciphertext waits).
-func (w *worker) connSend(c *conn, p []byte, more bool) (int, syscall.Errno) {
-	if c.ts == nil {
-		return loop.Send(c.fd, p, more)
-	}
-	return c.ts.Write(p)
 }

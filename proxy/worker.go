@@ -43,6 +43,8 @@ type worker struct {
 	hostScratch []byte
 
 	nconns int
+	// exchanges counts the exchanges begun, to tell them apart (held).
+	exchanges uint32
 
 	// dateSec is the second date was formatted for.
 	dateSec int64
@@ -125,7 +127,7 @@ func (w *worker) Recovered(h loop.Handler, r any) {
 	w.log.Error("panic while handling a connection; connection closed, worker continues",
 		"worker", w.id, "panic", r, "stack", string(buf))
 	if c, ok := h.(*conn); ok && c.state != stateClosed {
-		w.failConn(c)
+		c.fail()
 	}
 }
 
@@ -145,8 +147,9 @@ func (w *worker) httpDate() []byte {
 	return w.date[:]
 }
 
-// heldRequest is a client connection waiting for an upstream server.
+// heldRequest is an exchange waiting for an upstream server; id tells it
+// from a later use of the pooled exchange.
 type heldRequest struct {
-	c   *conn
-	gen uint32
+	ex *exchange
+	id uint32
 }

@@ -1,24 +1,28 @@
 package proxy
 
 import (
-	"frontdoor/proxy/loop"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/loop"
 )
 
-// startTunnel turns an exchange answered with 101 Switching Protocols into
-// a two-way byte tunnel (a WebSocket): the head goes to the client, then
-// bytes flow both ways as they come, with an idle timeout of their own.
+// A tunnel is an exchange answered with 101 Switching Protocols (a
+// WebSocket): it takes its HTTP/1.1 connection over, and bytes flow both
+// ways between the client and the application as they come, with an idle
+// timeout of their own. (HTTP/2 carries WebSockets on a stream, RFC 8441,
+// which would need a pump of its own.)
+
+// startTunnel sends the 101 head and turns the connection into a tunnel.
 // The upstream connection is never pooled afterwards.
-func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
-	ex := c.ex
+func (ex *exchange) startTunnel(rest []byte) {
+	w, px, c := ex.w, ex.px, ex.c
 	resp := &px.resp
 	ex.status = 101
-	ex.keepAlive = false
-	b := w.appendStatus(c.wbuf[:0], resp)
+	ex.closeAfter = true
+	b := c.statusLine(c.wbuf[:0], resp.Status, resp.Reason)
 	b = append(b, "Server: frontdoor\r\nDate: "...)
 	b = append(b, w.httpDate()...)
 	b = append(b, "\r\nConnection: Upgrade\r\n"...)
@@ -40,23 +44,24 @@ func (w *worker) startTunnel(c *conn, px *proxyExchange, rest []byte) {
 	b = append(b, "\r\n"...)
 	b = append(b, rest...) // whatever the application sent after its head
 	c.wbuf = b
-	px.tunnel = true
+	px.phase = upTunnel
 	px.up.Member.Server.TunnelOpened()
 	// The request is answered: it stops counting as in flight, the tunnel
 	// counts as a tunnel (the supervisor waits for both when draining).
-	w.uncount(px)
+	px.uncount()
 	px.c2u = w.rpool.Get()
 	// Client bytes that followed the request head belong upstream.
 	px.c2u = append(px.c2u, c.rbuf[ex.req.HeadLen:]...)
 	c.rbuf = c.rbuf[:ex.req.HeadLen]
 	w.loop.Disarm(&px.up.Timer)
+	ex.phase = phaseTunnel
 	c.state = stateTunnel
 	w.loop.Arm(&c.timer, timerTunnel)
 }
 
 // pumpTunnel moves bytes both ways until neither side can make progress.
-func (w *worker) pumpTunnel(c *conn) {
-	px := c.ex.px
+func (ex *exchange) pumpTunnel() {
+	w, px, c := ex.w, ex.px, ex.c
 	u := px.up
 	for progress := true; progress; {
 		progress = false
@@ -69,7 +74,7 @@ func (w *worker) pumpTunnel(c *conn) {
 				progress = true
 			case syscall.EAGAIN:
 			default:
-				w.endTunnel(c)
+				ex.endTunnel()
 				return
 			}
 			if px.c2uOff == len(px.c2u) {
@@ -77,12 +82,12 @@ func (w *worker) pumpTunnel(c *conn) {
 			}
 		}
 		if len(px.c2u) == 0 && c.readable && !px.tunnelDone[0] {
-			n, errno := w.connRead(c, px.c2u[:cap(px.c2u)])
+			n, errno := c.read(px.c2u[:cap(px.c2u)])
 			switch {
 			case errno == syscall.EAGAIN:
 				c.readable = false
 			case errno != 0:
-				w.endTunnel(c)
+				ex.endTunnel()
 				return
 			case n == 0:
 				px.tunnelDone[0] = true
@@ -95,14 +100,14 @@ func (w *worker) pumpTunnel(c *conn) {
 		}
 		// upstream → client
 		if c.wOff < len(c.wbuf) {
-			n, errno := w.connSend(c, c.wbuf[c.wOff:], false)
+			n, errno := c.write(c.wbuf[c.wOff:], false)
 			switch errno {
 			case 0:
 				c.wOff += n
 				progress = true
 			case syscall.EAGAIN:
 			default:
-				w.endTunnel(c)
+				ex.endTunnel()
 				return
 			}
 			if c.wOff == len(c.wbuf) {
@@ -115,7 +120,7 @@ func (w *worker) pumpTunnel(c *conn) {
 			case errno == syscall.EAGAIN:
 				u.Readable = false
 			case errno != 0:
-				w.endTunnel(c)
+				ex.endTunnel()
 				return
 			case n == 0:
 				px.tunnelDone[1] = true
@@ -131,20 +136,20 @@ func (w *worker) pumpTunnel(c *conn) {
 		}
 	}
 	if px.tunnelDone[0] && px.tunnelDone[1] {
-		w.endTunnel(c)
+		ex.endTunnel()
 	}
 }
 
 // endTunnel closes both sides of a tunnel.
-func (w *worker) endTunnel(c *conn) {
-	px := c.ex.px
-	if px.tunnel {
+func (ex *exchange) endTunnel() {
+	px, c := ex.px, ex.c
+	if px.phase == upTunnel {
 		if px.up != nil {
 			px.up.Member.Server.TunnelClosed()
 		}
-		px.tunnel = false
+		px.phase = upComplete
 	}
-	w.logAccess(c, c.ex)
-	w.releaseUp(px, false)
-	w.closeConn(c)
+	ex.w.logAccess(ex)
+	px.releaseUp(false)
+	c.close()
 }
