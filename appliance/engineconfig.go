@@ -11,7 +11,9 @@ import (
 )
 
 // engineConfig translates the file's configuration into the engine's.
-// accessLog is the opened access-log writer (nil for off).
+// accessLog is the opened access-log writer (nil for off). A key that is
+// not in the file stays zero here, and takes the engine's default
+// (proxy.Config.WithDefaults), which docs/config.md states.
 func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Config {
 	pc := proxy.Config{
 		Workers:           c.Server.Workers,
@@ -72,9 +74,6 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 		}
 		pc.Upstreams = append(pc.Upstreams, pu)
 	}
-	if pc.FileCache.Entries == 0 {
-		pc.FileCache.Entries = 1024
-	}
 	for _, s := range c.Sites {
 		site := proxy.Site{Hosts: s.Hosts, HSTS: s.HSTS, RedirectWWW: s.RedirectWWW}
 		site.HTTPSRedirect = c.servesHTTPS
@@ -82,18 +81,20 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			site.HTTPSRedirect = *s.HTTPSRedirect && c.servesHTTPS
 		}
 		for _, r := range s.Routes {
-			if r.Upstream != "" {
-				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: r.Upstream})
-				continue
+			// As written: a route with both, or neither, is the engine's to
+			// refuse (proxy.Config.Validate).
+			route := proxy.Route{Prefix: r.Path, Upstream: r.Upstream}
+			if r.Static != "" {
+				st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
+				if r.Immutable != nil && !*r.Immutable {
+					st.NoImmutable = true
+				}
+				if r.Precompressed != nil && !*r.Precompressed {
+					st.NoPrecompressed = true
+				}
+				route.Static = st
 			}
-			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
-			if r.Immutable != nil && !*r.Immutable {
-				st.NoImmutable = true
-			}
-			if r.Precompressed != nil && !*r.Precompressed {
-				st.NoPrecompressed = true
-			}
-			site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Static: st})
+			site.Routes = append(site.Routes, route)
 		}
 		pc.Sites = append(pc.Sites, site)
 	}

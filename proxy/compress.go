@@ -11,18 +11,6 @@ import (
 	"frontdoor/proxy/static"
 )
 
-// Compression configures on-the-fly compression of proxied responses
-// (static files use precompressed siblings instead).
-type Compression struct {
-	// Enabled turns it on (default off).
-	Enabled bool
-	// MinSize: responses announced smaller than this are sent as they are
-	// (default 1024 bytes).
-	MinSize int64
-	// GzipLevel is 1 (fastest) to 9 (smallest); default 5.
-	GzipLevel int
-}
-
 // codec is a content coding frontdoor can produce.
 type codec uint8
 
@@ -96,11 +84,7 @@ func (w *worker) getCompressor(kind codec, px *proxyExchange, chunked bool) *com
 		k = &compressor{kind: kind}
 		switch kind {
 		case codecGzip:
-			level := w.proxyCfg.Compress.GzipLevel
-			if level < 1 || level > 9 {
-				level = 5
-			}
-			k.gz, _ = gzip.NewWriterLevel(k, level)
+			k.gz, _ = gzip.NewWriterLevel(k, w.proxyCfg.Compress.GzipLevel)
 		case codecZstd:
 			k.zs, _ = zstd.NewWriter(k, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20),
 				zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
@@ -136,11 +120,7 @@ func (w *worker) chooseCompression(r *http1.Request, resp *http1.Response, strea
 	if resp.Framing != http1.FramingLength && resp.Framing != http1.FramingChunked {
 		return codecNone
 	}
-	minSize := cc.MinSize
-	if minSize == 0 {
-		minSize = 1024
-	}
-	if resp.Framing == http1.FramingLength && resp.ContentLength < minSize {
+	if resp.Framing == http1.FramingLength && resp.ContentLength < cc.MinSize {
 		return codecNone
 	}
 	if resp.HeaderNamed("content-encoding") != nil {

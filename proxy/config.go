@@ -78,7 +78,7 @@ type Timeouts struct {
 
 // FileCacheConfig tunes each worker's open-file cache.
 type FileCacheConfig struct {
-	Entries   int           // cached files per worker (default 4096)
+	Entries   int           // cached files per worker (default 1024)
 	Valid     time.Duration // how long an entry is trusted before a stat (default 2 s)
 	InlineMax int64         // files up to this size are kept in memory (default 16 KiB; -1 disables)
 }
@@ -138,8 +138,18 @@ type Static struct {
 // second.
 const DefaultBusyPoll = 100 * time.Microsecond
 
-// withDefaults returns c with every zero field set to its default.
-func (c Config) withDefaults() Config {
+// DefaultMaxHeaderBytes is Limits.MaxHeaderBytes's default; minHeaderBytes
+// is the least Validate accepts (a request line and a few fields).
+const (
+	DefaultMaxHeaderBytes = 16 << 10
+	minHeaderBytes        = 1024
+)
+
+// WithDefaults returns c with every zero field set to its default: the
+// defaults of the engine, which the appliance and docs/config.md follow
+// (the appliance leaves a key that is not in the file at zero). Nothing c
+// shares (slices, pointers) is written.
+func (c Config) WithDefaults() Config {
 	if c.Workers <= 0 {
 		c.Workers = runtime.NumCPU()
 	}
@@ -166,7 +176,7 @@ func (c Config) withDefaults() Config {
 		c.Timeouts.BodyMinRate = 1024
 	}
 	if c.Limits.MaxHeaderBytes <= 0 {
-		c.Limits.MaxHeaderBytes = 16 << 10
+		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Limits.MaxTargetBytes <= 0 {
 		c.Limits.MaxTargetBytes = 8 << 10
@@ -178,7 +188,7 @@ func (c Config) withDefaults() Config {
 		c.Limits.MaxBodyBytes = 100 << 20
 	}
 	if c.FileCache.Entries <= 0 {
-		c.FileCache.Entries = 4096
+		c.FileCache.Entries = 1024
 	}
 	if c.FileCache.InlineMax == 0 {
 		c.FileCache.InlineMax = 16 << 10
@@ -197,6 +207,19 @@ func (c Config) withDefaults() Config {
 	if p.MaxTempFile <= 0 {
 		p.MaxTempFile = 1 << 30
 	}
+	if p.Compress.MinSize == 0 {
+		p.Compress.MinSize = 1024
+	}
+	if p.Compress.GzipLevel == 0 {
+		p.Compress.GzipLevel = 5
+	}
+	if len(c.Upstreams) > 0 {
+		ups := make([]Upstream, len(c.Upstreams))
+		for i, u := range c.Upstreams {
+			ups[i] = u.withDefaults()
+		}
+		c.Upstreams = ups
+	}
 	if c.RedactQuery == nil {
 		c.RedactQuery = DefaultRedactQuery
 	} else {
@@ -213,6 +236,33 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// withDefaults returns u with its zero fields set to their defaults.
+func (u Upstream) withDefaults() Upstream {
+	if u.MaxFails <= 0 {
+		u.MaxFails = 1
+	}
+	if u.FailTimeout <= 0 {
+		u.FailTimeout = 10 * time.Second
+	}
+	if u.HealthCheck != nil {
+		h := *u.HealthCheck
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if h.Host == "" {
+			h.Host = "localhost"
+		}
+		if h.Interval <= 0 {
+			h.Interval = 5 * time.Second
+		}
+		if h.Timeout <= 0 {
+			h.Timeout = 2 * time.Second
+		}
+		u.HealthCheck = &h
+	}
+	return u
 }
 
 // DefaultRedactQuery are query parameters that commonly carry secrets.
@@ -273,4 +323,16 @@ type ProxyConfig struct {
 	// X-Forwarded-* headers are believed; from anyone else they are
 	// replaced.
 	TrustedProxies []string
+}
+
+// Compression configures on-the-fly compression of proxied responses
+// (static files use precompressed siblings instead).
+type Compression struct {
+	// Enabled turns it on (default off).
+	Enabled bool
+	// MinSize: responses announced smaller than this are sent as they are
+	// (default 1024 bytes).
+	MinSize int64
+	// GzipLevel is 1 (fastest) to 9 (smallest) (default 5).
+	GzipLevel int
 }

@@ -51,7 +51,10 @@ type Engine struct {
 // takes ownership of the listeners' descriptors and closes them when the
 // workers have stopped.
 func New(cfg Config, listeners []Listener) (*Engine, error) {
-	cfg = cfg.withDefaults()
+	if errs := cfg.Validate(); errs != nil {
+		return nil, errs
+	}
+	cfg = cfg.WithDefaults()
 	listeners = append([]Listener(nil), listeners...)
 	for i := range listeners {
 		if err := prepareListener(&listeners[i]); err != nil {
@@ -69,7 +72,7 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRouter(cfg.Sites, groups)
+	rt, err := newRouter(cfg.Sites)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +220,10 @@ func (e *Engine) closeWorkers() {
 // configuration whole. On error the old configuration stays in force.
 // Worker count and listeners are not changed by Reload.
 func (e *Engine) Reload(cfg Config) error {
-	cfg = cfg.withDefaults()
+	if errs := cfg.Validate(); errs != nil {
+		return errs
+	}
+	cfg = cfg.WithDefaults()
 	cfg.Workers = len(e.workers)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -232,7 +238,7 @@ func (e *Engine) Reload(cfg Config) error {
 			g.Servers = old.Servers
 		}
 	}
-	rt, err := newRouter(cfg.Sites, groups)
+	rt, err := newRouter(cfg.Sites)
 	if err != nil {
 		return err
 	}

@@ -7,45 +7,22 @@ import (
 	"frontdoor/proxy/upstream"
 )
 
-// compileProxy resolves the upstream groups and trusted proxies of cfg.
+// compileProxy resolves the upstream groups and trusted proxies of cfg
+// (validated, defaults applied).
 func (e *Engine) compileProxy(cfg *Config) (map[string]*upstream.Spec, *trustedSet, error) {
 	trusted, err := parseTrusted(cfg.Proxy.TrustedProxies)
 	if err != nil {
 		return nil, nil, err
 	}
 	groups := map[string]*upstream.Spec{}
-	for i, u := range cfg.Upstreams {
-		if u.Name == "" {
-			return nil, nil, fmt.Errorf("upstream %d has no name", i)
-		}
-		if _, dup := groups[u.Name]; dup {
-			return nil, nil, fmt.Errorf("upstream %q is defined twice", u.Name)
-		}
+	for _, u := range cfg.Upstreams {
 		balance, err := upstream.ParseBalance(u.Balance)
 		if err != nil {
 			return nil, nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
 		spec := &upstream.Spec{Name: u.Name, Balance: balance, MaxFails: int32(u.MaxFails), FailTimeout: u.FailTimeout}
-		if spec.MaxFails <= 0 {
-			spec.MaxFails = 1
-		}
-		if spec.FailTimeout <= 0 {
-			spec.FailTimeout = 10 * time.Second
-		}
 		if h := u.HealthCheck; h != nil {
 			spec.Health = &upstream.HealthCheck{Path: h.Path, Host: h.Host, Interval: h.Interval, Timeout: h.Timeout}
-			if spec.Health.Interval <= 0 {
-				spec.Health.Interval = 5 * time.Second
-			}
-			if spec.Health.Timeout <= 0 {
-				spec.Health.Timeout = 2 * time.Second
-			}
-			if spec.Health.Path == "" {
-				spec.Health.Path = "/"
-			}
-			if spec.Health.Host == "" {
-				spec.Health.Host = "localhost"
-			}
 		}
 		for _, s := range u.Servers {
 			st, err := e.servers.Get(s.Addr)

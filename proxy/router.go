@@ -3,7 +3,6 @@ package proxy
 import (
 	"fmt"
 	"frontdoor/proxy/static"
-	"frontdoor/proxy/upstream"
 	"sort"
 	"strings"
 )
@@ -39,85 +38,46 @@ type route struct {
 	upstream string      // group name, for proxied routes
 }
 
-// newRouter compiles sites. Errors name the site and route at fault.
-// groups are the upstream group names routes may refer to.
-func newRouter(sites []Site, groups map[string]*upstream.Spec) (*router, error) {
+// newRouter compiles sites (validated: Config.Validate). An error is a
+// static root that cannot be opened.
+func newRouter(sites []Site) (*router, error) {
 	r := &router{exact: map[string]*site{}}
 	for si, s := range sites {
 		st := &site{name: strings.Join(s.Hosts, ","), httpsRedirect: s.HTTPSRedirect, redirectWWW: s.RedirectWWW}
 		if s.HSTS != "" {
 			st.hsts = []byte("Strict-Transport-Security: " + s.HSTS + "\r\n")
 		}
-		switch s.RedirectWWW {
-		case "", "to_apex", "to_www":
-		default:
-			r.close()
-			return nil, fmt.Errorf("site %d (%s): redirect_www %q: want to_apex, to_www or nothing", si, st.name, s.RedirectWWW)
-		}
-		if len(s.Routes) == 0 {
-			r.close()
-			return nil, fmt.Errorf("site %d (%s): no routes", si, st.name)
-		}
 		for ri, rt := range s.Routes {
-			compiled, err := r.compileRoute(rt, groups)
-			if err != nil {
-				r.close()
-				return nil, fmt.Errorf("site %d (%s) route %d (%q): %w", si, st.name, ri, rt.Prefix, err)
+			c := &route{id: len(r.routes), prefix: rt.Prefix, upstream: rt.Upstream}
+			if rt.Static != nil {
+				d, err := static.Open(c.id, staticOptions(rt.Static))
+				if err != nil {
+					r.close()
+					return nil, fmt.Errorf("site %d (%s) route %d (%q): %w", si, st.name, ri, rt.Prefix, err)
+				}
+				c.static = d
 			}
-			st.routes = append(st.routes, compiled)
+			r.routes = append(r.routes, c)
+			st.routes = append(st.routes, c)
 		}
 		sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
 		if len(s.Hosts) == 0 {
-			if r.fallback != nil {
-				r.close()
-				return nil, fmt.Errorf("site %d: a second site without host names (only one may catch all hosts)", si)
-			}
 			r.fallback = st
 		}
 		for _, h := range s.Hosts {
-			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			h = normalizeHost(h)
 			switch {
 			case h == "*":
 				r.fallback = st
 			case strings.HasPrefix(h, "*."):
 				r.wildcard = append(r.wildcard, wildcardSite{suffix: h[1:], site: st})
 			default:
-				if _, dup := r.exact[h]; dup {
-					r.close()
-					return nil, fmt.Errorf("site %d: host %q is already served by another site", si, h)
-				}
 				r.exact[h] = st
 			}
 		}
 	}
 	sort.SliceStable(r.wildcard, func(i, j int) bool { return len(r.wildcard[i].suffix) > len(r.wildcard[j].suffix) })
 	return r, nil
-}
-
-func (r *router) compileRoute(rt Route, groups map[string]*upstream.Spec) (*route, error) {
-	if !strings.HasPrefix(rt.Prefix, "/") {
-		return nil, fmt.Errorf("prefix must start with /")
-	}
-	c := &route{id: len(r.routes), prefix: rt.Prefix}
-	switch {
-	case rt.Static != nil && rt.Upstream != "":
-		return nil, fmt.Errorf("route has both a static directory and an upstream")
-	case rt.Upstream != "":
-		if _, ok := groups[rt.Upstream]; !ok {
-			return nil, fmt.Errorf("upstream %q is not defined", rt.Upstream)
-		}
-		c.upstream = rt.Upstream
-	case rt.Static != nil:
-		d, err := static.Open(c.id, staticOptions(rt.Static))
-		if err != nil {
-			return nil, err
-		}
-		c.static = d
-	default:
-		return nil, fmt.Errorf("route has no handler (static or upstream)")
-	}
-	r.routes = append(r.routes, c)
-	return c, nil
 }
 
 // staticOptions reads a static route's configuration.
