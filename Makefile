@@ -17,6 +17,10 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 
+## test-quick: the tests that need no Django, pebble, PostgreSQL, package build or long load (go test -short), in under a minute
+test-quick:
+	$(GO) test -short -count=1 -timeout 5m ./...
+
 ## fuzz: the fuzz targets, long (FUZZTIME each, default 5m)
 FUZZTIME ?= 5m
 fuzz:

@@ -91,12 +91,14 @@ func cmdDeploy(args []string, stdout, stderr io.Writer) error {
 func cmdReload(args []string, stdout, stderr io.Writer) error {
 	fs := flags("reload", stderr)
 	af := addAdminFlags(fs)
+	appWait := fs.Duration("app-wait", 0, "wait at most this long for the application's part (a deploy, a handover); 0: until it ends. "+
+		"The configuration's verdict is always awaited (systemd's ExecReload passes 75s, under its 90 s timeout)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	res, err := af.client().Reload(ctx)
+	res, err := af.client().Reload(ctx, *appWait)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -56,9 +57,26 @@ func printCerts(w io.Writer, certs []acme.CertStatus) {
 	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tLAST ATTEMPT\tERROR")
 	for _, c := range certs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Source, c.State, dash(c.Issuer),
-			when(c.NotAfter), when(c.LastAttempt), dash(c.LastError))
+			when(c.NotAfter), when(c.LastAttempt), dash(certProblem(c)))
 	}
 	tw.Flush()
+}
+
+// certProblem is what keeps a name from its certificate, in one line: the
+// last failure (and when it is tried again), or the resolve check's
+// verdict when that is what holds the order back.
+func certProblem(c acme.CertStatus) string {
+	var p string
+	switch {
+	case c.LastError != "":
+		p = c.LastError
+		if c.NextAttempt.After(time.Now()) {
+			p += " (next attempt " + when(c.NextAttempt) + ")"
+		}
+	case !c.ResolveOK && c.Resolve != "":
+		p = c.Resolve
+	}
+	return strings.Join(strings.Fields(p), " ") // one line, whatever the CA sent
 }
 
 func when(t time.Time) string {

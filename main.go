@@ -28,7 +28,8 @@ const usage = `frontdoor — one binary in front of a Django site
 
 Usage:
   frontdoor run [--config FILE]          serve with a configuration file (default /etc/frontdoor/frontdoor.toml)
-  frontdoor check [--config FILE]        validate a configuration file; errors name the file, line and key
+  frontdoor check [FILE | --config FILE] validate a configuration file (default /etc/frontdoor/frontdoor.toml);
+                                         every error names the file, line and key, with a fix
   frontdoor version                      print the version
   frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force]
                                          inspect a Django project, print its problems with their fixes, write its configuration
@@ -125,8 +126,27 @@ func cmdRun(args []string, stderr io.Writer) error {
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flags("check", stderr)
 	config := fs.String("config", appliance.DefaultConfigPath, "configuration file")
+	// FILE may come before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch rest := fs.Args(); {
+	case len(rest) > 1 || (len(rest) == 1 && file != ""):
+		return fmt.Errorf("check one file: frontdoor check [FILE | --config FILE] (got %q)", append([]string{file}, rest...))
+	case len(rest) == 1:
+		file = rest[0]
+	}
+	if file != "" {
+		configSet := false
+		fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
+		if configSet && *config != file {
+			return fmt.Errorf("two files named: %s and --config %s; check one", file, *config)
+		}
+		*config = file
 	}
 	cfg, err := appliance.LoadConfig(*config)
 	if err != nil {

@@ -253,14 +253,24 @@ func (a *Appliance) handleDeploy(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReload does what SIGHUP does — it sends SIGHUP to the daemon — and
-// answers once the reload ended, the application's part included.
+// answers once the reload ended, the application's part included, or
+// after ?app_wait=DURATION of the application's part (then app_pending).
 func (a *Appliance) handleReload(w http.ResponseWriter, r *http.Request) {
+	var appWait time.Duration
+	if v := r.URL.Query().Get("app_wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			http.Error(w, fmt.Sprintf("app_wait %q is not a duration", v), http.StatusBadRequest)
+			return
+		}
+		appWait = d
+	}
 	seq, _ := a.app.reloads.current()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		writeJSON(w, http.StatusInternalServerError, ReloadResult{AppReloadResult: AppReloadResult{Error: err.Error()}})
 		return
 	}
-	res, err := a.app.reloads.waitAfter(r.Context(), seq)
+	res, err := a.app.reloads.waitAfter(r.Context(), seq, appWait)
 	if err != nil {
 		writeJSON(w, http.StatusGatewayTimeout, ReloadResult{AppReloadResult: AppReloadResult{Error: err.Error()}})
 		return

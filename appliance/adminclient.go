@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -88,10 +90,16 @@ func (c *AdminClient) Deploy(ctx context.Context) (DeployResult, error) {
 }
 
 // Reload asks the daemon to reload its configuration (as SIGHUP does) and
-// returns the outcome once the reload ended.
-func (c *AdminClient) Reload(ctx context.Context) (ReloadResult, error) {
+// returns the outcome once the reload ended; appWait > 0 bounds the wait
+// for the application's part (a deploy may take minutes), after which the
+// result says AppPending.
+func (c *AdminClient) Reload(ctx context.Context, appWait time.Duration) (ReloadResult, error) {
 	var res ReloadResult
-	body, _, err := c.do(ctx, http.MethodPost, "/reload")
+	path := "/reload"
+	if appWait > 0 {
+		path += "?app_wait=" + url.QueryEscape(appWait.String())
+	}
+	body, _, err := c.do(ctx, http.MethodPost, path)
 	if err != nil {
 		return res, err
 	}

@@ -114,6 +114,7 @@ func startDaemon(t *testing.T, dir, addr string, env ...string) *daemon {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Kill()

@@ -15,24 +15,26 @@ import (
 // the local CA's root for `frontdoor trust`.
 
 func (a *Appliance) handleCerts(w http.ResponseWriter, r *http.Request) {
-	if a.certs == nil {
+	m := a.certManager()
+	if m == nil {
 		writeJSON(w, http.StatusOK, []acme.CertStatus{})
 		return
 	}
-	writeJSON(w, http.StatusOK, a.certs.Status())
+	writeJSON(w, http.StatusOK, m.Status())
 }
 
 // handleRenew orders a new certificate for ?name= now and answers once it
 // is in place (or failed); the old one serves until then.
 func (a *Appliance) handleRenew(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
-	if a.certs == nil {
+	m := a.certManager()
+	if m == nil {
 		http.Error(w, "frontdoor serves no HTTPS (no server.https listener)", http.StatusConflict)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
-	if err := a.certs.Renew(ctx, name); err != nil {
+	if err := m.Renew(ctx, name); err != nil {
 		writeJSON(w, http.StatusOK, RenewResult{Name: name, Error: err.Error()})
 		return
 	}
@@ -41,12 +43,13 @@ func (a *Appliance) handleRenew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Appliance) handleTrustRoot(w http.ResponseWriter, r *http.Request) {
-	if a.certs == nil {
+	m := a.certManager()
+	if m == nil {
 		http.Error(w, "frontdoor serves no HTTPS (no server.https listener), so it has no local CA in use", http.StatusConflict)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
-	w.Write(a.certs.RootPEM())
+	w.Write(m.RootPEM())
 }
 
 // RenewResult is the answer to a renewal request.

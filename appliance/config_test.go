@@ -77,7 +77,7 @@ func TestConfigErrorsNameFileLineKeyAndFix(t *testing.T) {
 	}{
 		{"unknown key", "[server]\nworkerz = 2\n[[site]]\n[[site.route]]\npath=\"/\"\nstatic=\"" + dir + "\"\n", 2, "server.workerz", "unknown key"},
 		{"unknown table", "[sever]\nworkers = 2\n", 1, "sever", "unknown key"},
-		{"wrong type", "[server]\nworkers = \"two\"\n", 2, "server.workers", "string"},
+		{"wrong type", "[server]\nworkers = \"two\"\n", 2, "server.workers", `expected a number, got "two"`},
 		{"bad duration", "[timeouts]\nkeepalive = \"75 seconds\"\n", 2, "timeouts.keepalive", "not a duration"},
 		{"bad address", "[server]\nhttp = [\"localhost:80\"]\n[[site]]\n[[site.route]]\npath=\"/\"\nstatic=\"" + dir + "\"\n", 2, "server.http[0]", "not an IP address"},
 		{"bad port", "[server]\nhttp = [\":http2\"]\n[[site]]\n[[site.route]]\npath=\"/\"\nstatic=\"" + dir + "\"\n", 2, "server.http[0]", "bad port"},
@@ -160,5 +160,122 @@ func TestBusyPollKey(t *testing.T) {
 	_, err := ParseConfig("test.toml", []byte("[server]\nbusy_poll = \"fast\"\n"))
 	if err == nil || !strings.Contains(err.Error(), "busy_poll") || !strings.Contains(err.Error(), "test.toml:2:") {
 		t.Errorf("a bad busy_poll: %v", err)
+	}
+}
+
+// TestEveryErrorAtOnce: a file with several mistakes gets all of them in
+// one answer, in the order of its lines, each in the user's words with its
+// line and a fix — a type error does not hide the rest.
+func TestEveryErrorAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	text := `[server]
+workers = "four"
+http = ["127.0.0.1:8080", "127.0.0.1:08080"]
+https = ["*:8443", ":8443"]
+bogus = 1
+
+[timeouts]
+keepalive = 75
+
+[[upstream]]
+name = "backend"
+
+[[site]]
+hosts = ["*"]
+  [[site.route]]
+  path = "/"
+  static = "` + dir + `"
+  [[site.route]]
+  path = "/"
+  static = 5
+  [[site.route]]
+  path = "/static/"
+  precompressed = "yes"
+  static = "` + dir + `"
+
+[[site]]
+  [[site.route]]
+  path = "/"
+  upstream = "backend"
+`
+	_, err := ParseConfig("f.toml", []byte(text))
+	var errs ConfigErrors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %v is not a ConfigErrors", err)
+	}
+	want := []string{
+		`f.toml:2: server.workers: expected a number, got "four" (fix: `,
+		`f.toml:3: server.http[1]: "127.0.0.1:08080" is already listened on by server.http[0] (fix: `,
+		`f.toml:4: server.https[1]: ":8443" is already listened on by server.https[0] (fix: `,
+		`f.toml:5: server.bogus: unknown key (fix: `,
+		`f.toml:8: timeouts.keepalive: expected a duration in quotes, got 75 (fix: write it in quotes with a unit, e.g. keepalive = "75s")`,
+		`f.toml:10: upstream[0]: upstream "backend" has no servers (fix: `,
+		`f.toml:19: site[0].route[1].path: path "/" is already routed by site[0].route[0] (fix: `,
+		`f.toml:20: site[0].route[1].static: expected a string in quotes, got 5 (fix: `,
+		`f.toml:23: site[0].route[2].precompressed: expected true or false, got "yes" (fix: `,
+		`f.toml:26: site[1].hosts: site[0] already catches every host`,
+	}
+	if len(errs) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if i >= len(errs) || !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("problem %d does not start with %q:\n%v", i, w, err)
+		}
+	}
+}
+
+// TestTypeErrorsInUserWords covers each kind of value, and a list or a
+// table where the other was expected.
+func TestTypeErrorsInUserWords(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"[server]\nworkers = 2.5\n", `server.workers: expected a number, got 2.5`},
+		{"[server]\naccess_log = 1\n", `server.access_log: expected a string in quotes, got 1`},
+		{"[server]\nhttp = \":80\"\n", `server.http: expected a list, got ":80"`},
+		{"[server]\nhttp = [80]\n", `server.http[0]: expected a string in quotes, got 80`},
+		{"[limits]\nrequests_per_second_per_ip = \"10\"\n", `limits.requests_per_second_per_ip: expected a number, got "10"`},
+		{"[proxy]\ncompress = \"on\"\n", `proxy.compress: expected true or false, got "on"`},
+		{"server = 1\n", `server: expected a table, got 1`},
+		{"site = [\"a\"]\n", `site: expected tables, got "a"`},
+		{"[timeouts]\nkeepalive = \"75 seconds\"\n", `timeouts.keepalive: "75 seconds" is not a duration`},
+		{"[tls]\nnames = \"a.example\"\n", `tls.names: expected a list, got "a.example"`},
+	} {
+		_, err := ParseConfig("f.toml", []byte(tc.text))
+		if err == nil || !strings.Contains(err.Error(), "f.toml:") || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "(fix: ") {
+			t.Errorf("%q: %v; want %q with its line and a fix", tc.text, err, tc.want)
+		}
+	}
+}
+
+// TestNewConfigChecks: an [[upstream]] with no servers, a path routed
+// twice in a site, two catch-all sites ("*" or no hosts), and an address
+// listened on twice are refused with their lines.
+func TestNewConfigChecks(t *testing.T) {
+	dir := t.TempDir()
+	route := "  [[site.route]]\n  path = \"/\"\n  static = \"" + dir + "\"\n"
+	for _, tc := range []struct{ name, text, want string }{
+		{"upstream without servers", "[[upstream]]\nname = \"a\"\nbalance = \"least_conn\"\n[[site]]\n" + route,
+			`f.toml:1: upstream[0]: upstream "a" has no servers`},
+		{"upstream with long-form servers", "[[upstream]]\nname = \"a\"\n  [[upstream.server]]\n  addr = \"127.0.0.1:1\"\n[[site]]\n" + route, ""},
+		{"same path twice", "[[site]]\n" + route + route, `f.toml:6: site[0].route[1].path: path "/" is already routed by site[0].route[0]`},
+		{"two sites without hosts", "[[site]]\n" + route + "[[site]]\n" + route, `f.toml:5: site[1].hosts: site[0] already catches every host`},
+		{"a catch-all and a star", "[[site]]\n" + route + "[[site]]\nhosts = [\"*\"]\n" + route, `f.toml:6: site[1].hosts: site[0] already catches every host`},
+		{"http twice", "[server]\nhttp = [\"127.0.0.1:80\", \"127.0.0.1:80\"]\n", `f.toml:2: server.http[1]: "127.0.0.1:80" is already listened on by server.http[0]`},
+		{"http and https on one address", "[server]\nhttp = [\":8080\"]\nhttps = [\"*:8080\"]\n", `f.toml:3: server.https[0]: "*:8080" is already listened on by server.http[0]`},
+		{"a port name", "[server]\nhttp = [\":http\"]\n", `f.toml:2: server.http[0]: ":http": bad port "http"`},
+		{"different addresses", "[server]\nhttp = [\"127.0.0.1:80\", \"[::1]:80\", \":81\"]\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("f.toml", []byte(tc.text))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "(fix: ") {
+				t.Fatalf("got %v, want %q with a fix", err, tc.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -44,6 +45,31 @@ func (es ConfigErrors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// sortByLine orders the problems as the file reads; those without a line
+// come last, in the order they were found.
+func (es ConfigErrors) sortByLine() {
+	sort.SliceStable(es, func(i, j int) bool {
+		li, lj := es[i].Line, es[j].Line
+		if li == 0 || lj == 0 {
+			return li != 0 && lj == 0
+		}
+		return li < lj
+	})
+}
+
+// cover reports whether key, a problem found after decoding, follows from
+// one of es (a value dropped for its type leaves its route, say, with
+// nothing to serve): only the first cause is worth reporting.
+func (es ConfigErrors) cover(key string) bool {
+	for _, e := range es {
+		if key == e.Key || strings.HasPrefix(e.Key, key+".") || strings.HasPrefix(e.Key, key+"[") ||
+			strings.HasPrefix(key, e.Key+".") || strings.HasPrefix(key, e.Key+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // problem records an error about key; the line comes from the key index

@@ -178,7 +178,7 @@ func TestEngineRulesAreNamedByKeyAndLine(t *testing.T) {
 		{"upstream port", "[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:http\"]\n", 3, "upstream[0].servers[0]", "bad port"},
 		{"weight of the long form", "[[upstream]]\nname = \"a\"\nservers = [\"127.0.0.1:1\"]\n[[upstream.server]]\naddr = \"127.0.0.1:2\"\nweight = -2\n", 6, "upstream[0].server[0].weight", "negative"},
 		{"address of the long form", "[[upstream]]\nname = \"a\"\n[[upstream.server]]\naddr = \"unix:app.sock\"\n", 4, "upstream[0].server[0].addr", "absolute"},
-		{"balance", "[[upstream]]\nname = \"a\"\nbalance = \"roundrobin\"\n", 3, "upstream[0].balance", "not a balancing method"},
+		{"balance", "[[upstream]]\nname = \"a\"\nbalance = \"roundrobin\"\nservers = [\"127.0.0.1:1\"]\n", 3, "upstream[0].balance", "not a balancing method"},
 		{"route with both", site(`"a"`) + "upstream = \"api\"\n", 3, "site[0].route[0]", "both"},
 		{"route to no group", "[[site]]\n[[site.route]]\npath = \"/\"\nupstream = \"api\"\n", 4, "site[0].route[0].upstream", "no [[upstream]] is named \"api\""},
 		{"route with nothing", "[[site]]\n[[site.route]]\npath = \"/\"\n", 2, "site[0].route[0]", "nothing to serve"},

@@ -36,6 +36,9 @@ import (
 // must open and pass bbolt's consistency check. Meanwhile new connections
 // wait in the sockets' backlog: wrk must report no connect error.
 func TestKillNineUnderSocketActivation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts under load; skipped with -short")
+	}
 	activate := needTool(t, "systemd-socket-activate", "systemd")
 	wrk := needTool(t, "wrk", "wrk")
 	t.Parallel()
@@ -443,6 +446,9 @@ func serveBroken(l net.Listener) {
 // temporary file stays under max_temp_file (32 MiB here): the origin is
 // read only as fast as the client drains beyond that.
 func TestBrokenApplication(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out response timeouts; skipped with -short")
+	}
 	t.Parallel()
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, "tmp")
@@ -601,6 +607,7 @@ request_head = "60s"
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
@@ -721,7 +728,7 @@ func TestConfigErrorsThroughTheBinary(t *testing.T) {
 		name, text, where, says string
 	}{
 		{"unknown key", good("workerz = 2\n"), ":6: server.workerz", "unknown key"},
-		{"wrong type", good("workers = \"two\"\n"), ":6: server.workers", "string"},
+		{"wrong type", good("workers = \"two\"\n"), ":6: server.workers", `expected a number, got "two"`},
 		{"bad duration", good("[timeouts]\nkeepalive = \"75 seconds\"\n"), ":7: timeouts.keepalive", "not a duration"},
 		{"bad address", strings.Replace(good(""), addr, "localhost:80", 1), ":2: server.http[0]", "not an IP address"},
 		{"missing directory", strings.Replace(good(""), www, www+"/missing", 1), ":10: site[0].route[0].static", "no such file"},

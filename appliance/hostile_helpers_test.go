@@ -135,6 +135,7 @@ func startDaemonPriority(t *testing.T, dir, addr string) *daemon {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	d.process = p
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {

@@ -1,10 +1,12 @@
 package appliance
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -15,18 +17,18 @@ import (
 // openListeners returns the engine's listeners: the sockets systemd passed
 // (by name) when socket activated, else its own listeners on the
 // configured addresses. Either way the engine sees the same thing.
-func openListeners(cfg *Config, log *slog.Logger) ([]proxy.Listener, error) {
-	activated, err := systemd.ActivatedSockets()
+// activated reports the first case.
+func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activated bool, err error) {
+	passed, err := systemd.ActivatedSockets()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if len(activated) > 0 {
-		var ls []proxy.Listener
-		for _, s := range activated {
+	if len(passed) > 0 {
+		for _, s := range passed {
 			l, err := adoptSocket(s)
 			if err != nil {
 				closeListeners(ls)
-				return nil, err
+				return nil, true, err
 			}
 			switch s.Name {
 			case systemd.SocketHTTP:
@@ -38,27 +40,48 @@ func openListeners(cfg *Config, log *slog.Logger) ([]proxy.Listener, error) {
 			ls = append(ls, l)
 		}
 		log.Info("using sockets passed by systemd", "count", len(ls))
-		return ls, nil
+		return ls, true, nil
 	}
-	var ls []proxy.Listener
-	for _, addr := range cfg.Server.HTTP {
-		l, err := proxy.Listen(addr, systemd.SocketHTTP)
-		if err != nil {
-			closeListeners(ls)
-			return nil, fmt.Errorf("%s: server.http: %w", cfg.path, err)
+	for _, kind := range []struct {
+		key   string
+		name  string
+		addrs []string
+	}{{"server.http", systemd.SocketHTTP, cfg.Server.HTTP}, {"server.https", systemd.SocketHTTPS, cfg.Server.HTTPS}} {
+		for i, addr := range kind.addrs {
+			l, err := proxy.Listen(addr, kind.name)
+			if err != nil {
+				closeListeners(ls)
+				return nil, false, cfg.bindError(fmt.Sprintf("%s[%d]", kind.key, i), addr, err)
+			}
+			l.TLS = kind.name == systemd.SocketHTTPS
+			ls = append(ls, l)
 		}
-		ls = append(ls, l)
 	}
-	for _, addr := range cfg.Server.HTTPS {
-		l, err := proxy.Listen(addr, systemd.SocketHTTPS)
-		if err != nil {
-			closeListeners(ls)
-			return nil, fmt.Errorf("%s: server.https: %w", cfg.path, err)
-		}
-		l.TLS = true
-		ls = append(ls, l)
+	return ls, false, nil
+}
+
+// bindError names the configuration line of an address that could not be
+// listened on, with what to do about it.
+func (c *Config) bindError(key, addr string, err error) error {
+	fix := "choose another address, or free this one"
+	switch {
+	case errors.Is(err, unix.EADDRINUSE):
+		_, port, _ := net.SplitHostPort(addr)
+		fix = fmt.Sprintf("another program listens there (ss -ltnp 'sport = :%s' shows which): stop it or choose another port", port)
+	case errors.Is(err, unix.EACCES):
+		fix = "ports below 1024 need root: run frontdoor under systemd with its sockets (frontdoor-http.socket, frontdoor-https.socket), or choose a port above 1023"
+	case errors.Is(err, unix.EADDRNOTAVAIL):
+		fix = "the address is not one of this machine's: use one that `ip addr` lists, or leave the host empty for every address"
 	}
-	return ls, nil
+	if _, set := c.lines[key]; !set && c.lineOf(key) == 0 {
+		fix += " (this is the default; set " + key[:strings.IndexByte(key, '[')] + " to change it)"
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		err = errno // "bind ADDR: " repeats what the message says
+	}
+	return ConfigErrors{{File: c.path, Line: c.lineOf(key), Key: key,
+		Msg: fmt.Sprintf("cannot listen on %q: %v", addr, err), Fix: fix}}
 }
 
 // adoptSocket takes the descriptor out of its *os.File (whose finalizer

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -24,30 +26,50 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig decodes and validates configuration text; path is used in
-// messages and to resolve relative paths.
+// messages and to resolve relative paths. Every problem is reported at
+// once, in the order of the file's lines: a syntax error alone (nothing
+// after it can be trusted), else every unknown key, every value of the
+// wrong type and every invalid setting.
 func ParseConfig(path string, data []byte) (*Config, error) {
 	c := &Config{path: path, lines: keyLines(data)}
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return nil, c.decodeErrors(err, data)
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return nil, c.decodeErrors(err)
+	}
+	typeErrs := c.typeErrors(doc)
+	errs := append(ConfigErrors(nil), typeErrs...)
+	// What is left has the right types: decode it into Config.
+	clean, err := toml.Marshal(doc)
+	if err == nil {
+		dec := toml.NewDecoder(bytes.NewReader(clean))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(c)
+	}
+	if err != nil {
+		// A case typeErrors does not know: the decoder's own words.
+		errs = append(errs, c.decodeErrors(err)...)
 	}
 	c.applyDefaults()
-	if errs := c.validate(); len(errs) > 0 {
+	for _, e := range c.validate() {
+		if !typeErrs.cover(e.Key) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		errs.sortByLine()
 		return nil, errs
 	}
 	return c, nil
 }
 
 // decodeErrors turns go-toml's errors into located ConfigErrors.
-func (c *Config) decodeErrors(err error, data []byte) error {
+func (c *Config) decodeErrors(err error) ConfigErrors {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
 		var errs ConfigErrors
 		for _, e := range strict.Errors {
-			row, _ := e.Position()
 			key := strings.Join(e.Key(), ".")
-			errs = append(errs, &ConfigError{File: c.path, Line: row, Key: key,
+			errs = append(errs, &ConfigError{File: c.path, Line: c.lineOf(key), Key: key,
 				Msg: "unknown key", Fix: "remove it or check its spelling against docs/config.md"})
 		}
 		return errs
@@ -60,10 +82,7 @@ func (c *Config) decodeErrors(err error, data []byte) error {
 		return ConfigErrors{{File: c.path, Line: row, Key: strings.Join(de.Key(), "."),
 			Msg: msg, Fix: "see docs/config.md for the key's type and an example"}}
 	}
-	if ce := c.durationTypeError(data); ce != nil {
-		return ConfigErrors{ce}
-	}
-	return ConfigErrors{{File: c.path, Msg: err.Error()}}
+	return ConfigErrors{{File: c.path, Msg: err.Error(), Fix: "see docs/config.md for the key's type and an example"}}
 }
 
 func (c *Config) applyDefaults() {
@@ -93,16 +112,7 @@ func (c *Config) applyDefaults() {
 func (c *Config) validate() ConfigErrors {
 	var errs ConfigErrors
 	add := func(key, msg, fix string) { errs = append(errs, c.problem(key, msg, fix)) }
-	for i, a := range c.Server.HTTP {
-		if err := checkListenAddr(a); err != nil {
-			add(fmt.Sprintf("server.http[%d]", i), err.Error(), `write "host:port" with an IP address host, e.g. ":80" or "127.0.0.1:8080"`)
-		}
-	}
-	for i, a := range c.Server.HTTPS {
-		if err := checkListenAddr(a); err != nil {
-			add(fmt.Sprintf("server.https[%d]", i), err.Error(), `write "host:port" with an IP address host, e.g. ":443" or "127.0.0.1:8443"`)
-		}
-	}
+	errs = append(errs, c.validateListeners()...)
 	if c.TLS.DirectoryCA != "" {
 		if _, err := trustedRoots(c.TLS.DirectoryCA); err != nil {
 			add("tls.directory_ca", err.Error(), "point it at a readable PEM file of CA certificates")
@@ -127,6 +137,13 @@ func (c *Config) validate() ConfigErrors {
 		add("server.access_log", fmt.Sprintf("%q is not an absolute path", c.Server.AccessLog), `write an absolute path, "-" for standard output or "off"`)
 	}
 	errs = append(errs, c.validateApp()...)
+	for i, u := range c.Upstreams {
+		// The engine takes a group without servers (the [app]'s is filled
+		// at run time); in the file it is a mistake.
+		if len(u.Servers) == 0 && len(u.Server) == 0 {
+			add(fmt.Sprintf("upstream[%d]", i), fmt.Sprintf("upstream %q has no servers", u.Name), `list its application servers: servers = ["unix:/run/frontdoor/app.sock"] or servers = ["127.0.0.1:8000"]`)
+		}
+	}
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {
 			if r.Upstream != "" && r.Dotfiles {
@@ -137,16 +154,53 @@ func (c *Config) validate() ConfigErrors {
 	return append(errs, c.engineErrors()...)
 }
 
-func checkListenAddr(a string) error {
+// validateListeners checks the listen addresses, and that none is given
+// twice (in server.http and server.https together: one socket cannot be
+// both).
+func (c *Config) validateListeners() ConfigErrors {
+	var errs ConfigErrors
+	seen := map[string]string{}
+	for _, kind := range []struct {
+		key, example string
+		addrs        []string
+	}{{"server.http", `":80" or "127.0.0.1:8080"`, c.Server.HTTP}, {"server.https", `":443" or "127.0.0.1:8443"`, c.Server.HTTPS}} {
+		for i, a := range kind.addrs {
+			key := fmt.Sprintf("%s[%d]", kind.key, i)
+			norm, err := checkListenAddr(a)
+			if err != nil {
+				errs = append(errs, c.problem(key, err.Error(), `write "host:port" with an IP address host and a port number, e.g. `+kind.example))
+				continue
+			}
+			if prev, dup := seen[norm]; dup {
+				errs = append(errs, c.problem(key, fmt.Sprintf("%q is already listened on by %s", a, prev), "list each address once, in server.http or in server.https"))
+				continue
+			}
+			seen[norm] = key
+		}
+	}
+	return errs
+}
+
+// checkListenAddr checks a listen address and returns it in a normal form
+// ("" and "*" hosts alike, addresses as netip writes them).
+func checkListenAddr(a string) (string, error) {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port", a)
+		return "", fmt.Errorf("%q is not host:port", a)
 	}
-	if host != "" && host != "*" && net.ParseIP(host) == nil {
-		return fmt.Errorf("%q: host %q is not an IP address", a, host)
+	if host == "*" {
+		host = ""
 	}
-	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
-		return fmt.Errorf("%q: bad port %q", a, port)
+	if host != "" {
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return "", fmt.Errorf("%q: host %q is not an IP address", a, host)
+		}
+		host = ip.String()
 	}
-	return nil
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", fmt.Errorf("%q: bad port %q (a number from 0 to 65535)", a, port)
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), nil
 }

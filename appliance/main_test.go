@@ -54,6 +54,25 @@ type process struct {
 	addr   string
 }
 
+// hostPaths are the host's own directories of frontdoor, as the daemon
+// logs them (the admin socket's path, the state file): a test's daemon
+// must use its temporary directory instead (issue 11).
+var hostPaths = []string{"path=/run/frontdoor/", "state=/var/lib/frontdoor/", "path=/etc/frontdoor/"}
+
+// guardHostPaths fails the test, when it ends, if the daemon's log shows it
+// used the host's directories — a configuration that left runtime_dir or
+// state to their defaults.
+func (p *process) guardHostPaths(t *testing.T) {
+	t.Cleanup(func() {
+		log := p.stderr.String()
+		for _, h := range hostPaths {
+			if strings.Contains(log, h) {
+				t.Errorf("the test's daemon used the host's %s (set state and runtime_dir under t.TempDir()):\n%s", strings.TrimPrefix(strings.TrimPrefix(h, "path="), "state="), log)
+			}
+		}
+	})
+}
+
 func startFrontdoor(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{stderr: &syncBuffer{}}
@@ -63,6 +82,7 @@ func startFrontdoor(t *testing.T, args ...string) *process {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.guardHostPaths(t)
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Kill()
@@ -96,12 +116,13 @@ func writeConfig(t *testing.T, path, addr, root string) {
 http = [%q]
 access_log = "off"
 state = %q
+runtime_dir = %q
 
 [[site]]
   [[site.route]]
   path = "/"
   static = %q
-`, addr, filepath.Join(filepath.Dir(path), "state", "state.db"), root)
+`, addr, filepath.Join(filepath.Dir(path), "state", "state.db"), filepath.Join(filepath.Dir(path), "run"), root)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +190,35 @@ func TestCheckCommand(t *testing.T) {
 	writeConfig(t, cfgPath, "127.0.0.1:0", dir)
 	if out, err := exec.Command(binPath, "check", "--config", cfgPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
 		t.Fatalf("check refused a good configuration: %v\n%s", err, out)
+	}
+	// The file may be named without --config, and then it is the one checked.
+	if out, err := exec.Command(binPath, "check", cfgPath).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), cfgPath+": ok") {
+		t.Fatalf("check FILE: %v\n%s", err, out)
+	}
+	missing := filepath.Join(dir, "missing.toml")
+	if out, err := exec.Command(binPath, "check", missing).CombinedOutput(); err == nil || !strings.Contains(string(out), missing) {
+		t.Fatalf("check of a missing FILE: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(binPath, "check", cfgPath, "--config", missing).CombinedOutput(); err == nil || !strings.Contains(string(out), "two files") {
+		t.Fatalf("check FILE --config OTHER: %v\n%s", err, out)
+	}
+}
+
+// TestBindErrorNamesTheLine: an address another program holds makes run
+// fail with the file, the line of the address and a fix.
+func TestBindErrorNamesTheLine(t *testing.T) {
+	dir := t.TempDir()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cfgPath := filepath.Join(dir, "frontdoor.toml")
+	writeConfig(t, cfgPath, held.Addr().String(), dir)
+	out, err := exec.Command(binPath, "run", "--config", cfgPath).CombinedOutput()
+	want := fmt.Sprintf("%s:2: server.http[0]: cannot listen on %q: address already in use (fix: another program listens there", cfgPath, held.Addr().String())
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("run on a held address: %v; want %q in:\n%s", err, want, out)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"frontdoor/supervisor"
 )
@@ -26,6 +27,14 @@ type ReloadResult struct {
 	// (file:line: key: message (fix: …)); the previous configuration
 	// stays in force.
 	ConfigError string `json:"config_error,omitempty"`
+	// RestartNeeded lists the keys the file changes that only a restart
+	// applies, as "key (running → in the file)" (reloadkeys.go); the rest
+	// of the file is in force.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
+	// AppPending: the application's part was still under way when the
+	// caller stopped waiting for it (POST /reload?app_wait=…); it goes on,
+	// and `frontdoor status` shows how it ends.
+	AppPending bool `json:"app_pending,omitempty"`
 	AppReloadResult
 }
 
@@ -44,6 +53,7 @@ type reloadTracker struct {
 type reloadOutcome struct {
 	seq       int
 	configErr error
+	restart   []string
 	action    *appAction // nil when the configuration was refused
 }
 
@@ -69,8 +79,9 @@ func (act *appAction) finish(res AppReloadResult) {
 }
 
 // reloadFinished records the outcome of a reload (err is nil when the new
-// configuration is in force). run.go calls it at the end of every reload.
-func (a *Appliance) reloadFinished(err error) {
+// configuration is in force; restart lists what it could not apply).
+// run.go calls it at the end of every reload.
+func (a *Appliance) reloadFinished(err error, restart []string) {
 	r := a.app
 	if r == nil {
 		return
@@ -78,7 +89,7 @@ func (a *Appliance) reloadFinished(err error) {
 	t := &r.reloads
 	t.mu.Lock()
 	t.seq++
-	t.last = reloadOutcome{seq: t.seq, configErr: err, action: t.pending}
+	t.last = reloadOutcome{seq: t.seq, configErr: err, restart: restart, action: t.pending}
 	if err != nil {
 		t.last.action = nil
 	}
@@ -98,8 +109,9 @@ func (t *reloadTracker) current() (int, <-chan struct{}) {
 }
 
 // waitAfter waits for a reload that finished after reload number seq,
-// then for its application part.
-func (t *reloadTracker) waitAfter(ctx context.Context, seq int) (ReloadResult, error) {
+// then for its application part, for at most appWait (0: as long as it
+// takes) — the configuration's verdict is never cut short.
+func (t *reloadTracker) waitAfter(ctx context.Context, seq int, appWait time.Duration) (ReloadResult, error) {
 	for {
 		t.mu.Lock()
 		last, changed := t.last, t.changed
@@ -108,15 +120,23 @@ func (t *reloadTracker) waitAfter(ctx context.Context, seq int) (ReloadResult, e
 			if last.configErr != nil {
 				return ReloadResult{ConfigError: last.configErr.Error()}, nil
 			}
-			res := ReloadResult{OK: true}
+			res := ReloadResult{OK: true, RestartNeeded: last.restart}
 			if last.action != nil {
+				var timeout <-chan time.Time
+				if appWait > 0 {
+					timer := time.NewTimer(appWait)
+					defer timer.Stop()
+					timeout = timer.C
+				}
 				select {
 				case <-last.action.done:
+					res.AppReloadResult = last.action.result
+					res.OK = res.Error == ""
+				case <-timeout:
+					res.AppPending = true
 				case <-ctx.Done():
 					return ReloadResult{}, ctx.Err()
 				}
-				res.AppReloadResult = last.action.result
-				res.OK = res.Error == ""
 			}
 			return res, nil
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,8 +36,18 @@ type Appliance struct {
 	notifier  *systemd.Notifier
 	accessLog io.Closer
 	state     *state.DB
-	certs     *acme.Manager // certificates; nil when no TLS listener
-	tlsConfig *tls.Config   // the manager's live config (ticket keys rotate in place)
+	// certs is the certificate manager (nil when no TLS listener), and
+	// tlsConfig its live config (ticket keys rotate in place); a reload
+	// that changes [tls] settings replaces both (tlsreload.go), so readers
+	// outside the signal loop use certManager.
+	certsMu   sync.Mutex
+	certs     *acme.Manager
+	tlsConfig *tls.Config
+	certsCA   []byte // the directory_ca file the manager was built with
+	// started is the configuration the daemon started with: a reload
+	// compares the keys it cannot apply with it (reloadkeys.go).
+	started   *Config
+	activated bool // the listeners came from systemd
 	httpPort  int
 	httpsPort int
 	app       *appRunner   // the supervised application (app.go); nil without [app]
@@ -57,10 +68,17 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier}
+	// Signals are caught before anything serves: a SIGHUP (or a POST
+	// /reload, which sends one) that arrives while start is still under
+	// way would otherwise find Go's default action and end the process.
+	// serve handles what arrived meanwhile.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	if err := a.start(); err != nil {
 		return err
 	}
-	return a.serve(ctx)
+	return a.serve(ctx, signals)
 }
 
 func (a *Appliance) start() error {
@@ -76,10 +94,11 @@ func (a *Appliance) start() error {
 	if err != nil {
 		return err
 	}
-	listeners, err := openListeners(a.cfg, a.log)
+	listeners, activated, err := openListeners(a.cfg, a.log)
 	if err != nil {
 		return err
 	}
+	a.started, a.activated = a.cfg, activated
 	a.httpPort, a.httpsPort = listenerPorts(listeners)
 	if a.httpsPort != 0 {
 		if a.certs, err = a.newCertManager(a.cfg, max(a.httpPort, 80)); err != nil {
@@ -87,6 +106,7 @@ func (a *Appliance) start() error {
 			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
 		}
 		a.tlsConfig = a.certs.TLSConfig()
+		a.certsCA, _ = readDirectoryCA(a.cfg) // newCertManager has just read it
 	}
 	engine, err := proxy.New(a.engineConfig(a.cfg, accessLog), listeners)
 	if err != nil {
@@ -99,7 +119,7 @@ func (a *Appliance) start() error {
 	for _, l := range engine.Listeners() {
 		addrs = append(addrs, l.Addr)
 	}
-	a.log.Info("frontdoor serving", "listen", strings.Join(addrs, " "), "workers", engine.Stats().Workers, "sites", len(a.cfg.Sites))
+	a.log.Info("frontdoor serving", "listen", strings.Join(addrs, " "), "workers", engine.Stats().Workers, "sites", len(a.cfg.Sites), "state", a.cfg.Server.State)
 	if a.certs != nil {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
@@ -110,10 +130,7 @@ func (a *Appliance) start() error {
 	return a.startAdmin()
 }
 
-func (a *Appliance) serve(ctx context.Context) error {
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(signals)
+func (a *Appliance) serve(ctx context.Context, signals <-chan os.Signal) error {
 	watchCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	tuneMemory(watchCtx, a.log)
@@ -136,19 +153,29 @@ func (a *Appliance) serve(ctx context.Context) error {
 	}
 }
 
-// reload re-reads the configuration file and applies it atomically.
+// reload re-reads the configuration file and applies it atomically: all
+// of it, or (on an error) none of it. Keys only a restart can apply are
+// named in the log and in POST /reload's answer.
 func (a *Appliance) reload() {
 	a.notifier.Reloading("reloading configuration")
 	cfg, err := LoadConfig(a.cfgPath)
+	var restart []string
 	if err == nil {
+		restart = restartNeeded(a.started, cfg, a.activated)
 		err = a.apply(cfg)
 	}
-	defer a.reloadFinished(err) // POST /reload waits for it (reloads.go)
+	defer a.reloadFinished(err, restart) // POST /reload waits for it (reloads.go)
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			a.log.Error("reload refused; the previous configuration stays in force", "problem", line)
 		}
 		a.notifier.Ready("reload failed, previous configuration in force: " + firstLine(err.Error()))
+		return
+	}
+	if len(restart) > 0 {
+		a.log.Warn("configuration reloaded, except what only a restart applies (systemctl restart frontdoor)",
+			"sites", len(cfg.Sites), "restart_needed", strings.Join(restart, ", "))
+		a.notifier.Ready(a.statusLine() + "; restart needed for " + restartKeyNames(restart))
 		return
 	}
 	a.log.Info("configuration reloaded", "sites", len(cfg.Sites))
@@ -160,19 +187,40 @@ func (a *Appliance) apply(cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if a.certs != nil {
-		if err := a.certs.SetNames(cfg.acmeNames()); err != nil {
-			if closer != nil {
-				closer.Close()
-			}
-			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
-		}
-	}
-	if err := a.engine.Reload(a.engineConfig(cfg, accessLog)); err != nil {
+	fail := func(err error) error {
 		if closer != nil {
 			closer.Close()
 		}
-		return fmt.Errorf("%s: %w", a.cfgPath, err)
+		return err
+	}
+	certs, err := a.prepareCerts(cfg)
+	if err != nil {
+		return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
+	}
+	if certs != nil && certs.next == nil {
+		if err := a.certs.SetNames(certs.names); err != nil {
+			return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
+		}
+	}
+	oldCerts, oldTLS := a.certs, a.tlsConfig
+	if certs != nil && certs.next != nil {
+		a.setCerts(certs.next, certs.tls) // engineConfig hands them to the engine
+	}
+	if err := a.engine.Reload(a.engineConfig(cfg, accessLog)); err != nil {
+		if certs != nil && certs.next != nil {
+			a.setCerts(oldCerts, oldTLS)
+			certs.abandon()
+		}
+		return fail(fmt.Errorf("%s: %w", a.cfgPath, err))
+	}
+	if certs != nil && certs.next != nil {
+		// The engine serves with the new manager's config: the old one
+		// stops (orders under way are cancelled; the new one places what
+		// is still due), the new one starts.
+		oldCerts.Close()
+		certs.next.Start()
+		a.certsCA = certs.ca
+		a.log.Info("[tls] changed: the certificate manager was rebuilt", "directory_url", cfg.TLS.DirectoryURL, "resolver", cfg.TLS.Resolver)
 	}
 	// The old access log file is closed only now that no worker writes to
 	// it: reopening on SIGHUP is also how log rotation works.
@@ -183,6 +231,20 @@ func (a *Appliance) apply(cfg *Config) error {
 	a.cfg, a.accessLog = cfg, closer
 	a.reloadApp(old, cfg)
 	return nil
+}
+
+// certManager returns the certificate manager serving now (nil without a
+// TLS listener).
+func (a *Appliance) certManager() *acme.Manager {
+	a.certsMu.Lock()
+	defer a.certsMu.Unlock()
+	return a.certs
+}
+
+func (a *Appliance) setCerts(m *acme.Manager, cfg *tls.Config) {
+	a.certsMu.Lock()
+	defer a.certsMu.Unlock()
+	a.certs, a.tlsConfig = m, cfg
 }
 
 func (a *Appliance) stop() error {
@@ -196,8 +258,8 @@ func (a *Appliance) stop() error {
 	a.stopAdmin()
 	err := a.engine.Shutdown(ctx)
 	a.stopApp(ctx)
-	if a.certs != nil {
-		a.certs.Close()
+	if m := a.certManager(); m != nil {
+		m.Close()
 	}
 	if a.accessLog != nil {
 		a.accessLog.Close()

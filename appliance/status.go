@@ -121,8 +121,8 @@ func (a *Appliance) statusReport() StatusReport {
 		}
 		rep.EventsDropped = r.rec.dropped.Load()
 	}
-	if a.certs != nil {
-		rep.Certificates = a.certs.Status()
+	if m := a.certManager(); m != nil {
+		rep.Certificates = m.Status()
 	}
 	if a.state != nil {
 		if evs, err := a.state.Events(statusEvents); err == nil {
@@ -178,9 +178,9 @@ func (r *appRunner) statusLine() string {
 	if st.Postgres.Used {
 		parts = append(parts, "postgres "+string(st.Postgres.State))
 	}
-	if r.a.certs != nil {
+	if m := r.a.certManager(); m != nil {
 		valid, other := 0, 0
-		for _, c := range r.a.certs.Status() {
+		for _, c := range m.Status() {
 			if c.State == "valid" {
 				valid++
 			} else {

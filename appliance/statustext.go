@@ -240,6 +240,15 @@ func WriteReloadResult(w io.Writer, res ReloadResult) {
 		fmt.Fprintf(w, "; application: %s", res.App)
 	}
 	fmt.Fprintln(w)
+	if res.AppPending {
+		fmt.Fprintln(w, "the application's part goes on in the background (frontdoor status shows how it ends)")
+	}
+	if len(res.RestartNeeded) > 0 {
+		fmt.Fprintln(w, "not applied until a restart (systemctl restart frontdoor):")
+		for _, k := range res.RestartNeeded {
+			fmt.Fprintf(w, "  %s\n", k)
+		}
+	}
 	if res.Deploy != nil {
 		WriteSteps(w, res.Deploy)
 	}

@@ -16,6 +16,9 @@ import (
 // certificate itself (its chain is a private CA, it is short-lived, it has
 // no revocation URL: properties of a local certificate, not of the server).
 func TestTestSSLFindsNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("testssl runs for minutes; skipped with -short")
+	}
 	if _, err := exec.LookPath("testssl"); err != nil {
 		t.Fatalf("testssl (Debian package testssl.sh) is needed: %v", err)
 	}

@@ -3,8 +3,6 @@ package packaging
 import (
 	"bytes"
 	"fmt"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,70 +41,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot returns the repository's top directory (the tests run in
-// packaging/).
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// hasMainPackage reports whether dir holds a Go main package.
-func hasMainPackage(dir string) bool {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		file, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.PackageClauseOnly)
-		if err == nil && file.Name.Name == "main" {
-			return true
-		}
-	}
-	return false
-}
-
-// placeholderMain writes a stand-in main package into a temporary module,
-// for as long as the repository has no main package of its own.
-func placeholderMain() (string, error) {
-	dir := filepath.Join(workDir, "placeholder")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	src := `// Command frontdoor is a placeholder that packaging tests build while the
-// repository has no main package yet.
-package main
-
-import (
-	"fmt"
-	"os"
-)
-
-var version = "dev"
-
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("frontdoor", version)
-		return
-	}
-	fmt.Fprintln(os.Stderr, "frontdoor placeholder: not implemented")
-	os.Exit(1)
-}
-`
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
-		return "", err
-	}
-	return dir, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module placeholder\n\ngo 1.26.0\n"), 0o644)
-}
-
 // debs builds the packages once (about 20 s, plus 30 s the first time nfpm
 // is compiled) and returns them, skipping the test when nfpm cannot be
 // built here.
 func debs(t *testing.T) builtDebs {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the packages; skipped with -short")
+	}
 	buildOnce.Do(func() { built = buildDebs(t) })
 	if built.skip != "" {
 		t.Skip(built.skip)
@@ -131,14 +73,6 @@ func buildDebs(t *testing.T) builtDebs {
 	dist := filepath.Join(workDir, "dist")
 	cmd := exec.Command("./build-deb")
 	cmd.Env = append(os.Environ(), "DIST_DIR="+dist, "FRONTDOOR_VERSION="+b.version, "ARCHES="+strings.Join(arches, " "))
-	if !hasMainPackage(repoRoot(t)) {
-		dir, err := placeholderMain()
-		if err != nil {
-			return builtDebs{err: err}
-		}
-		t.Logf("the repository has no main package yet: packaging a placeholder from %s", dir)
-		cmd.Env = append(cmd.Env, "MAIN_DIR="+dir)
-	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

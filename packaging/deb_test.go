@@ -236,7 +236,7 @@ func TestManPage(t *testing.T) {
 	text := string(out)
 	for _, synopsis := range []string{
 		"run [--config FILE]",
-		"check [--config FILE]",
+		"check [FILE | --config FILE]",
 		"version",
 		"init DJANGO_DIR [--domain NAME]... [--config PATH]",
 		"status [--json]",
@@ -319,8 +319,7 @@ func TestBinary(t *testing.T) {
 			}
 			out, err := exec.Command(path, "version").CombinedOutput()
 			if err != nil {
-				t.Logf("`frontdoor version` does not work yet (%v): %s", err, out)
-				return
+				t.Fatalf("`frontdoor version` of the packaged binary: %v\n%s", err, out)
 			}
 			if !strings.Contains(string(out), b.version) {
 				t.Errorf("`frontdoor version` printed %q, want it to contain %s", out, b.version)

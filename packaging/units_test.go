@@ -123,7 +123,7 @@ func TestUnitSettings(t *testing.T) {
 		{"frontdoor.service", "Service.Type", "notify"},
 		{"frontdoor.service", "Service.NotifyAccess", "main"},
 		{"frontdoor.service", "Service.ExecStart", "/usr/bin/frontdoor run --config /etc/frontdoor/frontdoor.toml"},
-		{"frontdoor.service", "Service.ExecReload", "/bin/kill -HUP $MAINPID"},
+		{"frontdoor.service", "Service.ExecReload", "/usr/bin/frontdoor reload --config /etc/frontdoor/frontdoor.toml --app-wait 75s"},
 		{"frontdoor.service", "Service.Sockets", "frontdoor-http.socket frontdoor-https.socket"},
 		{"frontdoor.service", "Service.Restart", "on-failure"},
 		{"frontdoor.service", "Service.WatchdogSec", "30s"},

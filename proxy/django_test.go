@@ -60,6 +60,9 @@ func (l *lockedBuffer) String() string {
 // it (migrate, collectstatic).
 func copyExample(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs Django's migrate, collectstatic and gunicorn; skipped with -short")
+	}
 	if out, err := exec.Command(debianPython, "-c", "import django, gunicorn, uvicorn").CombinedOutput(); err != nil {
 		t.Fatalf("Debian's Django, gunicorn and uvicorn are needed (scripts/ensure-deps test installs them): %v\n%s", err, out)
 	}
@@ -84,6 +87,9 @@ func djangoEnv(dir string) []string {
 
 func startDjango(t testing.TB, dir string, o djangoOptions) *djangoApp {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts gunicorn and Django; skipped with -short")
+	}
 	if o.workers == 0 {
 		o.workers = 2
 	}

@@ -283,6 +283,9 @@ func TestTLSWebSocketTunnel(t *testing.T) {
 // TestHoldsManyIdleTLSConnections opens 9,000 TLS connections, each idle
 // after one request, and checks they are all held and answer again.
 func TestHoldsManyIdleTLSConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("9,000 TLS handshakes; skipped with -short")
+	}
 	const n = 9000
 	raiseFileLimit(t, 2*n+500)
 	ca := newTestCA(t)

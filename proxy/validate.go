@@ -102,7 +102,7 @@ func (c *Config) Validate() ConfigErrors {
 		sf := fmt.Sprintf("Sites[%d]", i)
 		if isCatchAll(s.Hosts) {
 			if catchAll >= 0 {
-				add(sf+".Hosts", fmt.Sprintf("site %d already catches every host", catchAll), "give this site its host names")
+				add(sf+".Hosts", fmt.Sprintf("site[%d] already catches every host (no hosts, or \"*\")", catchAll), "give this site its host names, or merge the two sites")
 			}
 			catchAll = i
 		}
@@ -113,7 +113,7 @@ func (c *Config) Validate() ConfigErrors {
 			}
 			name := normalizeHost(h)
 			if prev, dup := seenHosts[name]; dup {
-				add(hf, fmt.Sprintf("host %q is already served by site %d", h, prev), "name each host in one site only")
+				add(hf, fmt.Sprintf("host %q is already served by site[%d]", h, prev), "name each host in one site only")
 			}
 			seenHosts[name] = i
 			if strings.ContainsAny(h, " /:") {
@@ -128,8 +128,15 @@ func (c *Config) Validate() ConfigErrors {
 		if len(s.Routes) == 0 {
 			add(sf+".Routes", "site has no routes", `add one, e.g. a route for "/" with a static directory`)
 		}
+		seenPrefixes := map[string]int{}
 		for j, r := range s.Routes {
-			errs = append(errs, r.validate(fmt.Sprintf("%s.Routes[%d]", sf, j), groups)...)
+			rf := fmt.Sprintf("%s.Routes[%d]", sf, j)
+			errs = append(errs, r.validate(rf, groups)...)
+			if prev, dup := seenPrefixes[r.Prefix]; dup {
+				add(rf+".Prefix", fmt.Sprintf("path %q is already routed by site[%d].route[%d]", r.Prefix, i, prev), "keep one route per path: the second would never be used")
+			} else {
+				seenPrefixes[r.Prefix] = j
+			}
 		}
 	}
 	return errs

@@ -52,6 +52,7 @@ func TestValidateNamesTheFieldAtFault(t *testing.T) {
 		{"not a host", func(c *Config) { c.Sites = []Site{site("a.example:80")} }, "Sites[0].Hosts[0]", "not a host name"},
 		{"redirect", func(c *Config) { s := site(); s.RedirectWWW = "both"; c.Sites = []Site{s} }, "Sites[0].RedirectWWW", "not a redirect"},
 		{"no routes", func(c *Config) { c.Sites = []Site{{}} }, "Sites[0].Routes", "no routes"},
+		{"prefix twice", func(c *Config) { s := site(); s.Routes = append(s.Routes, s.Routes[0]); c.Sites = []Site{s} }, "Sites[0].Routes[1].Prefix", "already routed"},
 		{"prefix", func(c *Config) { s := site(); s.Routes[0].Prefix = "static/"; c.Sites = []Site{s} }, "Sites[0].Routes[0].Prefix", "must start with /"},
 		{"both", func(c *Config) { s := site(); s.Routes[0].Upstream = "a"; c.Sites = []Site{s} }, "Sites[0].Routes[0]", "both"},
 		{"neither", func(c *Config) { c.Sites = []Site{{Routes: []Route{{Prefix: "/"}}}} }, "Sites[0].Routes[0]", "nothing to serve"},

@@ -1,8 +1,9 @@
 // Package desynctest holds the request-smuggling cases that frontdoor's
 // tests run both through the sans-I/O parser (proxy/http1) and through the
 // running engine (proxy): the cases of aws/http-desync-guardian, read from
-// the shared copy beside the repository, with the verdicts frontdoor gives
-// them, and frontdoor's own mutation table (mutations.go).
+// the copy in testdata/http-desync-guardian (Apache-2.0, with its LICENSE
+// and NOTICE), with the verdicts frontdoor gives them, and frontdoor's own
+// mutation table (mutations.go).
 //
 // It is used only by tests. It must not import proxy/http1: the parser's
 // in-package tests import it.
@@ -19,7 +20,7 @@ import (
 )
 
 // Case is one case of aws/http-desync-guardian's suite (see
-// ../shared/testdata/http-desync-guardian/README.md for the format).
+// testdata/http-desync-guardian/README.md for the format).
 type Case struct {
 	Name    string `yaml:"name"`
 	URI     string `yaml:"uri"`
@@ -57,9 +58,10 @@ func (c *Case) Raw() []byte {
 	return []byte(b.String())
 }
 
-// Dir is where the shared copy of the suite lives: beside the repository,
-// in ../shared/testdata/http-desync-guardian. FRONTDOOR_DESYNC_DIR
-// overrides it.
+// Dir is where the suite lives: in the repository, under
+// internal/desynctest/testdata/http-desync-guardian, found from the
+// test's working directory (any package of the module).
+// FRONTDOOR_DESYNC_DIR overrides it.
 func Dir() (string, error) {
 	if d := os.Getenv("FRONTDOOR_DESYNC_DIR"); d != "" {
 		return d, nil
@@ -70,7 +72,7 @@ func Dir() (string, error) {
 	}
 	for d := wd; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "..", "shared", "testdata", "http-desync-guardian"), nil
+			return filepath.Join(d, "internal", "desynctest", "testdata", "http-desync-guardian"), nil
 		}
 		if filepath.Dir(d) == d {
 			return "", fmt.Errorf("no go.mod above %s", wd)
@@ -79,7 +81,7 @@ func Dir() (string, error) {
 }
 
 // Load reads every case of the suite, in file order. A missing suite fails
-// the test: it is part of the repository's shared test data, not optional.
+// the test: it is part of the repository's test data, not optional.
 func Load(t testing.TB) []Case {
 	t.Helper()
 	dir, err := Dir()

@@ -57,13 +57,16 @@ type Server struct {
 }
 
 // Start starts pebble-challtestsrv and pebble, waits until both
-// answer, and stops them when the test ends. It skips the test when the
-// Debian package pebble is not installed. A start that does not answer
+// answer, and stops them when the test ends. It skips the test with -short
+// (make test-quick) and when the Debian package pebble is not installed. A start that does not answer
 // (a port taken between choosing and binding it by a test running in
 // parallel, a process that exits) is retried on fresh ports, and the
 // processes' output is logged so a failure says why.
 func Start(t testing.TB, httpPort, tlsPort int) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts pebble; skipped with -short")
+	}
 	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed (apt-get install pebble): %v", bin, err)

@@ -26,10 +26,13 @@ type Server struct {
 
 // Start initialises and starts a server listening on 127.0.0.1 and on a
 // socket in its own directory; it is stopped when the test ends. It skips
-// the test when PostgreSQL 15 or the postgres user is missing, or when not
+// the test with -short (make test-quick), and when PostgreSQL 15 or the postgres user is missing, or when not
 // root (CI: apt-get install postgresql).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts PostgreSQL; skipped with -short")
+	}
 	if _, err := os.Stat(filepath.Join(BinDir, "initdb")); err != nil {
 		t.Skipf("PostgreSQL 15 server binaries missing (apt-get install postgresql): %v", err)
 	}

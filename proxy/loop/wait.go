@@ -12,9 +12,10 @@ import (
 // here and in spin.go: when to block in epoll_wait and for how long, when
 // to busy-poll instead, and when to pass through the Go scheduler.
 
-// maxPollWait bounds epoll_wait so that the heartbeat and the owner's
-// periodic work (AfterTurn) advance even on an idle loop.
-const maxPollWait = time.Second
+// MaxWait bounds epoll_wait so that the heartbeat and the owner's
+// periodic work (AfterTurn) advance even on an idle loop: a loop that
+// turns turns at least this often.
+const MaxWait = time.Second
 
 // schedulerPass is how often a loop goes through the Go scheduler.
 const schedulerPass = 5 * time.Millisecond
@@ -87,9 +88,9 @@ func (l *Loop) spinPoll() (int, syscall.Errno) {
 }
 
 // pollTimeout is epoll_wait's timeout in milliseconds: until the next
-// timer, at most maxPollWait.
+// timer, at most MaxWait.
 func (l *Loop) pollTimeout() int {
-	wait := int64(maxPollWait)
+	wait := int64(MaxWait)
 	if next := l.timers.next(); next >= 0 {
 		if d := next - l.now; d < wait {
 			wait = d
