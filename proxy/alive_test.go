@@ -19,7 +19,7 @@ func TestAliveSeesAHungWorker(t *testing.T) {
 	}
 	release := make(chan struct{})
 	hung := make(chan struct{})
-	te.e.workers[1].loop.Post(func() {
+	te.e.workers[1].loop.Post(nil, func() {
 		close(hung)
 		<-release
 	})

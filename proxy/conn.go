@@ -390,7 +390,7 @@ func (c *conn) fail() {
 		if c.wOff == 0 && ex.status == 0 {
 			c.wbuf = c.wbuf[:0]
 			ex.writeError(500)
-			loop.Send(c.fd, c.wbuf, false)
+			c.write(c.wbuf, false) // over TLS, through the cipher
 		}
 		ex.logged = true
 	}

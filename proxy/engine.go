@@ -260,7 +260,7 @@ func (e *Engine) onEachWorker(f func(*worker)) {
 	var wg sync.WaitGroup
 	for _, w := range e.workers {
 		wg.Add(1)
-		w.loop.Post(func() {
+		w.loop.Post(nil, func() {
 			defer wg.Done()
 			f(w)
 		})
@@ -278,7 +278,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		grace = min(grace, time.Until(d))
 	}
 	for _, w := range e.workers {
-		w.loop.Post(func() { w.startDrain(int64(grace)) })
+		w.loop.Post(nil, func() { w.startDrain(int64(grace)) })
 	}
 	e.mu.Unlock()
 	select {

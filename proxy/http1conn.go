@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"frontdoor/proxy/http1"
-	"frontdoor/proxy/loop"
 )
 
 // The HTTP/1.1 codec: a client connection's bytes read as requests, one
@@ -136,7 +135,8 @@ func (c *conn) readBody() {
 	h.bodyLeft = h.req.ContentLength
 	h.chunked.Reset()
 	if h.req.Expect100 && len(c.rbuf) == h.req.HeadLen {
-		loop.Send(c.fd, []byte("HTTP/1.1 100 Continue\r\n\r\n"), false)
+		// Through the connection's own layer: over TLS, encrypted.
+		c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), false)
 	}
 	c.consumeBody()
 }

@@ -23,10 +23,10 @@ func (w *worker) startTLS(c *conn) {
 	c.ts = ts
 	c.state = stateHandshake
 	gen := c.gen
-	ts.OnHandshakeOutput(func() { w.loop.Post(func() { w.handshakeOutput(c, gen) }) })
+	ts.OnHandshakeOutput(func() { w.loop.Post(c, func() { w.handshakeOutput(c, gen) }) })
 	w.loop.Arm(&c.timer, timerHandshake)
 	w.handshakes.Start(ts, func(err error) {
-		w.loop.Post(func() { w.handshakeFinished(c, gen, err) })
+		w.loop.Post(c, func() { w.handshakeFinished(c, gen, err) })
 	})
 }
 

@@ -118,15 +118,22 @@ func (w *worker) AfterTurn() {
 	}
 }
 
-// Recovered confines a panic while handling an event to the connection
-// involved: logged, answered with 500 when nothing was sent yet, and the
-// connection closed; the worker goes on.
-func (w *worker) Recovered(h loop.Handler, r any) {
+// Recovered confines a panic on the worker's loop (an event, a timer, a
+// task) to the client connection involved: logged, answered with 500 when
+// nothing was sent yet, and the connection closed; the worker goes on.
+func (w *worker) Recovered(owner any, r any) {
 	buf := make([]byte, 8<<10)
 	buf = buf[:runtime.Stack(buf, false)]
 	w.log.Error("panic while handling a connection; connection closed, worker continues",
 		"worker", w.id, "panic", r, "stack", string(buf))
-	if c, ok := h.(*conn); ok && c.state != stateClosed {
+	var c *conn
+	switch o := owner.(type) {
+	case *conn:
+		c = o
+	case *exchange:
+		c = o.c
+	}
+	if c != nil && c.state != stateClosed {
 		c.fail()
 	}
 }

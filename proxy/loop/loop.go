@@ -21,10 +21,12 @@ type Hooks interface {
 	// AfterTurn runs at the end of every turn of the loop, after the
 	// turn's events and the timers that expired.
 	AfterTurn()
-	// Recovered is told of a panic that h raised while handling an event.
+	// Recovered is told of a panic r on the loop's goroutine, with the
+	// owner of the work that raised it: the Handler of an event, the
+	// TimerOwner of an expired timer, the owner given to Post (maybe nil).
 	// It runs inside the deferred recovery, so a stack trace taken there
 	// shows where the panic happened. The loop goes on.
-	Recovered(h Handler, r any)
+	Recovered(owner any, r any)
 }
 
 // slot is the handler registered for one descriptor, with the generation
@@ -98,7 +100,7 @@ func (l *Loop) Run(hooks Hooks) {
 		for i := 0; i < n; i++ {
 			l.dispatch(&l.events[i], hooks)
 		}
-		l.timers.expire(l.now)
+		l.expire(hooks)
 		hooks.AfterTurn()
 	}
 }
@@ -112,7 +114,7 @@ func (l *Loop) dispatch(ev *unix.EpollEvent, hooks Hooks) {
 	fd := int(ev.Fd)
 	if fd == l.p.eventfd {
 		l.p.drainWake()
-		l.runTasks()
+		l.runTasks(hooks)
 		return
 	}
 	if fd >= len(l.slots) {
@@ -126,10 +128,27 @@ func (l *Loop) dispatch(ev *unix.EpollEvent, hooks Hooks) {
 	s.h.OnEvent(ev.Events)
 }
 
-func (l *Loop) recoverPanic(h Handler, hooks Hooks) {
+func (l *Loop) recoverPanic(owner any, hooks Hooks) {
 	if r := recover(); r != nil {
-		hooks.Recovered(h, r)
+		hooks.Recovered(owner, r)
 	}
+}
+
+// expire fires the timers whose deadline has passed, each under the same
+// recovery as an event.
+func (l *Loop) expire(hooks Hooks) {
+	for {
+		n, kind := l.timers.pop(l.now)
+		if n == nil {
+			return
+		}
+		l.fire(n.Owner, kind, hooks)
+	}
+}
+
+func (l *Loop) fire(owner TimerOwner, kind TimerKind, hooks Hooks) {
+	defer l.recoverPanic(owner, hooks)
+	owner.OnTimeout(kind)
 }
 
 // Register adds a connection's descriptor to the epoll set, once for its
@@ -204,18 +223,24 @@ func (l *Loop) nextGen() uint32 {
 }
 
 // Post runs f on the loop's goroutine; it may be called from any
-// goroutine.
-func (l *Loop) Post(f func()) {
-	l.tasks.push(f)
+// goroutine. owner is who a panic in f is reported about (Recovered), or
+// nil.
+func (l *Loop) Post(owner any, f func()) {
+	l.tasks.push(task{owner: owner, f: f})
 	l.p.wake()
 }
 
-func (l *Loop) runTasks() {
+func (l *Loop) runTasks(hooks Hooks) {
 	tasks := l.tasks.take()
-	for _, f := range tasks {
-		f()
+	for _, t := range tasks {
+		l.run(t, hooks)
 	}
 	l.tasks.recycle(tasks)
+}
+
+func (l *Loop) run(t task, hooks Hooks) {
+	defer l.recoverPanic(t.owner, hooks)
+	t.f()
 }
 
 // Now is the loop's clock: nanoseconds since its start, read once per

@@ -85,19 +85,25 @@ func (p *poller) close() {
 // so what the loop owns is never shared.
 type taskQueue struct {
 	mu    sync.Mutex
-	tasks []func()
-	spare []func()
+	tasks []task
+	spare []task
 }
 
-func (q *taskQueue) push(f func()) {
+// task is a function posted to the loop, and whom it concerns.
+type task struct {
+	owner any
+	f     func()
+}
+
+func (q *taskQueue) push(t task) {
 	q.mu.Lock()
-	q.tasks = append(q.tasks, f)
+	q.tasks = append(q.tasks, t)
 	q.mu.Unlock()
 }
 
 // take returns the queued tasks; the caller hands the slice back with
 // recycle when done, so steady-state posting does not allocate.
-func (q *taskQueue) take() []func() {
+func (q *taskQueue) take() []task {
 	q.mu.Lock()
 	t := q.tasks
 	q.tasks = q.spare[:0]
@@ -106,7 +112,7 @@ func (q *taskQueue) take() []func() {
 	return t
 }
 
-func (q *taskQueue) recycle(t []func()) {
+func (q *taskQueue) recycle(t []task) {
 	clear(t)
 	q.mu.Lock()
 	if q.spare == nil {

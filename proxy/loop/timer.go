@@ -121,16 +121,17 @@ func (t *timers) next() int64 {
 	return earliest
 }
 
-// expire fires every timer whose deadline has passed. An owner may re-arm
-// or stop other timers from its callback.
-func (t *timers) expire(now int64) {
+// pop stops and returns the first timer whose deadline has passed, with
+// the kind it was armed for; nil when none has. Expiring owners may re-arm
+// or stop other timers meanwhile.
+func (t *timers) pop(now int64) (*Timer, TimerKind) {
 	for i := range t.lists {
 		l := &t.lists[i]
-		for l.head != nil && l.head.deadline <= now {
-			n := l.head
+		if n := l.head; n != nil && n.deadline <= now {
 			kind := n.kind
 			t.stop(n)
-			n.Owner.OnTimeout(kind)
+			return n, kind
 		}
 	}
+	return nil, NoTimer
 }
