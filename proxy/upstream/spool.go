@@ -130,21 +130,30 @@ func (s *Spool) Commit(n int) {
 }
 
 // Append copies p into the spool (memory while allowed, else the file).
-// On ENOSPC or the file limit it returns an error and appends nothing.
+// On ENOSPC or the file limit it returns an error; what memory took of p
+// stays.
 func (s *Spool) Append(p []byte) error {
+	_, err := s.append(p)
+	return err
+}
+
+// append is Append, reporting how much of p it took before an error.
+func (s *Spool) append(p []byte) (int, error) {
+	taken := 0
 	for len(p) > 0 {
 		if t := s.Tail(); t != nil {
 			n := copy(t, p)
 			s.Commit(n)
 			p = p[n:]
+			taken += n
 			continue
 		}
 		if err := s.appendFile(p); err != nil {
-			return err
+			return taken, err
 		}
-		return nil
+		return taken + len(p), nil
 	}
-	return nil
+	return taken, nil
 }
 
 func (s *Spool) appendFile(p []byte) error {
@@ -185,8 +194,8 @@ func (s *Spool) appendFile(p []byte) error {
 // Reading then stops until the client drains, so memory stays bounded by
 // one read.
 func (s *Spool) AppendAlways(p []byte) {
-	if s.Append(p) != nil {
-		s.forceMemory(p)
+	if n, err := s.append(p); err != nil {
+		s.forceMemory(p[n:]) // what memory took already is in place
 	}
 }
 
