@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -116,8 +117,12 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	fs := flags("init", stderr)
 	config := fs.String("config", appliance.DefaultConfigPath, "the configuration file to write")
 	force := fs.Bool("force", false, "replace an existing configuration file (kept as FILE.bak)")
-	var domains multiFlag
+	settings := fs.String("settings", "", "the settings module (DJANGO_SETTINGS_MODULE): for a project without manage.py, or other settings than its entry point's")
+	app := fs.String("app", "", "the application object, MODULE:ATTR (default: WSGI_APPLICATION/ASGI_APPLICATION, else Django's own handler)")
+	runUser := fs.String("user", "", "the account the application runs as when frontdoor runs as root (default: the project's owner)")
+	var domains, pythonPath multiFlag
 	fs.Var(&domains, "domain", "a name of the site (repeatable; default: the concrete names of ALLOWED_HOSTS)")
+	fs.Var(&pythonPath, "pythonpath", "a directory to import the settings module from (repeatable)")
 	// DJANGO_DIR may come before or after the flags.
 	var dir string
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -131,13 +136,38 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	} else if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if dir == "" {
-		return fmt.Errorf("name the Django project: frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH]")
+	if dir == "" && *settings == "" {
+		return fmt.Errorf("name the Django project: frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH], or for a project without manage.py: frontdoor init --settings MODULE [--pythonpath DIR] [--app MODULE:ATTR]")
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
 	_, err := appliance.Init(ctx, appliance.InitOptions{
-		ProjectDir: dir, Domains: domains, ConfigPath: *config, Force: *force, Out: stdout,
+		ProjectDir: dir, Settings: *settings, PythonPath: pythonPath, App: *app, User: *runUser,
+		Domains: domains, ConfigPath: *config, Force: *force, Out: stdout,
 	})
+	if errors.Is(err, appliance.ErrInitProblems) {
+		return errors.New("the configuration is written, but ERROR problems remain (see above)")
+	}
 	return err
+}
+
+// cmdManage runs a management command; its exit status is frontdoor's.
+// Only --config (before the command) is frontdoor's: everything from the
+// command on is Django's.
+func cmdManage(args []string, stderr io.Writer) int {
+	config := appliance.DefaultConfigPath
+	for len(args) > 0 && strings.HasPrefix(args[0], "--config") {
+		if v, ok := strings.CutPrefix(args[0], "--config="); ok {
+			config, args = v, args[1:]
+		} else if len(args) > 1 {
+			config, args = args[1], args[2:]
+		} else {
+			break
+		}
+	}
+	code, err := appliance.Manage(appliance.ManageOptions{ConfigPath: config, Args: args})
+	if err != nil {
+		fmt.Fprintf(stderr, "frontdoor manage: %v\n", err)
+	}
+	return code
 }

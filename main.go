@@ -31,8 +31,13 @@ Usage:
   frontdoor check [FILE | --config FILE] validate a configuration file (default /etc/frontdoor/frontdoor.toml);
                                          every error names the file, line and key, with a fix
   frontdoor version                      print the version
-  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force]
-                                         inspect a Django project, print its problems with their fixes, write its configuration
+  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force] [--user NAME]
+  frontdoor init --settings MODULE [--pythonpath DIR]... [--app MODULE:ATTR] [DIR] ...
+                                         inspect a Django project, print its problems with their fixes, write its configuration;
+                                         exits 1 while a problem marked ERROR remains
+  frontdoor manage [--config FILE] COMMAND [ARGS]...
+                                         run a Django management command (createsuperuser, shell, migrate...) with the
+                                         app's Python, directory, environment (.env, [app] env, settings) and user
   frontdoor status [--json] [--admin SOCKET | --config FILE]
                                          the running daemon: edge, processes, PostgreSQL, last deploy, certificates, events
   frontdoor deploy [--admin SOCKET | --config FILE]
@@ -82,6 +87,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		err = cmdTrust(rest, stdout, stderr)
 	case "init":
 		err = cmdInit(rest, stdout, stderr)
+	case "manage":
+		return cmdManage(rest, stderr)
 	case "status":
 		err = cmdStatus(rest, stdout, stderr)
 	case "deploy":

@@ -204,6 +204,7 @@ func (r *appRunner) newInstance(cfg AppConfig) (*appInstance, error) {
 	inst := &appInstance{id: id, cfg: cfg, done: make(chan struct{})}
 	inst.dir = filepath.Join(r.a.cfg.Server.RuntimeDir, fmt.Sprintf("app%d", id))
 	sc := cfg.supervisorConfig(inst.dir)
+	sc.CompressDir = r.a.cfg.compressedDir()
 	sc.Logger = r.log
 	sc.Edge = &edgeAdapter{r: r, inst: inst}
 	sc.Recorder = r.rec

@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"frontdoor/internal/testkit"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,12 +51,17 @@ func TestInitRunRestartDeploy(t *testing.T) {
 			t.Errorf("the written configuration lacks %q:\n%s", want, text)
 		}
 	}
-	if out, err := cli(t, "init", project, "--config", cfg); err == nil || !strings.Contains(out, "--force") {
-		t.Errorf("init replaced an existing configuration without --force: %v\n%s", err, out)
+	// init replaces the file it wrote while nobody edited it ...
+	if out, err := cli(t, "init", project, "--config", cfg); err != nil {
+		t.Errorf("init refused to replace its own untouched file: %v\n%s", err, out)
 	}
 
 	addr := freePort(t)
 	appendTo(t, cfg, serverTable(addr, dir))
+	// ... and not once it was edited.
+	if out, err := cli(t, "init", project, "--config", cfg); err == nil || !strings.Contains(out, "--force") {
+		t.Errorf("init replaced an edited configuration without --force: %v\n%s", err, out)
+	}
 	// Two gunicorn workers are enough here: uncomment the key init wrote.
 	text, _ = os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(text), "# workers = ", "workers = 2 # was ", 1)), 0o644)
@@ -110,9 +117,16 @@ func TestInitRunRestartDeploy(t *testing.T) {
 			t.Errorf("metric %s = %q, want %s", series, samples[series], want)
 		}
 	}
-	if v := samples[`frontdoor_process_resident_memory_bytes{process="web"}`]; v == "" || v == "0" {
-		t.Errorf("web RSS = %q (sampled every 5 s: the deploy took long enough for one)", v)
-	}
+	// Resource use is sampled every 5 s: the new generation may not have
+	// been measured yet.
+	await(t, 15*time.Second, "the new generation's RSS in the metrics", func() bool {
+		m, err := d.client().Metrics(context.Background())
+		if err != nil {
+			return false
+		}
+		v := checkExposition(t, m)[`frontdoor_process_resident_memory_bytes{process="web"}`]
+		return v != "" && v != "0"
+	})
 
 	text2, err := cli(t, "status", "--config", cfg)
 	if err != nil || !strings.Contains(text2, "running") || !strings.Contains(text2, "deploy-succeeded") {
@@ -305,6 +319,7 @@ func TestCrashLoopIsReported(t *testing.T) {
 	appendTo(t, filepath.Join(project, "mysite", "wsgi.py"), "\nimport frontdoor_test_no_such_module  # noqa\n")
 	static := filepath.Join(project, "staticfiles")
 	os.Mkdir(static, 0o755)
+	testkit.GiveToAppUser(t, project)
 	dir := t.TempDir()
 	addr := freePort(t)
 	text := fmt.Sprintf("[app]\ndir = %q\nworkers = 1\nstatic_url = \"/static/\"\nstatic_root = %q\n", project, static) + serverTable(addr, dir)
@@ -368,4 +383,10 @@ func TestCrashLoopIsReported(t *testing.T) {
 	await(t, 10*time.Second, "a STATUS= line saying FATAL", func() bool {
 		return strings.Contains(notes.String(), "STATUS=web FATAL: ")
 	})
+	// The import error's traceback is one log record (level ERROR), not a
+	// record per line.
+	oneRecord := regexp.MustCompile(`level=ERROR msg="Traceback \(most recent call last\):\\n(?:[^"\\]|\\.)*ModuleNotFoundError: No module named 'frontdoor_test_no_such_module'" [^\n]*proc=web`)
+	if !oneRecord.MatchString(d.stderr.String()) {
+		t.Errorf("the traceback is not one record in the log:\n%s", lastLogLines(d.stderr.String(), 30))
+	}
 }

@@ -23,8 +23,17 @@ const appUpstream = "app"
 // Only Dir is required; every zero field takes the supervisor's default
 // (supervisor.Config documents each, docs/config.md repeats them).
 type AppConfig struct {
-	// Dir is the Django project: the directory holding manage.py.
+	// Dir is the Django project: the directory holding manage.py (or, with
+	// settings, the working directory of a project without one).
 	Dir string `toml:"dir"`
+	// Settings is DJANGO_SETTINGS_MODULE for every process (default: the
+	// env's, else what the application's module sets, else manage.py's).
+	Settings string `toml:"settings"`
+	// PythonPath lists directories put in front of PYTHONPATH.
+	PythonPath []string `toml:"pythonpath"`
+	// User is the account the processes run as when frontdoor runs as
+	// root (default: the owner of dir; never root).
+	User string `toml:"user"`
 	// Python is the interpreter (default: the project's .venv or venv,
 	// $VIRTUAL_ENV, else /usr/bin/python3).
 	Python string `toml:"python"`
@@ -49,11 +58,16 @@ type AppConfig struct {
 
 	// ReleaseSteps = false turns every release step off; WaitPostgres,
 	// Migrate and CollectStatic turn one off (all default true).
-	ReleaseSteps  *bool    `toml:"release_steps"`
-	WaitPostgres  *bool    `toml:"wait_postgres"`
-	Migrate       *bool    `toml:"migrate"`
-	CollectStatic *bool    `toml:"collectstatic"`
-	StepTimeout   Duration `toml:"step_timeout"` // each migrate/collectstatic, default 10m
+	ReleaseSteps  *bool `toml:"release_steps"`
+	WaitPostgres  *bool `toml:"wait_postgres"`
+	Migrate       *bool `toml:"migrate"`
+	CollectStatic *bool `toml:"collectstatic"`
+	// CompressStatic writes .br, .zst and .gz next to STATIC_ROOT's
+	// compressible files at every release (default true).
+	CompressStatic *bool    `toml:"compress_static"`
+	StepTimeout    Duration `toml:"step_timeout"` // each release command, default 10m
+	// Release are the project's own release steps ([[app.release]]).
+	Release []AppReleaseConfig `toml:"release"`
 
 	PostgresInterval    Duration `toml:"postgres_interval"`     // health check period, default 10s
 	PostgresWaitTimeout Duration `toml:"postgres_wait_timeout"` // the wait-for-PostgreSQL step, default 5m
@@ -102,8 +116,26 @@ type AppProcessConfig struct {
 	Env     []string `toml:"env"`
 }
 
+// AppReleaseConfig is one [[app.release]]: a command run at every release
+// after collectstatic, such as django-compressor's `manage compress`.
+type AppReleaseConfig struct {
+	Name string `toml:"name"`
+	// Command is the argv; a first word of "manage" runs a management
+	// command, "python" the project's interpreter.
+	Command []string `toml:"command"`
+	Timeout Duration `toml:"timeout"` // default: step_timeout
+	// Optional lets the release go on when the step fails.
+	Optional bool `toml:"optional"`
+	// Enabled = false keeps the step without running it.
+	Enabled *bool    `toml:"enabled"`
+	Env     []string `toml:"env"`
+}
+
 // envPair is what an env entry must look like.
 var envPair = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+// dottedName is a Python module path.
+var dottedName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
 
 // processNamePattern mirrors the supervisor's rule for process names.
 var processNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
@@ -133,9 +165,23 @@ func (c *Config) validateApp() ConfigErrors {
 	case !filepath.IsAbs(a.Dir):
 		add("app.dir", fmt.Sprintf("%q is not an absolute path", a.Dir), "write the project directory's absolute path")
 	default:
-		if _, err := os.Stat(filepath.Join(a.Dir, "manage.py")); err != nil {
-			add("app.dir", fmt.Sprintf("%s holds no manage.py", a.Dir), "point dir at the Django project (the directory with manage.py)")
+		if st, err := os.Stat(a.Dir); err != nil || !st.IsDir() {
+			add("app.dir", fmt.Sprintf("%s is not a directory", a.Dir), "point dir at the Django project (the directory with manage.py)")
+		} else if _, err := os.Stat(filepath.Join(a.Dir, "manage.py")); err != nil && a.Settings == "" {
+			add("app.dir", fmt.Sprintf("%s holds no manage.py, and [app] names no settings module, so nothing says which application to run", a.Dir),
+				`point dir at the Django project (the directory with manage.py), or set settings = "mysite.settings" (and module = "mysite.wsgi:application" if it has its own)`)
 		}
+	}
+	if a.Settings != "" && !dottedName.MatchString(a.Settings) {
+		add("app.settings", fmt.Sprintf("%q is not a module name", a.Settings), `write it like "mysite.settings"`)
+	}
+	for i, d := range a.PythonPath {
+		if !filepath.IsAbs(d) {
+			add(fmt.Sprintf("app.pythonpath[%d]", i), fmt.Sprintf("%q is not an absolute path", d), "write the directory's absolute path")
+		}
+	}
+	if a.User == "root" || a.User == "0" {
+		add("app.user", "frontdoor never runs the application as root", `name the account that owns the project, e.g. user = "www-data"`)
 	}
 	if a.Python != "" {
 		if !filepath.IsAbs(a.Python) {
@@ -189,6 +235,11 @@ func (c *Config) validateApp() ConfigErrors {
 			continue
 		}
 		if loc.url == "" || loc.root == "" {
+			if loc.urlKey == "static_url" && loc.root == "" {
+				add("app.static_url", fmt.Sprintf("the project has static files (static_url %q) but no static_root: collectstatic has nowhere to put them and the edge nothing to serve", loc.url),
+					"set STATIC_ROOT in the Django settings and run `frontdoor init` again, or set static_root to that directory")
+				continue
+			}
 			add("app."+loc.urlKey, fmt.Sprintf("%s and %s go together", loc.urlKey, loc.rootKey), fmt.Sprintf("set both %s and %s, or neither", loc.urlKey, loc.rootKey))
 			continue
 		}
@@ -219,6 +270,25 @@ func (c *Config) validateApp() ConfigErrors {
 			}
 		}
 	}
+	steps := map[string]bool{"inspect": true, "wait-postgres": true, "migrate": true, "collectstatic": true, "compress-static": true}
+	for i, r := range a.Release {
+		rk := fmt.Sprintf("app.release[%d]", i)
+		if !processNamePattern.MatchString(r.Name) {
+			add(rk+".name", fmt.Sprintf("%q is not a step name", r.Name), "use lowercase letters, digits, '-' and '_' (at most 32)")
+		} else if steps[r.Name] {
+			add(rk+".name", fmt.Sprintf("%q is used twice or is a built-in step's name", r.Name), "give each step its own name")
+		}
+		steps[r.Name] = true
+		if len(r.Command) == 0 {
+			add(rk+".command", "the step has no command", `write command = ["manage", "compress", "--force"]`)
+		}
+		for j, kv := range r.Env {
+			if !envPair.MatchString(kv) {
+				add(fmt.Sprintf("%s.env[%d]", rk, j), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "COMPRESS_ENABLED=1"`)
+			}
+		}
+	}
+	errs = append(errs, c.validateAppRoutes()...)
 	if len(c.Server.RuntimeDir) > maxRuntimeDir {
 		add("server.runtime_dir", fmt.Sprintf("%s is too long for the application's unix sockets (at most %d bytes)", c.Server.RuntimeDir, maxRuntimeDir), "use a shorter directory, e.g. /run/frontdoor")
 	}
@@ -270,10 +340,36 @@ func (c *Config) addAppEngineConfig(pc *proxy.Config) {
 	site.Routes = append(site.Routes, proxy.Route{Prefix: "/", Upstream: appUpstream})
 	for _, loc := range c.App.locations() {
 		if loc.url != "" && loc.root != "" {
-			site.Routes = append(site.Routes, proxy.Route{Prefix: loc.url, Static: &proxy.Static{Root: loc.root, Internal: loc.internal}})
+			site.Routes = append(site.Routes, proxy.Route{Prefix: loc.url,
+				Static: &proxy.Static{Root: loc.root, Internal: loc.internal, VariantRoot: c.variantRoot(loc.root)}})
 		}
 	}
 	pc.Sites = append(pc.Sites, site)
+}
+
+// compressedDir holds the precompressed siblings of static files in
+// directories frontdoor may not write (a package's STATIC_ROOT): the
+// release step writes them there, under the file's absolute path.
+func (c *Config) compressedDir() string {
+	return filepath.Join(filepath.Dir(c.Server.State), "compressed")
+}
+
+// variantRoot is where a static route's root has siblings kept outside
+// it: the [app]'s STATIC_ROOT only ("" for any other directory).
+func (c *Config) variantRoot(root string) string {
+	if c.App == nil || c.App.StaticRoot == "" || filepath.Clean(root) != filepath.Clean(c.App.StaticRoot) {
+		return ""
+	}
+	return filepath.Join(c.compressedDir(), filepath.Clean(root))
+}
+
+// prepareVariantRoot creates the [app]'s variant directory, so that the
+// edge, which opens it with the routes, sees what the first release
+// writes there. Best effort: without it there are no variants.
+func (c *Config) prepareVariantRoot() {
+	if c.App != nil && c.App.StaticRoot != "" {
+		_ = os.MkdirAll(c.variantRoot(c.App.StaticRoot), 0o755)
+	}
 }
 
 // supervisorConfig maps [app] onto the supervisor's configuration.
@@ -283,6 +379,9 @@ func (a *AppConfig) supervisorConfig(runtimeDir string) supervisor.Config {
 	allOff := off(a.ReleaseSteps)
 	sc := supervisor.Config{
 		ProjectDir:          a.Dir,
+		Settings:            a.Settings,
+		PythonPath:          a.PythonPath,
+		User:                a.User,
 		Python:              a.Python,
 		Server:              supervisor.Server(a.Server),
 		App:                 a.Module,
@@ -297,6 +396,7 @@ func (a *AppConfig) supervisorConfig(runtimeDir string) supervisor.Config {
 		NoWaitPostgres:      allOff || off(a.WaitPostgres),
 		NoMigrate:           allOff || off(a.Migrate),
 		NoCollectStatic:     allOff || off(a.CollectStatic),
+		NoCompressStatic:    allOff || off(a.CompressStatic),
 		StepTimeout:         a.StepTimeout.Duration,
 		PostgresInterval:    a.PostgresInterval.Duration,
 		PostgresWaitTimeout: a.PostgresWaitTimeout.Duration,
@@ -314,6 +414,10 @@ func (a *AppConfig) supervisorConfig(runtimeDir string) supervisor.Config {
 	}
 	for _, p := range a.Processes {
 		sc.Processes = append(sc.Processes, supervisor.ProcessSpec{Name: p.Name, Command: p.Command, Env: p.Env})
+	}
+	for _, r := range a.Release {
+		sc.Release = append(sc.Release, supervisor.ReleaseStep{Name: r.Name, Command: r.Command, Timeout: r.Timeout.Duration,
+			Optional: r.Optional, Off: allOff || off(r.Enabled), Env: r.Env})
 	}
 	return sc
 }

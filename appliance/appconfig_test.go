@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"frontdoor/internal/testkit"
+
 	"bytes"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,7 @@ func fakeProject(t *testing.T) string {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "manage.py"), []byte("# manage.py\n"), 0o644)
 	os.Mkdir(filepath.Join(dir, "staticfiles"), 0o755)
+	testkit.GiveToAppUser(t, dir)
 	return dir
 }
 
@@ -122,7 +125,8 @@ func TestAppConfigErrors(t *testing.T) {
 		{"bad size", head + "memory_limit = \"lots\"\n", 3, "app.memory_limit", "not a size"},
 		{"bad duration", head + "stop_timeout = \"soon\"\n", 3, "app.stop_timeout", "not a duration"},
 		{"backoff order", head + "backoff_min = \"10s\"\nbackoff_max = \"1s\"\n", 4, "app.backoff_max", "below backoff_min"},
-		{"url without root", head + "static_url = \"/static/\"\n", 3, "app.static_url", "go together"},
+		{"url without root", head + "static_url = \"/static/\"\n", 3, "app.static_url", "no static_root"},
+		{"media url without root", head + "media_url = \"/media/\"\n", 3, "app.media_url", "go together"},
 		{"missing root", head + "media_url = \"/media/\"\nmedia_root = \"/nonexistent/media\"\n", 4, "app.media_root", "not a directory"},
 		{"bad url", head + fmt.Sprintf("static_url = \"static\"\nstatic_root = %q\n", dir), 3, "app.static_url", "start and end with /"},
 		{"process name", head + "[[app.process]]\nname = \"Celery Worker\"\ncommand = [\"x\"]\n", 4, "app.process[0].name", "not a process name"},
@@ -130,6 +134,14 @@ func TestAppConfigErrors(t *testing.T) {
 		{"no command", head + "[[app.process]]\nname = \"celery\"\ncommand = []\n", 5, "app.process[0].command", "no command"},
 		{"upstream named app", head + "[[upstream]]\nname = \"app\"\nservers = [\"127.0.0.1:8000\"]\n", 4, "upstream[0].name", "[app]"},
 		{"unknown key", head + "worker = 3\n", 3, "app.worker", "unknown key"},
+		{"no manage.py, no settings", fmt.Sprintf("[app]\ndir = %q\n", t.TempDir()), 2, "app.dir", "no settings module"},
+		{"bad settings", head + "settings = \"my-site.settings\"\n", 3, "app.settings", "not a module name"},
+		{"relative pythonpath", head + "pythonpath = [\"src\"]\n", 3, "app.pythonpath[0]", "not an absolute path"},
+		{"root user", head + "user = \"root\"\n", 3, "app.user", "never runs the application as root"},
+		{"release step name", head + "[[app.release]]\nname = \"migrate\"\ncommand = [\"manage\", \"x\"]\n", 4, "app.release[0].name", "built-in"},
+		{"release step command", head + "[[app.release]]\nname = \"compress\"\n", 3, "app.release[0].command", "no command"},
+		{"site without the static route", head + fmt.Sprintf("static_url = \"/static/\"\nstatic_root = %q\n", filepath.Join(dir, "staticfiles")) +
+			"[[site]]\n[[site.route]]\npath = \"/\"\nupstream = \"app\"\n", 5, "site[0]", "no static route"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +155,23 @@ func TestAppConfigErrors(t *testing.T) {
 				t.Errorf("error %q\nwant %q with %q and a fix", msg, want, tc.contains)
 			}
 		})
+	}
+
+	// Without manage.py, a settings module says what to run; a site with
+	// the static route passes.
+	noManage := t.TempDir()
+	ok := fmt.Sprintf("[app]\ndir = %q\nsettings = \"graphite.settings\"\npythonpath = [%q]\nstatic_url = \"/static/\"\nstatic_root = %q\n"+
+		"[[app.release]]\nname = \"compress\"\ncommand = [\"manage\", \"compress\"]\ntimeout = \"2m\"\noptional = true\nenabled = false\n"+
+		"[[site]]\n[[site.route]]\npath = \"/\"\nupstream = \"app\"\n[[site.route]]\npath = \"/static\"\nstatic = %q\n",
+		noManage, noManage, dir, dir)
+	c, err := ParseConfig("f.toml", []byte(ok))
+	if err != nil {
+		t.Fatalf("a project without manage.py, with settings and its static route: %v", err)
+	}
+	sc := c.App.supervisorConfig("/run/x")
+	if sc.Settings != "graphite.settings" || len(sc.PythonPath) != 1 || len(sc.Release) != 1 || !sc.Release[0].Off ||
+		!sc.Release[0].Optional || sc.Release[0].Timeout != 2*time.Minute {
+		t.Errorf("mapped onto %+v", sc)
 	}
 
 	// A route may proxy to "app" only when there is an [app].
@@ -215,6 +244,29 @@ func TestWriteStatusText(t *testing.T) {
 	}
 	if n := strings.Count(text, "\n"); n > 40 {
 		t.Errorf("status takes %d lines: not one screen", n)
+	}
+}
+
+// TestWriteStatusDrainingAndLastFailure: the screen shows a generation
+// still draining after a deploy, and the last failure of a process that
+// recovered, with its exit reason.
+func TestWriteStatusDrainingAndLastFailure(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.Local)
+	exit := &supervisor.ExitInfo{Time: now.Add(-2 * time.Minute), Code: 1, Ran: 2 * time.Second}
+	rep := StatusReport{PID: 1, Started: now.Add(-time.Hour), App: &supervisor.Status{
+		Server: supervisor.ServerGunicorn, App: "mysite.wsgi:application", Upstream: "unix:/run/frontdoor/app1/web-5.sock",
+		Web:      supervisor.ProcessStatus{Name: "web", Generation: 5, State: supervisor.StateRunning, PID: 500, Uptime: time.Minute},
+		Draining: []supervisor.ProcessStatus{{Name: "web", Generation: 4, State: supervisor.StateDraining, PID: 400, Uptime: time.Hour}},
+		Processes: []supervisor.ProcessStatus{{Name: "celery", State: supervisor.StateRunning, PID: 77, Restarts: 1,
+			LastFailure: &supervisor.Failure{Time: exit.Time, Exit: exit, Reason: "celery exited (exit code 1) after 2s"}}},
+	}}
+	var b bytes.Buffer
+	WriteStatus(&b, rep, now)
+	text := b.String()
+	for _, want := range []string{"web #5", "web #4", "draining", "celery: last failure 2m00s ago: celery exited (exit code 1) after 2s"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
 	}
 }
 

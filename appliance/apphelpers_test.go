@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"frontdoor/internal/pgtest"
+	"frontdoor/internal/testkit"
 )
 
 // Helpers of the tests that run the supervised Django example through the
@@ -71,6 +72,7 @@ func copyMysite(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("copy the example project: %v", err)
 	}
+	testkit.GiveToAppUser(t, dst)
 	return dst
 }
 

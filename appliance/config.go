@@ -107,8 +107,10 @@ type ProxyConfig struct {
 	TempDir         string   `toml:"temp_dir"`         // default the system's temporary directory
 	TunnelIdle      Duration `toml:"tunnel_idle"`      // default 10m
 	TrustedProxies  []string `toml:"trusted_proxies"`  // CIDRs, "cloudflare", "private"
-	// Compress turns on gzip/zstd compression of proxied text responses.
-	Compress        bool  `toml:"compress"`
+	// Compress compresses proxied text responses (zstd, brotli or gzip by
+	// Accept-Encoding) unless already encoded, no-transform, streamed,
+	// ranged or small. Default true.
+	Compress        *bool `toml:"compress"`
 	CompressMinSize int64 `toml:"compress_min_size"` // default 1024
 }
 
@@ -168,8 +170,13 @@ type RouteConfig struct {
 	// Immutable gives Django-hashed names a one-year immutable
 	// Cache-Control (default true).
 	Immutable *bool `toml:"immutable"`
-	// Precompressed serves name.br / name.gz siblings (default true).
+	// Precompressed serves name.br / name.zst / name.gz siblings (default
+	// true).
 	Precompressed *bool `toml:"precompressed"`
+	// Compress = false turns compression off for the route: no on-the-fly
+	// compression of its proxied responses, no precompressed siblings for
+	// its files (default true).
+	Compress *bool `toml:"compress"`
 	// Internal static routes only answer the application's
 	// X-Accel-Redirect / X-Sendfile (protected downloads).
 	Internal bool `toml:"internal"`

@@ -80,7 +80,7 @@ func TestDocsStateTheEngineDefaults(t *testing.T) {
 		"proxy.buffer_memory":               d.Proxy.BufferMemory,
 		"proxy.max_temp_file":               d.Proxy.MaxTempFile,
 		"proxy.tunnel_idle":                 d.Proxy.TunnelIdle,
-		"proxy.compress":                    d.Proxy.Compress.Enabled,
+		"proxy.compress":                    !d.Proxy.Compress.Off,
 		"proxy.compress_min_size":           d.Proxy.Compress.MinSize,
 		"file_cache.entries":                d.FileCache.Entries,
 		"file_cache.valid":                  d.FileCache.Valid,

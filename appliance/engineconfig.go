@@ -54,7 +54,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			TempDir:         c.Proxy.TempDir,
 			TunnelIdle:      c.Proxy.TunnelIdle.Duration,
 			TrustedProxies:  c.Proxy.TrustedProxies,
-			Compress:        proxy.Compression{Enabled: c.Proxy.Compress, MinSize: c.Proxy.CompressMinSize},
+			Compress:        proxy.Compression{Off: c.Proxy.Compress != nil && !*c.Proxy.Compress, MinSize: c.Proxy.CompressMinSize},
 		},
 		AccessLog:   accessLog,
 		RedactQuery: c.Server.AccessLogRedact,
@@ -83,15 +83,17 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 		for _, r := range s.Routes {
 			// As written: a route with both, or neither, is the engine's to
 			// refuse (proxy.Config.Validate).
-			route := proxy.Route{Prefix: r.Path, Upstream: r.Upstream}
+			compressOff := r.Compress != nil && !*r.Compress
+			route := proxy.Route{Prefix: r.Path, Upstream: r.Upstream, NoCompress: compressOff}
 			if r.Static != "" {
 				st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
 				if r.Immutable != nil && !*r.Immutable {
 					st.NoImmutable = true
 				}
-				if r.Precompressed != nil && !*r.Precompressed {
+				if (r.Precompressed != nil && !*r.Precompressed) || compressOff {
 					st.NoPrecompressed = true
 				}
+				st.VariantRoot = c.variantRoot(r.Static)
 				route.Static = st
 			}
 			site.Routes = append(site.Routes, route)

@@ -10,10 +10,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"frontdoor/supervisor"
@@ -21,8 +19,20 @@ import (
 
 // InitOptions are the settings of `frontdoor init`.
 type InitOptions struct {
-	// ProjectDir is the Django project (the directory with manage.py).
+	// ProjectDir is the Django project (the directory with manage.py). It
+	// may be empty when Settings is set: a project without manage.py.
 	ProjectDir string
+	// Settings is the settings module, for a project without manage.py or
+	// to choose other settings than the project's own choice.
+	Settings string
+	// PythonPath lists directories the settings module is imported from.
+	PythonPath []string
+	// App is the application object, "module:attribute" (default: the
+	// settings' WSGI_APPLICATION or ASGI_APPLICATION, else Django's own).
+	App string
+	// User is the account the application runs as when frontdoor runs as
+	// root (default: the project's owner).
+	User string
 	// Domains are the site's names; default: the concrete names of
 	// ALLOWED_HOSTS.
 	Domains []string
@@ -43,7 +53,16 @@ type InitResult struct {
 	Created    []string // directories Init created (STATIC_ROOT, MEDIA_ROOT)
 	// DropIn is the systemd drop-in Init wrote for the service ("" none).
 	DropIn string
+	// RunAs is the account the application will run as, and why.
+	RunAs *runAs
+	// Errors counts the ERROR problems that remain: Init then returns
+	// ErrInitProblems with the result.
+	Errors int
 }
+
+// ErrInitProblems is returned by Init, after it wrote the configuration,
+// when ERROR problems remain: the site would not work as it is.
+var ErrInitProblems = errors.New("problems marked ERROR remain: fix them (each says how), then run `frontdoor init` again")
 
 // serviceUser is the user the packaged service runs as (packaging/systemd).
 const serviceUser = "frontdoor"
@@ -56,13 +75,17 @@ const (
 	protectedURL = "/_protected/"
 )
 
-// Init inspects the Django project with its own interpreter and settings,
-// prints what it found and every problem with its fix, creates STATIC_ROOT
+// Init inspects the Django project with its own interpreter and settings
+// (the ones its entry point loads), as the user the application will run
+// as; prints what it found and every problem with its fix (the lines and
+// the file they go in, the command for a permission); creates STATIC_ROOT
 // and MEDIA_ROOT when missing (the edge serves them from the start;
 // collectstatic fills the first at every deploy), and writes a commented
-// frontdoor.toml with the site and the [app]. It refuses to replace an
-// existing file unless opts.Force. It blocks while the inspection runs (a
-// second or two).
+// frontdoor.toml with the site, the [app], its workers and release steps.
+// It refuses to replace a configured file unless opts.Force (its own
+// unfinished one excepted). When ERROR problems remain it still writes the
+// file and returns the result with ErrInitProblems. It blocks while the
+// inspection runs (a few seconds).
 func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	out := opts.Out
 	if out == nil {
@@ -71,52 +94,65 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	if opts.ConfigPath == "" {
 		opts.ConfigPath = DefaultConfigPath
 	}
-	dir, err := filepath.Abs(opts.ProjectDir)
-	if err != nil {
-		return nil, err
+	dir := ""
+	if opts.ProjectDir != "" {
+		var err error
+		if dir, err = filepath.Abs(opts.ProjectDir); err != nil {
+			return nil, err
+		}
 	}
 	cfgPath, err := filepath.Abs(opts.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(cfgPath); err == nil && !opts.Force && !unconfigured(cfgPath) {
+	if _, err := os.Stat(cfgPath); err == nil && !opts.Force && !unconfigured(cfgPath) && !untouchedInitFile(cfgPath) {
 		return nil, fmt.Errorf("%s exists; pass --force to replace it (the old file is kept as %s.bak)", cfgPath, cfgPath)
 	}
-	p, err := supervisor.Inspect(ctx, dir, supervisor.InspectOptions{ImportApp: true})
+	for i, d := range opts.PythonPath {
+		if opts.PythonPath[i], err = filepath.Abs(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := supervisor.CheckProject(dir, opts.Settings); err != nil {
+		return nil, err
+	}
+	runAs, err := chooseRunAs(dir, opts)
 	if err != nil {
 		return nil, err
 	}
-	res := &InitResult{Project: p, ConfigPath: cfgPath}
-	writeFindings(out, p)
-	writeProblems(out, p)
+	domains := cleanDomains(opts.Domains, out)
+	p, err := supervisor.Inspect(ctx, dir, supervisor.InspectOptions{
+		ImportApp: true, Settings: opts.Settings, PythonPath: opts.PythonPath, App: opts.App,
+		Domains: domains, HTTPS: true, Account: runAs.inspectAs(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	dir = p.Dir
+	res := &InitResult{Project: p, ConfigPath: cfgPath, RunAs: runAs}
+	writeFindings(out, p, runAs)
 
-	domains := opts.Domains
 	if len(domains) == 0 {
-		domains = p.Domains()
+		domains = cleanDomains(p.Domains(), out)
 	}
-	for _, d := range domains {
-		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
-		if d == "" || strings.ContainsAny(d, " /:") {
-			fmt.Fprintf(out, "note: %q is left out of the site's hosts (a site host is a name or an IPv4 address)\n", d)
-			continue
-		}
-		res.Domains = append(res.Domains, d)
-	}
+	res.Domains = domains
 	for _, d := range []struct{ what, path string }{{"STATIC_ROOT", p.StaticRoot}, {"MEDIA_ROOT", p.MediaRoot}} {
-		if d.path == "" || !filepath.IsAbs(d.path) {
+		if d.path == "" || !filepath.IsAbs(d.path) || (d.what == "MEDIA_ROOT" && p.MediaURL == "") {
 			continue
 		}
-		created, err := ensureDir(d.path, dir)
+		created, err := ensureDir(d.path, runAs)
 		if err != nil {
-			return nil, fmt.Errorf("create %s %s: %w", d.what, d.path, err)
+			fmt.Fprintf(out, "note: could not create %s %s: %v\n", d.what, d.path, err)
+			continue
 		}
 		if created {
 			res.Created = append(res.Created, d.path)
 			fmt.Fprintf(out, "created %s (%s)\n", d.path, d.what)
 		}
 	}
+	writeProblems(out, p)
 
-	text := initConfigText(p, res.Domains, time.Now())
+	text := initConfigText(p, res.Domains, runAs, time.Now())
 	if _, err := ParseConfig(cfgPath, []byte(text)); err != nil {
 		fmt.Fprintf(out, "\nthe written configuration does not pass `frontdoor check` yet:\n%v\n", err)
 	}
@@ -129,7 +165,6 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	} else {
 		fmt.Fprintf(out, "  site: every host name (no concrete name in ALLOWED_HOSTS; pass --domain NAME)\n")
 	}
-	fmt.Fprintf(out, "\nnext:\n  frontdoor check --config %s\n  systemctl restart frontdoor    (or by hand: frontdoor run --config %s)\n", cfgPath, cfgPath)
 	if _, err := user.Lookup(serviceUser); err == nil {
 		var writable []string
 		for _, d := range []string{p.StaticRoot, p.MediaRoot} {
@@ -149,12 +184,23 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 				res.DropIn = dropIn
 				fmt.Fprintf(out, "\nthe service runs the app as user %s under ProtectSystem=strict: wrote %s\n  ReadWritePaths=%s\n  (the directories now belong to group %s, group-writable)\nrestart the service to apply it: systemctl restart frontdoor\n",
 					serviceUser, dropIn, strings.Join(writable, " "), serviceUser)
-				return res, nil
 			}
-			fmt.Fprintf(out, "\nthe service runs the app as user %s under ProtectSystem=strict: give it write access to\n  %s\n(chgrp -R %s and chmod g+w, plus `systemctl edit frontdoor`: ReadWritePaths=%s)\n",
-				serviceUser, strings.Join(writable, "\n  "), serviceUser, strings.Join(writable, " "))
 		}
 	}
+	perms := permissionProblems(p, runAs, res.DropIn != "")
+	writePermissionProblems(out, perms)
+	res.Errors = len(perms)
+	for _, prob := range p.Problems {
+		if prob.Severity == supervisor.SeverityError {
+			res.Errors++
+		}
+	}
+	if res.Errors > 0 {
+		fmt.Fprintf(out, "\n%s marked ERROR %s: the site will not work until they are fixed. Fix them, then run\n  %s\n(init replaces the file it wrote as long as nobody edited it)\n",
+			plural(res.Errors, "problem"), map[bool]string{true: "remains", false: "remain"}[res.Errors == 1], initCommandLine(opts, cfgPath))
+		return res, ErrInitProblems
+	}
+	fmt.Fprintf(out, "\nnext:\n  frontdoor check --config %s\n  systemctl restart frontdoor    (or by hand: frontdoor run --config %s)\n", cfgPath, cfgPath)
 	return res, nil
 }
 
@@ -217,103 +263,6 @@ func grantWritable(cfgPath string, dirs []string) (string, error) {
 	return path, nil
 }
 
-// writeFindings prints the facts the configuration is built from.
-func writeFindings(out io.Writer, p *supervisor.Project) {
-	fmt.Fprintf(out, "inspected %s\n", p.Dir)
-	row := func(k, v string) { fmt.Fprintf(out, "  %-10s %s\n", k, v) }
-	row("python", fmt.Sprintf("%s (%s), Python %s, Django %s", p.Python, p.PythonSource, p.PythonVersion, orNone(p.DjangoVersion)))
-	row("settings", orNone(p.SettingsModule))
-	server := p.Server()
-	row("server", fmt.Sprintf("%s %s", server, orNone(p.AppFor(server))))
-	static := "not set"
-	if p.StaticURL != "" {
-		static = fmt.Sprintf("%s → %s", p.StaticURL, orNone(p.StaticRoot))
-		if p.StaticfilesStorage != "" {
-			static += " (" + p.StaticfilesStorage[strings.LastIndexByte(p.StaticfilesStorage, '.')+1:] + ")"
-		}
-	}
-	row("static", static)
-	media := "not set"
-	if p.MediaURL != "" {
-		media = fmt.Sprintf("%s → %s", p.MediaURL, orNone(p.MediaRoot))
-	}
-	row("media", media)
-	row("hosts", orNone(strings.Join(p.AllowedHosts, ", ")))
-	var dbs []string
-	for _, d := range p.Databases {
-		dbs = append(dbs, d.String())
-	}
-	row("databases", orNone(strings.Join(dbs, "; ")))
-	debug := "off"
-	if p.Debug {
-		debug = "ON"
-	}
-	row("debug", debug)
-}
-
-// writeProblems prints each problem with its fix and where the fix goes.
-func writeProblems(out io.Writer, p *supervisor.Project) {
-	if len(p.Problems) == 0 {
-		fmt.Fprintf(out, "\nno problem found\n\n")
-		return
-	}
-	where := settingsFile(p)
-	fmt.Fprintf(out, "\n%d problems to fix before going live:\n", len(p.Problems))
-	for _, prob := range p.Problems {
-		fmt.Fprintf(out, "  %-7s %s\n", strings.ToUpper(string(prob.Severity)), prob.Message)
-		fix := prob.Fix
-		if where != "" && strings.Contains(fix, " = ") && !strings.HasPrefix(fix, "`") {
-			fmt.Fprintf(out, "          fix, in %s:  %s\n", where, fix)
-		} else {
-			fmt.Fprintf(out, "          fix: %s\n", fix)
-		}
-	}
-	fmt.Fprintln(out)
-}
-
-// settingsFile is the settings module's file, relative to the project.
-func settingsFile(p *supervisor.Project) string {
-	if p.SettingsModule == "" {
-		return ""
-	}
-	rel := filepath.FromSlash(strings.ReplaceAll(p.SettingsModule, ".", "/"))
-	for _, cand := range []string{rel + ".py", filepath.Join(rel, "__init__.py")} {
-		if _, err := os.Stat(filepath.Join(p.Dir, cand)); err == nil {
-			return cand
-		}
-	}
-	return ""
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
-// ensureDir creates path if missing, owned like the project directory (so
-// that collectstatic, run as the project's user, can write to it).
-func ensureDir(path, projectDir string) (bool, error) {
-	if st, err := os.Stat(path); err == nil {
-		if !st.IsDir() {
-			return false, fmt.Errorf("not a directory")
-		}
-		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, err
-	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return false, err
-	}
-	if st, err := os.Stat(projectDir); err == nil && os.Geteuid() == 0 {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			_ = os.Chown(path, int(sys.Uid), int(sys.Gid))
-		}
-	}
-	return true, nil
-}
-
 // writeConfigFile writes the file atomically; an existing one is kept as
 // path.bak.
 func writeConfigFile(path, text string) error {
@@ -337,99 +286,6 @@ func writeConfigFile(path, text string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// initConfigText is the configuration for the project: commented, with
-// the defaults it relies on written out as comments.
-func initConfigText(p *supervisor.Project, domains []string, now time.Time) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	server := p.Server()
-	w("# frontdoor configuration for the Django project in %s,\n", p.Dir)
-	w("# written by `frontdoor init` on %s. Every key is documented, with its\n", now.Format("2006-01-02"))
-	w("# default, in /usr/share/doc/frontdoor/config.md. Check it with\n")
-	w("# `frontdoor check`; apply it with `systemctl reload frontdoor`.\n\n")
-
-	w("# [server]\n")
-	w("# Under systemd the listening sockets come from frontdoor-http.socket (port 80)\n")
-	w("# and frontdoor-https.socket (443). Run by hand, frontdoor listens on\n")
-	w("# http = [\":80\"] and https = [\":443\"]; state and sockets default to\n")
-	w("# state = \"/var/lib/frontdoor/state.db\" and runtime_dir = \"/run/frontdoor\".\n\n")
-
-	w("[app]\n")
-	w("# The project (manage.py is here). frontdoor runs the release steps (wait for\n")
-	w("# PostgreSQL, migrate, collectstatic) before the first start and every deploy,\n")
-	w("# then %s, and restarts what crashes.\n", serverSentence(server, p.AppFor(server)))
-	w("dir = %s\n", tomlString(p.Dir))
-	w("# Found: %s.\n", p.PythonSource)
-	w("python = %s\n", tomlString(p.Python))
-	w("# server = %s           # default: from the settings (ASGI_APPLICATION means uvicorn)\n", tomlString(string(server)))
-	if app := p.AppFor(server); app != "" {
-		w("# module = %s  # default: WSGI_APPLICATION / ASGI_APPLICATION\n", tomlString(app))
-	}
-	w("# workers = %d                   # default 2 × cores + 1\n", 2*runtime.NumCPU()+1)
-	w("# env_file = %s  # default: the project's .env when it exists\n", tomlString(filepath.Join(p.Dir, ".env")))
-	w("# migrate = true\n# collectstatic = true\n")
-	if len(p.Postgres()) > 0 {
-		w("# The settings use PostgreSQL: frontdoor waits for it before migrate and checks it\n")
-		w("# with SELECT 1, with the app's own DATABASES settings.\n")
-		w("# postgres_interval = \"10s\"\n")
-	}
-	w("# stop_timeout = \"30s\"          # graceful stop before SIGKILL\n")
-	w("# websocket_grace = \"10m\"       # a replaced generation keeps open WebSockets this long\n")
-	w("# memory_limit = \"1GiB\"         # replace the app (blue/green) when it grows past this\n")
-	w("#\n# An extra process, restarted with the app at every deploy:\n")
-	w("# [[app.process]]\n# name = \"celery\"\n# command = [\"python\", \"-m\", \"celery\", \"-A\", %s, \"worker\"]\n\n",
-		tomlString(strings.SplitN(p.SettingsModule, ".", 2)[0]))
-
-	w("[[site]]\n")
-	if len(domains) > 0 {
-		w("# The concrete names of ALLOWED_HOSTS: frontdoor answers them and gets a\n")
-		w("# certificate for each (localhost and IP addresses from its local CA).\n")
-		quoted := make([]string, len(domains))
-		for i, d := range domains {
-			quoted[i] = tomlString(d)
-		}
-		w("hosts = [%s]\n", strings.Join(quoted, ", "))
-	} else {
-		w("# No hosts: the site answers every name. Name the site's hosts to get\n")
-		w("# certificates: hosts = [\"example.com\", \"www.example.com\"]\n")
-	}
-	w("\n  [[site.route]]\n")
-	w("  # Everything else goes to the application.\n")
-	w("  path = \"/\"\n  upstream = \"app\"\n")
-	if url, ok := routePrefix(p.StaticURL); ok && p.StaticRoot != "" {
-		w("\n  [[site.route]]\n")
-		w("  # STATIC_URL → STATIC_ROOT, filled by collectstatic at every deploy. Hashed\n")
-		w("  # names (ManifestStaticFilesStorage) are cached by browsers for a year.\n")
-		w("  path = %s\n  static = %s\n", tomlString(url), tomlString(p.StaticRoot))
-	}
-	if url, ok := routePrefix(p.MediaURL); ok && p.MediaRoot != "" {
-		w("\n  [[site.route]]\n")
-		w("  # MEDIA_URL → MEDIA_ROOT: uploaded files.\n")
-		w("  path = %s\n  static = %s\n  immutable = false\n", tomlString(url), tomlString(p.MediaRoot))
-	}
-	prot := filepath.Join(p.Dir, protectedDir)
-	if st, err := os.Stat(prot); err == nil && st.IsDir() {
-		w("\n  [[site.route]]\n")
-		w("  # Protected downloads: a view answers X-Accel-Redirect: %sNAME and\n", protectedURL)
-		w("  # frontdoor sends the file; a direct request gets 404.\n")
-		w("  path = %s\n  static = %s\n  internal = true\n", tomlString(protectedURL), tomlString(prot))
-	} else {
-		w("\n  # Protected downloads (a view answers X-Accel-Redirect: %sNAME):\n", protectedURL)
-		w("  # [[site.route]]\n  # path = %s\n  # static = %s\n  # internal = true\n", tomlString(protectedURL), tomlString(prot))
-	}
-	return b.String()
-}
-
-func serverSentence(server supervisor.Server, app string) string {
-	if app == "" {
-		app = "the application"
-	}
-	if server == supervisor.ServerUvicorn {
-		return fmt.Sprintf("serves %s with uvicorn workers under gunicorn", app)
-	}
-	return fmt.Sprintf("serves %s with gunicorn", app)
 }
 
 // routePrefix turns a Django URL setting into a route prefix; a setting

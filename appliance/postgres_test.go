@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"frontdoor/internal/testkit"
+
 	"context"
 	"fmt"
 	"net/url"
@@ -29,6 +31,7 @@ func TestPostgresDownAndBack(t *testing.T) {
 	os.WriteFile(filepath.Join(project, ".env"), []byte("DATABASE_URL="+dbURL+"\n"), 0o600)
 	static := filepath.Join(project, "staticfiles")
 	os.Mkdir(static, 0o755)
+	testkit.GiveToAppUser(t, project)
 	dir := t.TempDir()
 	addr := freePort(t)
 	const interval = 300 * time.Millisecond

@@ -286,6 +286,7 @@ func firstLine(s string) string {
 // TLS and ACME glue.
 func (a *Appliance) engineConfig(cfg *Config, accessLog io.Writer) proxy.Config {
 	cfg.servesHTTPS = a.httpsPort != 0
+	cfg.prepareVariantRoot()
 	pc := cfg.engineConfig(a.log, accessLog)
 	pc.HTTPSPort = a.httpsPort
 	if a.certs != nil {

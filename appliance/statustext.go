@@ -113,23 +113,7 @@ func writeApp(w io.Writer, title string, st *supervisor.Status, now time.Time) {
 	}
 	tw.Flush()
 	for _, p := range procs {
-		if p.State != supervisor.StateBackoff && p.State != supervisor.StateFatal {
-			continue
-		}
-		msg := fmt.Sprintf("          %s: %s", p.Name, p.Error)
-		if !p.NextRetry.IsZero() {
-			msg += fmt.Sprintf("; next attempt in %s", shortDuration(p.NextRetry.Sub(now)))
-			if p.State == supervisor.StateFatal {
-				msg += " or at the next deploy"
-			}
-		}
-		fmt.Fprintln(w, msg)
-		if x := p.LastExit; x != nil {
-			fmt.Fprintf(w, "          last exit: %s at %s after %s\n", x, x.Time.Local().Format("15:04:05"), shortDuration(x.Ran))
-			for _, line := range lastLines(x.Stderr, stderrShown) {
-				fmt.Fprintf(w, "            | %s\n", line)
-			}
-		}
+		writeFailure(w, p, now)
 	}
 	if st.DeployPhase != "" {
 		fmt.Fprintf(w, "          under way: %s\n", st.DeployPhase)
@@ -166,6 +150,47 @@ func writeApp(w io.Writer, title string, st *supervisor.Status, now time.Time) {
 		fmt.Fprintf(w, "deploy    none finished yet\n")
 	}
 	fmt.Fprintln(w)
+}
+
+// writeFailure shows why a process is down (backoff, FATAL: the error,
+// the next attempt, the exit and its stderr or the failed step's output),
+// or, for one that recovered, its last failure in one line.
+func writeFailure(w io.Writer, p supervisor.ProcessStatus, now time.Time) {
+	name := p.Name
+	if p.Generation > 0 && p.State == supervisor.StateDraining {
+		return
+	}
+	f := p.LastFailure
+	if p.State != supervisor.StateBackoff && p.State != supervisor.StateFatal {
+		if f != nil {
+			fmt.Fprintf(w, "          %s: last failure %s ago: %s\n", name, shortDuration(now.Sub(f.Time)), f.Reason)
+		}
+		return
+	}
+	msg := fmt.Sprintf("          %s: %s", name, p.Error)
+	if !p.NextRetry.IsZero() {
+		msg += fmt.Sprintf("; next attempt in %s", shortDuration(p.NextRetry.Sub(now)))
+		if p.State == supervisor.StateFatal {
+			msg += " or at the next deploy"
+		}
+	}
+	fmt.Fprintln(w, msg)
+	x := p.LastExit
+	if f != nil {
+		x = f.Exit
+	}
+	if x != nil {
+		fmt.Fprintf(w, "          last exit: %s at %s after %s\n", x, x.Time.Local().Format("15:04:05"), shortDuration(x.Ran))
+		for _, line := range lastLines(x.Stderr, stderrShown) {
+			fmt.Fprintf(w, "            | %s\n", line)
+		}
+	}
+	if f != nil && len(f.Output) > 0 {
+		fmt.Fprintf(w, "          its last output:\n")
+		for _, line := range lastLines(f.Output, stderrShown) {
+			fmt.Fprintf(w, "            | %s\n", line)
+		}
+	}
 }
 
 // WriteDeployResult renders a deploy's outcome: the steps, their output

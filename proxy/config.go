@@ -107,6 +107,9 @@ type Route struct {
 	Static *Static
 	// Upstream names the group (Config.Upstreams) requests are proxied to.
 	Upstream string
+	// NoCompress turns on-the-fly compression off for this route's
+	// proxied responses (Config.Compress).
+	NoCompress bool
 }
 
 // Static serves files from a directory.
@@ -117,12 +120,24 @@ type Static struct {
 	// Index is served for a directory (default "index.html"; "-" for none).
 	Index string
 	// CacheControl is sent with every file (default none), except that
-	// names carrying a content hash get "public, max-age=31536000,
-	// immutable" unless NoImmutable is set.
+	// hashed names get "public, max-age=31536000, immutable" unless
+	// NoImmutable is set. With Django's manifest (staticfiles.json at the
+	// root, from ManifestStaticFilesStorage) the hashed names are exactly
+	// the ones it lists, and every other file gets "public, max-age=60"
+	// (revalidated with its ETag) unless CacheControl says otherwise;
+	// without one, names that look hashed (app.0123456789ab.css) are.
 	CacheControl string
 	NoImmutable  bool
-	// NoPrecompressed disables choosing name.br / name.gz siblings.
+	// NoPrecompressed disables choosing name.br / name.zst / name.gz
+	// siblings.
 	NoPrecompressed bool
+	// VariantRoot holds precompressed siblings kept outside Root (same
+	// relative names plus .br, .zst or .gz), for a root frontdoor may not
+	// write (a package's files). They are used for a file without
+	// siblings of its own, and only while their modification time equals
+	// the file's, so a changed file is never answered with an old
+	// variant. Default none.
+	VariantRoot string
 	// Internal routes answer only X-Accel-Redirect / X-Sendfile from the
 	// application; a direct request gets 404.
 	Internal bool
@@ -326,10 +341,13 @@ type ProxyConfig struct {
 }
 
 // Compression configures on-the-fly compression of proxied responses
-// (static files use precompressed siblings instead).
+// (static files use precompressed siblings instead: compressed once, at
+// release). The coding follows Accept-Encoding: zstd, then brotli, then
+// gzip — zstd and brotli at fast levels compress text about as well as
+// gzip's best, at a fraction of its time.
 type Compression struct {
-	// Enabled turns it on (default off).
-	Enabled bool
+	// Off turns it off (default on).
+	Off bool
 	// MinSize: responses announced smaller than this are sent as they are
 	// (default 1024 bytes).
 	MinSize int64

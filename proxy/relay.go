@@ -59,7 +59,7 @@ func (ex *exchange) startResponse() {
 		fileMax = 0
 	}
 	px.out.Init(memLimit, fileMax, false)
-	coding := w.chooseCompression(ex.req, resp, px.streaming)
+	coding := w.chooseCompression(ex.req, resp, px.streaming, px.route)
 	if coding != codecNone {
 		// The body is decoded from any chunking, compressed, and framed
 		// anew: chunked for HTTP/1.1, by closing for HTTP/1.0.
@@ -78,12 +78,12 @@ func (ex *exchange) startResponse() {
 	b = appendUpstreamHeaders(b, resp, px.comp != nil)
 	switch {
 	case px.comp != nil:
-		if px.comp.kind == codecGzip {
-			b = append(b, "Content-Encoding: gzip\r\n"...)
-		} else {
-			b = append(b, "Content-Encoding: zstd\r\n"...)
+		b = append(b, "Content-Encoding: "...)
+		b = append(b, contentEncoding[px.comp.kind]...)
+		b = append(b, "\r\n"...)
+		if !varyListsAcceptEncoding(resp) {
+			b = append(b, "Vary: Accept-Encoding\r\n"...)
 		}
-		b = append(b, "Vary: Accept-Encoding\r\n"...)
 		if px.comp.chunked {
 			b = append(b, "Transfer-Encoding: chunked\r\n"...)
 		}
@@ -167,6 +167,19 @@ func appendUpstreamHeaders(b []byte, resp *http1.Response, compressing bool) []b
 		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// varyListsAcceptEncoding reports whether the application's Vary already
+// names Accept-Encoding (Django's GZipMiddleware and cache middleware add
+// it): a second field would repeat it.
+func varyListsAcceptEncoding(resp *http1.Response) bool {
+	for i := range resp.Headers {
+		h := &resp.Headers[i]
+		if http1.EqualFold(h.Name, "vary") && (listsToken(h.Value, []byte("accept-encoding")) || listsToken(h.Value, []byte("*"))) {
+			return true
+		}
+	}
+	return false
 }
 
 // bodyDone marks the response body completely read, unless it was cut

@@ -32,10 +32,11 @@ type site struct {
 }
 
 type route struct {
-	id       int
-	prefix   string
-	static   *static.Dir // for static routes
-	upstream string      // group name, for proxied routes
+	id         int
+	prefix     string
+	static     *static.Dir // for static routes
+	upstream   string      // group name, for proxied routes
+	noCompress bool        // no on-the-fly compression of proxied responses
 }
 
 // newRouter compiles sites (validated: Config.Validate). An error is a
@@ -48,7 +49,7 @@ func newRouter(sites []Site) (*router, error) {
 			st.hsts = []byte("Strict-Transport-Security: " + s.HSTS + "\r\n")
 		}
 		for ri, rt := range s.Routes {
-			c := &route{id: len(r.routes), prefix: rt.Prefix, upstream: rt.Upstream}
+			c := &route{id: len(r.routes), prefix: rt.Prefix, upstream: rt.Upstream, noCompress: rt.NoCompress}
 			if rt.Static != nil {
 				d, err := static.Open(c.id, staticOptions(rt.Static))
 				if err != nil {
@@ -95,6 +96,7 @@ func staticOptions(s *Static) static.Options {
 		CacheControl:  s.CacheControl,
 		Immutable:     !s.NoImmutable,
 		Precompressed: !s.NoPrecompressed,
+		VariantRoot:   s.VariantRoot,
 		Internal:      s.Internal,
 		Dotfiles:      s.Dotfiles,
 	}

@@ -42,6 +42,9 @@ type childSpec struct {
 	argv []string // argv[0] is a path or looked up in PATH
 	dir  string
 	env  []string
+	// account runs the process as another user (frontdoor runs as root);
+	// nil runs it as frontdoor's own.
+	account *Account
 	// stdout, when set, also receives everything the child writes to
 	// stdout and stderr (release steps keep their output for reports).
 	stdout *lockedBuffer
@@ -85,7 +88,10 @@ func startChild(l *launcher, log *slog.Logger, spec childSpec, tailLines int) (*
 	cmd.Dir = spec.dir
 	cmd.Env = spec.env
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: spec.account.credential()}
+	if a := spec.account; a != nil {
+		cmd.Env = a.env(cmd.Env)
+	}
 	err = l.start(cmd)
 	// The child holds its own copies of the write ends; ours would keep the
 	// pipes from ever reporting EOF.

@@ -52,8 +52,22 @@ type ProcessSpec struct {
 // Config describes the site to run. Only ProjectDir and RuntimeDir are
 // required; every other field has the default named in its comment.
 type Config struct {
-	// ProjectDir is the Django project: the directory holding manage.py.
+	// ProjectDir is the Django project: the directory holding manage.py,
+	// or, for a project without one (Settings set), the working directory.
 	ProjectDir string
+	// Settings is DJANGO_SETTINGS_MODULE for every child. Default: the
+	// environment's or the env file's, else what the application's module
+	// sets (wsgi.py), else manage.py's. Required without manage.py.
+	Settings string
+	// PythonPath lists directories put in front of every child's
+	// PYTHONPATH (a settings module outside the project, say).
+	PythonPath []string
+	// User is the account every child runs as when frontdoor runs as root:
+	// a name or a numeric uid. Default: the owner of ProjectDir; a project
+	// owned by root is refused (the application never runs as root). When
+	// frontdoor does not run as root the children run as frontdoor's own
+	// user, whatever this says.
+	User string
 	// Python is the interpreter that runs the project. Default: the
 	// project's virtualenv or the system's, as [FindPython] chooses.
 	Python string
@@ -102,6 +116,16 @@ type Config struct {
 	NoCollectStatic bool
 	// StepTimeout bounds each migrate/collectstatic run. Default 10m.
 	StepTimeout time.Duration
+	// Release are the project's own release steps, run in order after
+	// collectstatic and before the static files are compressed.
+	Release []ReleaseStep
+	// NoCompressStatic skips writing .br, .zst and .gz next to the
+	// compressible files of STATIC_ROOT after collectstatic.
+	NoCompressStatic bool
+	// CompressDir holds the compressed copies of a STATIC_ROOT frontdoor
+	// may not write (a package's): under the root's absolute path, where
+	// the edge's static route looks for them. Default none.
+	CompressDir string
 
 	// Processes are extra named processes started after the first
 	// successful release steps.
@@ -176,8 +200,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("supervisor config: ProjectDir: %w", err)
 	}
 	c.ProjectDir = dir
-	if _, err := os.Stat(filepath.Join(dir, "manage.py")); err != nil {
-		return c, fmt.Errorf("supervisor config: ProjectDir %s has no manage.py: %w", dir, err)
+	if _, err := os.Stat(filepath.Join(dir, "manage.py")); err != nil && c.Settings == "" {
+		return c, fmt.Errorf("supervisor config: ProjectDir %s has no manage.py (and Settings is empty): %w", dir, err)
 	}
 	if c.RuntimeDir == "" {
 		return c, errors.New("supervisor config: RuntimeDir is required")
@@ -264,6 +288,23 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("supervisor config: Processes[%d] (%s).Env: %w", i, p.Name, err)
 		}
 	}
+	steps := map[string]bool{StepInspect: true, StepWaitPostgres: true, StepMigrate: true, StepCollectStatic: true, StepCompressStatic: true}
+	for i := range c.Release {
+		r := &c.Release[i]
+		if !processName.MatchString(r.Name) {
+			return c, fmt.Errorf("supervisor config: Release[%d].Name %q: want lowercase letters, digits, '-' or '_'", i, r.Name)
+		}
+		if steps[r.Name] {
+			return c, fmt.Errorf("supervisor config: Release[%d].Name %q is used twice (or is a built-in step's)", i, r.Name)
+		}
+		steps[r.Name] = true
+		if len(r.Command) == 0 {
+			return c, fmt.Errorf("supervisor config: Release[%d] (%s) has no Command", i, r.Name)
+		}
+		if r.Timeout == 0 {
+			r.Timeout = c.StepTimeout
+		}
+	}
 	return c, nil
 }
 
@@ -272,9 +313,4 @@ func setDuration(d *time.Duration, def time.Duration) {
 	if *d == 0 {
 		*d = def
 	}
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
 }

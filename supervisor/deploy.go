@@ -153,7 +153,7 @@ func (s *Supervisor) replace(ctx context.Context, kind DeployKind) (rep DeployRe
 		rep.OK = true
 		return rep, nil // a deploy got there first
 	}
-	gen, err := s.startGeneration(server, app)
+	gen, err := s.startGeneration(server, app, project)
 	if err != nil {
 		return s.failed(&rep, err, nil, !errors.Is(err, ErrNotRunning))
 	}
@@ -186,7 +186,7 @@ func (s *Supervisor) appFor(p *Project) (Server, string, error) {
 		app = p.AppFor(server)
 	}
 	if app == "" {
-		return server, "", errNoApplication
+		return server, "", errors.New("the project names no application object")
 	}
 	return server, app, nil
 }
@@ -205,8 +205,8 @@ func readyHost(p *Project) string {
 }
 
 // startGeneration starts the next web generation on its own socket.
-func (s *Supervisor) startGeneration(server Server, app string) (*generation, error) {
-	env, err := s.cfg.childEnv()
+func (s *Supervisor) startGeneration(server Server, app string, project *Project) (*generation, error) {
+	env, err := s.env(project)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (s *Supervisor) startGeneration(server Server, app string) (*generation, er
 	s.mu.Unlock()
 	sock := s.socketPath(n)
 	_ = os.Remove(sock)
-	spec := childSpec{name: webName, gen: n, argv: s.webCommand(server, app, sock), dir: s.cfg.ProjectDir, env: env}
+	spec := childSpec{name: webName, gen: n, argv: s.webCommand(server, app, sock), dir: s.cfg.ProjectDir, env: env, account: s.account}
 	c, err := startChild(s.launch, s.log, spec, s.cfg.StderrLines)
 	if err != nil {
 		return nil, err
@@ -328,10 +328,6 @@ func (s *Supervisor) failed(rep *DeployReport, err error, exit *ExitInfo, mayBeF
 	if s.web.current != nil && !s.web.current.child.exited() {
 		return *rep, err // the running generation keeps serving
 	}
-	info := ExitInfo{Time: time.Now(), Code: -1}
-	if exit != nil {
-		info = *exit
-	}
 	reason, fatal := "", false
 	if mayBeFatal {
 		if exit == nil {
@@ -340,12 +336,16 @@ func (s *Supervisor) failed(rep *DeployReport, err error, exit *ExitInfo, mayBeF
 			reason, fatal = isBootFailure(*exit, true)
 		}
 	}
+	failure := Failure{Time: time.Now(), Reason: err.Error(), Exit: exit, Output: stepOutput(err)}
+	if exit != nil {
+		failure.Time = exit.Time
+	}
 	delay := s.web.backoff.failed(0, fatal)
-	s.scheduleRetryLocked(info, reason, fatal, delay)
+	s.scheduleRetryLocked(failure, reason, fatal, delay)
 	if !fatal {
 		s.web.err = err.Error()
 	}
-	s.recordRetryLocked(0, info, reason, fatal, delay)
+	s.recordRetryLocked(0, exit, reason, fatal, delay)
 	return *rep, err
 }
 

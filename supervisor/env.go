@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -188,7 +189,43 @@ func (c *Config) childEnv(extra ...string) ([]string, error) {
 			return nil, err
 		}
 	}
-	return mergeEnv(inheritedEnv(), []string{"PYTHONUNBUFFERED=1"}, fileEnv, c.Env, extra), nil
+	env := mergeEnv(inheritedEnv(), []string{"PYTHONUNBUFFERED=1"}, fileEnv, c.Env, extra)
+	if len(c.PythonPath) > 0 {
+		path := strings.Join(c.PythonPath, ":")
+		if old, ok := lookupEnv(env, "PYTHONPATH"); ok && old != "" {
+			path += ":" + old
+		}
+		env = mergeEnv(env, []string{"PYTHONPATH=" + path})
+	}
+	if c.Settings != "" {
+		env = mergeEnv(env, []string{"DJANGO_SETTINGS_MODULE=" + c.Settings})
+	}
+	return env, nil
+}
+
+// withProjectEnv adds what the inspection found to a child's environment,
+// as os.environ.setdefault would: DJANGO_SETTINGS_MODULE (the settings the
+// web process loads, so that release steps and workers load the same) and
+// the other variables the application's module sets for itself.
+func withProjectEnv(env []string, p *Project) []string {
+	if p == nil {
+		return env
+	}
+	var add []string
+	if p.SettingsModule != "" && !hasEnv(env, "DJANGO_SETTINGS_MODULE") {
+		add = append(add, "DJANGO_SETTINGS_MODULE="+p.SettingsModule)
+	}
+	keys := make([]string, 0, len(p.EntryEnv))
+	for k := range p.EntryEnv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !hasEnv(env, k) && !hasEnv(add, k) {
+			add = append(add, k+"="+p.EntryEnv[k])
+		}
+	}
+	return append(env, add...)
 }
 
 // maxEnvFile bounds an env file.

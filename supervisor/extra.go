@@ -17,6 +17,7 @@ type extraProc struct {
 	state      State
 	restarts   int
 	lastExit   *ExitInfo
+	lastFail   *Failure
 	err        string
 	retryAt    time.Time
 	backoff    backoff
@@ -42,6 +43,7 @@ func (s *Supervisor) superviseExtra(ctx context.Context, e *extraProc) {
 			s.mu.Lock()
 			delay := e.backoff.failed(0, true)
 			e.state, e.err, e.retryAt = StateFatal, err.Error(), time.Now().Add(delay)
+			e.lastFail = &Failure{Time: time.Now(), Reason: fmt.Sprintf("%s cannot start: %v", e.spec.Name, err)}
 			s.mu.Unlock()
 			s.log.Error("extra process cannot start", "proc", e.spec.Name, "err", err, "retry_in", delay)
 			s.record(Event{Kind: EventFatal, Process: e.spec.Name, Message: fmt.Sprintf("%s cannot start: %v; next attempt in %s", e.spec.Name, err, delay)})
@@ -72,15 +74,15 @@ func (s *Supervisor) superviseExtra(ctx context.Context, e *extraProc) {
 
 // startExtra starts e's command with the project's environment.
 func (s *Supervisor) startExtra(e *extraProc) (*child, error) {
-	env, err := s.cfg.childEnv(e.spec.Env...)
+	s.mu.Lock()
+	project := s.project
+	s.mu.Unlock()
+	env, err := s.env(project, e.spec.Env...)
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]string(nil), e.spec.Command...)
-	if argv[0] == "python" {
-		argv[0] = s.cfg.Python
-	}
-	c, err := startChild(s.launch, s.log, childSpec{name: e.spec.Name, argv: argv, dir: s.cfg.ProjectDir, env: env}, s.cfg.StderrLines)
+	argv := s.command(e.spec.Command)
+	c, err := startChild(s.launch, s.log, childSpec{name: e.spec.Name, argv: argv, dir: s.cfg.ProjectDir, env: env, account: s.account}, s.cfg.StderrLines)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +117,11 @@ func (s *Supervisor) extraExited(e *extraProc, c *child) bool {
 	delay := e.backoff.failed(exit.Ran, fatal)
 	e.retryAt = time.Now().Add(delay)
 	e.state, e.err = StateBackoff, exit.String()
+	e.lastFail = &Failure{Time: exit.Time, Exit: &exit, Reason: fmt.Sprintf("%s exited (%s) after %s", e.spec.Name, exit, exit.Ran.Round(time.Millisecond))}
 	kind, msg := EventRestartScheduled, fmt.Sprintf("%s exited (%s); restart in %s", e.spec.Name, exit, delay)
 	if fatal {
 		e.state, e.err = StateFatal, reason
+		e.lastFail.Reason += ": " + reason
 		kind, msg = EventFatal, fmt.Sprintf("%s cannot boot (%s); next attempt in %s or on deploy", e.spec.Name, reason, delay)
 	}
 	s.log.Error("process exited", "proc", e.spec.Name, "exit", exit.String(), "restart_in", delay, "fatal", fatal,

@@ -72,6 +72,7 @@ func copyProject(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("copy the example project: %v", err)
 	}
+	testkit.GiveToAppUser(t, dst)
 	return dst
 }
 

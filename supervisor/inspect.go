@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,197 +31,200 @@ type InspectOptions struct {
 	EnvFile string
 	// Env holds extra KEY=VALUE pairs, over the env file.
 	Env []string
+	// Settings is the settings module (DJANGO_SETTINGS_MODULE), over every
+	// other source. Required for a project without manage.py.
+	Settings string
+	// PythonPath lists directories put in front of PYTHONPATH.
+	PythonPath []string
+	// App is the application object ("module:attribute") the web process
+	// runs: the variables its module sets with os.environ.setdefault
+	// (DJANGO_SETTINGS_MODULE among them) apply. Default: the settings'
+	// WSGI_APPLICATION or ASGI_APPLICATION, whose module is read the same
+	// way.
+	App string
 	// ImportApp also imports the WSGI and ASGI application objects and
 	// reports a failure as a problem. `frontdoor init` wants this; the
 	// supervisor does not (gunicorn will tell, and the import may be slow).
 	ImportApp bool
-	// Timeout bounds the script. Default 2m.
+	// Domains are the site's names, for the lines the fixes suggest
+	// (ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS). Default: ALLOWED_HOSTS'.
+	Domains []string
+	// HTTPS says the site is served over HTTPS: the problems then include
+	// cookies without the Secure flag.
+	HTTPS bool
+	// Account runs the script as that user (the one the application runs
+	// as): the settings may create files (logs) that user must own later.
+	// nil runs it as the caller.
+	Account *Account
+	// Timeout bounds each run of the script. Default 2m.
 	Timeout time.Duration
 }
-
-// Project is what Inspect learned about a Django project: the facts the
-// lead's `frontdoor init` turns into a config, and the problems to fix.
-type Project struct {
-	Dir            string `json:"dir"`
-	Python         string `json:"python"`
-	PythonSource   string `json:"python_source"` // where Python was found, e.g. "virtualenv /srv/site/.venv"
-	PythonVersion  string `json:"python_version"`
-	DjangoVersion  string `json:"django_version"`
-	SettingsModule string `json:"settings_module"`
-
-	WSGIApplication    string     `json:"wsgi_application"` // dotted, "mysite.wsgi.application"
-	ASGIApplication    string     `json:"asgi_application"`
-	StaticURL          string     `json:"static_url"`
-	StaticRoot         string     `json:"static_root"`
-	StaticfilesStorage string     `json:"staticfiles_storage"`
-	MediaURL           string     `json:"media_url"`
-	MediaRoot          string     `json:"media_root"`
-	AllowedHosts       []string   `json:"allowed_hosts"`
-	Debug              bool       `json:"debug"`
-	SecureProxyHeader  []string   `json:"secure_proxy_ssl_header"` // nil when unset
-	Databases          []Database `json:"databases"`               // "default" first
-
-	// HasStaticfiles says django.contrib.staticfiles is installed (so
-	// collectstatic exists).
-	HasStaticfiles bool `json:"has_staticfiles"`
-	// Modules says which of django, gunicorn, uvicorn, psycopg2, psycopg
-	// the interpreter can import.
-	Modules map[string]bool `json:"modules"`
-
-	Problems []Problem `json:"problems"`
-
-	insecureSecretKey bool
-	appImportErrors   map[string]string
-	settingsError     string
-}
-
-// Database is one DATABASES entry. Password is kept for the PostgreSQL
-// health check and never printed: it is omitted from JSON and String.
-type Database struct {
-	Alias    string            `json:"alias"`
-	Engine   string            `json:"engine"`
-	Name     string            `json:"name"`
-	User     string            `json:"user,omitempty"`
-	Password string            `json:"-"`
-	Host     string            `json:"host,omitempty"` // a name, an address or a socket directory
-	Port     string            `json:"port,omitempty"`
-	Options  map[string]string `json:"options,omitempty"`
-}
-
-// IsPostgres reports whether the entry uses Django's PostgreSQL backend
-// (or a backend built on it, like PostGIS's).
-func (d Database) IsPostgres() bool {
-	return strings.Contains(d.Engine, "postgresql") || strings.Contains(d.Engine, "postgis")
-}
-
-// String describes the database without its password:
-// "default: postgresql postgres@127.0.0.1:5432/mysite".
-func (d Database) String() string {
-	engine := d.Engine[strings.LastIndexByte(d.Engine, '.')+1:]
-	if !d.IsPostgres() {
-		return fmt.Sprintf("%s: %s %s", d.Alias, engine, d.Name)
-	}
-	host := d.Host
-	if host == "" {
-		host = "(default socket)"
-	}
-	if d.Port != "" {
-		host = net.JoinHostPort(host, d.Port)
-	}
-	user := d.User
-	if user != "" {
-		user += "@"
-	}
-	return fmt.Sprintf("%s: %s %s%s/%s", d.Alias, engine, user, host, d.Name)
-}
-
-// Severity tells whether a problem stops the site from working.
-type Severity string
-
-const (
-	SeverityError   Severity = "error"   // the site will not work until it is fixed
-	SeverityWarning Severity = "warning" // it works, but insecurely or slowly
-)
-
-// Problem is something in the project to fix before it goes on the internet.
-type Problem struct {
-	Code     string   `json:"code"` // stable identifier, e.g. "debug-on"
-	Severity Severity `json:"severity"`
-	Message  string   `json:"message"` // what is wrong
-	Fix      string   `json:"fix"`     // what to do: usually the exact settings line
-}
-
-// Problem codes.
-const (
-	ProblemSettingsFailed      = "settings-failed"
-	ProblemDjangoMissing       = "django-missing"
-	ProblemDebugOn             = "debug-on"
-	ProblemStaticRootUnset     = "static-root-unset"
-	ProblemStaticfilesMissing  = "staticfiles-not-installed"
-	ProblemMediaRootUnset      = "media-root-unset"
-	ProblemProxySSLHeader      = "secure-proxy-ssl-header"
-	ProblemAllowedHostsEmpty   = "allowed-hosts-empty"
-	ProblemAllowedHostsNoNames = "allowed-hosts-no-names"
-	ProblemInsecureSecretKey   = "insecure-secret-key"
-	ProblemNoApplication       = "no-application"
-	ProblemAppImportFailed     = "app-import-failed"
-	ProblemGunicornMissing     = "gunicorn-missing"
-	ProblemUvicornMissing      = "uvicorn-missing"
-	ProblemPostgresDriver      = "postgres-driver-missing"
-)
-
-// proxySSLHeaderLine is the settings line frontdoor needs: it sets
-// X-Forwarded-Proto on every request it proxies.
-const proxySSLHeaderLine = "SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https')"
 
 // settingsModuleInManage finds os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'x.y').
 var settingsModuleInManage = regexp.MustCompile(`DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_.]*)['"]`)
 
 // Inspect runs a small script with the project's interpreter and settings
-// and returns the facts and the problems found. It blocks until the script
-// ends (a second or two; opts.Timeout at most). A project whose settings do
-// not import is not an error: it is a Project with the settings-failed
-// problem. The error is for what prevents looking at all: no manage.py,
-// an interpreter that does not start, an unreadable env file.
+// and returns the facts and the problems found. The settings are the ones
+// the web process loads: opts.Settings, else DJANGO_SETTINGS_MODULE from
+// the environment or the env file, else what the application's module
+// (wsgi.py) sets, else manage.py's. It blocks until the script ends (a
+// second or two, twice when the entry point chooses other settings than
+// manage.py; opts.Timeout at most each). A project whose settings do not
+// import is not an error: it is a Project with the settings-failed
+// problem. The error is for what prevents looking at all: no manage.py
+// and no settings module, an interpreter that does not start, an
+// unreadable env file.
+//
+// projectDir may be empty when opts.Settings is set: the project is then
+// the directory holding the settings module's top-level package.
 func Inspect(ctx context.Context, projectDir string, opts InspectOptions) (*Project, error) {
-	dir, err := filepath.Abs(projectDir)
-	if err != nil {
-		return nil, fmt.Errorf("inspect %s: %w", projectDir, err)
+	dir := projectDir
+	if dir != "" {
+		var err error
+		if dir, err = filepath.Abs(projectDir); err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", projectDir, err)
+		}
 	}
-	manage, err := os.ReadFile(filepath.Join(dir, "manage.py"))
-	if err != nil {
-		return nil, fmt.Errorf("inspect %s: not a Django project (no readable manage.py): %w", dir, err)
+	var manage []byte
+	if dir != "" {
+		manage, _ = os.ReadFile(filepath.Join(dir, "manage.py"))
 	}
-	p := &Project{Dir: dir, Python: opts.Python, PythonSource: "configured"}
+	if manage == nil && opts.Settings == "" {
+		if dir == "" {
+			return nil, errors.New("inspect: name the project directory or its settings module")
+		}
+		return nil, fmt.Errorf("inspect %s: not a Django project (no readable manage.py)%s", dir, projectHint(dir))
+	}
+	p := &Project{Dir: dir, Python: opts.Python, PythonSource: "configured", HasManage: manage != nil,
+		PythonPath: opts.PythonPath, entryApp: opts.App, account: opts.Account}
 	if p.Python == "" {
-		p.Python, p.PythonSource = FindPython(dir)
+		where := dir
+		if where == "" && len(opts.PythonPath) > 0 {
+			where = opts.PythonPath[0]
+		}
+		p.Python, p.PythonSource = FindPython(where)
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Minute
 	}
-	if opts.EnvFile == "" {
+	if opts.EnvFile == "" && dir != "" {
 		if f := filepath.Join(dir, ".env"); fileExists(f) {
 			opts.EnvFile = f
 		}
 	}
-	cfg := Config{EnvFile: opts.EnvFile, Env: opts.Env}
+	cfg := Config{EnvFile: opts.EnvFile, Env: opts.Env, PythonPath: opts.PythonPath}
 	env, err := cfg.childEnv()
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", dir, err)
 	}
-	if !hasEnv(env, "DJANGO_SETTINGS_MODULE") {
+	// explicit is what the children get whatever the entry point says.
+	explicit := env
+	switch {
+	case opts.Settings != "":
+		explicit = mergeEnv(env, []string{"DJANGO_SETTINGS_MODULE=" + opts.Settings})
+		p.SettingsSource = "configured"
+	case hasEnv(opts.Env, "DJANGO_SETTINGS_MODULE"):
+		p.SettingsSource = "[app] env"
+	case cfg.EnvFile != "" && envFileSets(cfg.EnvFile, "DJANGO_SETTINGS_MODULE"):
+		p.SettingsSource = "the env file " + cfg.EnvFile
+	case hasEnv(env, "DJANGO_SETTINGS_MODULE"):
+		p.SettingsSource = "the environment"
+	}
+	first := explicit
+	if p.SettingsSource == "" {
 		m := settingsModuleInManage.FindSubmatch(manage)
 		if m == nil {
 			return nil, fmt.Errorf("inspect %s: manage.py does not name DJANGO_SETTINGS_MODULE; set it in the env file", dir)
 		}
-		env = append(env, "DJANGO_SETTINGS_MODULE="+string(m[1]))
+		first = mergeEnv(env, []string{"DJANGO_SETTINGS_MODULE=" + string(m[1])})
+		p.SettingsSource = "manage.py"
 	}
 	if opts.ImportApp {
-		env = append(env, "FRONTDOOR_INSPECT_IMPORT_APP=1")
+		explicit = append(explicit, "FRONTDOOR_INSPECT_IMPORT_APP=1")
+		first = append(first, "FRONTDOOR_INSPECT_IMPORT_APP=1")
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	r, err := p.runScript(ctx, first, opts.App, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if opts.App == "" && r.SettingsError == "" {
+		// The settings name the entry point; what it sets for itself may
+		// choose other settings than manage.py's: look again with those.
+		if entry := colonApp(firstNonEmpty(r.ASGIApplication, r.WSGIApplication)); entry != "" && entryChanges(r.EntryEnv, first, explicit) {
+			again, err := p.runScript(ctx, explicit, entry, opts.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			r = again
+		}
+	}
+	p.decode(r, explicit)
+	if p.Dir == "" {
+		p.Dir = projectDirOf(p)
+	}
+	p.Problems = p.findProblems(problemContext{domains: opts.Domains, https: opts.HTTPS})
+	return p, nil
+}
+
+// runScript runs the introspection script once with env, entry naming the
+// application module whose environment defaults apply ("" for none).
+func (p *Project) runScript(ctx context.Context, env []string, entry string, timeout time.Duration) (*inspectResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.Python, "-c", inspectScript)
-	cmd.Dir = dir
+	cmd.Dir = p.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = "/"
+		if len(p.PythonPath) > 0 {
+			cmd.Dir = p.PythonPath[0]
+		}
+	}
 	cmd.Env = env
+	if entry != "" {
+		cmd.Env = append(append([]string(nil), env...), "FRONTDOOR_INSPECT_APP="+entry)
+	}
+	if p.account != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.account.credential()}
+		cmd.Env = p.account.env(cmd.Env)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
+	what := p.Dir
+	if what == "" {
+		what = "the settings"
+	}
 	// stdout holds the database password: it never goes into an error.
 	_, result, found := bytes.Cut(stdout.Bytes(), []byte(inspectMarker))
 	if !found {
 		msg := lastLines(stderr.String(), 10)
 		if runErr != nil {
-			return nil, fmt.Errorf("inspect %s with %s: %w: %s", dir, p.Python, runErr, msg)
+			return nil, fmt.Errorf("inspect %s with %s: %w: %s", what, p.Python, runErr, msg)
 		}
-		return nil, fmt.Errorf("inspect %s with %s: the script printed no result: %s", dir, p.Python, msg)
+		return nil, fmt.Errorf("inspect %s with %s: the script printed no result: %s", what, p.Python, msg)
 	}
-	if err := p.decode(result); err != nil {
-		return nil, fmt.Errorf("inspect %s: %w", dir, err)
+	result, _, _ = bytes.Cut(result, []byte("\n"))
+	var r inspectResult
+	if err := json.Unmarshal(result, &r); err != nil {
+		return nil, fmt.Errorf("inspect %s: decode the introspection result: %w", what, err)
 	}
-	p.Problems = p.findProblems()
-	return p, nil
+	return &r, nil
+}
+
+// entryChanges reports whether the entry point's os.environ.setdefault
+// calls would change the environment the first look used: a variable
+// that explicit does not set, with another value than first's.
+func entryChanges(entryEnv map[string]string, first, explicit []string) bool {
+	for k, v := range entryEnv {
+		if hasEnv(explicit, k) {
+			continue
+		}
+		if got, ok := lookupEnv(first, k); !ok || got != v {
+			return true
+		}
+	}
+	return false
 }
 
 // inspectResult mirrors the script's JSON.
@@ -230,6 +233,8 @@ type inspectResult struct {
 	DjangoVersion        string            `json:"django_version"`
 	SettingsModule       string            `json:"settings_module"`
 	Modules              map[string]bool   `json:"modules"`
+	EntryFile            string            `json:"entry_file"`
+	EntryEnv             map[string]string `json:"entry_env"`
 	WSGIApplication      string            `json:"wsgi_application"`
 	ASGIApplication      string            `json:"asgi_application"`
 	StaticURL            string            `json:"static_url"`
@@ -242,6 +247,16 @@ type inspectResult struct {
 	SecureProxySSLHeader []string          `json:"secure_proxy_ssl_header"`
 	InsecureSecretKey    bool              `json:"insecure_secret_key"`
 	StaticfilesInstalled bool              `json:"staticfiles_installed"`
+	InstalledApps        []string          `json:"installed_apps"`
+	SessionCookieSecure  bool              `json:"session_cookie_secure"`
+	CSRFCookieSecure     bool              `json:"csrf_cookie_secure"`
+	CSRFTrustedOrigins   []string          `json:"csrf_trusted_origins"`
+	CompressOffline      bool              `json:"compress_offline"`
+	RQQueues             []string          `json:"rq_queues"`
+	Paths                map[string]string `json:"paths"`
+	SettingsFiles        []SettingsFile    `json:"settings_files"`
+	DefinedIn            map[string]string `json:"defined_in"`
+	SettingsPackageDir   string            `json:"settings_package_dir"`
 	AppImportErrors      map[string]string `json:"app_import_errors"`
 	SettingsError        string            `json:"settings_error"`
 	Databases            map[string]struct {
@@ -255,19 +270,39 @@ type inspectResult struct {
 	} `json:"databases"`
 }
 
-func (p *Project) decode(line []byte) error {
-	line, _, _ = bytes.Cut(line, []byte("\n"))
-	var r inspectResult
-	if err := json.Unmarshal(line, &r); err != nil {
-		return fmt.Errorf("decode the introspection result: %w", err)
-	}
+// decode takes the script's findings; explicit is the environment the
+// children get without the entry point's defaults.
+func (p *Project) decode(r *inspectResult, explicit []string) {
 	p.PythonVersion, p.DjangoVersion, p.SettingsModule = r.PythonVersion, r.DjangoVersion, r.SettingsModule
 	p.Modules = r.Modules
+	p.EntryFile = r.EntryFile
+	for k, v := range r.EntryEnv {
+		if hasEnv(explicit, k) {
+			continue
+		}
+		if p.EntryEnv == nil {
+			p.EntryEnv = map[string]string{}
+		}
+		p.EntryEnv[k] = v
+		if k == "DJANGO_SETTINGS_MODULE" && v == p.SettingsModule && p.SettingsSource == "manage.py" && r.EntryFile != "" {
+			p.SettingsSource = r.EntryFile + " (the application's entry point)"
+		}
+	}
 	p.WSGIApplication, p.ASGIApplication = r.WSGIApplication, r.ASGIApplication
-	p.StaticURL, p.StaticRoot, p.StaticfilesStorage = r.StaticURL, r.StaticRoot, r.StaticfilesStorage
+	p.StaticURL, p.StaticRoot, p.StaticfilesStorage = staticURL(r.StaticURL), r.StaticRoot, r.StaticfilesStorage
 	p.MediaURL, p.MediaRoot = r.MediaURL, r.MediaRoot
 	p.AllowedHosts, p.Debug, p.SecureProxyHeader = r.AllowedHosts, r.Debug, r.SecureProxySSLHeader
-	p.HasStaticfiles = r.StaticfilesInstalled
+	p.HasStaticfiles, p.InstalledApps = r.StaticfilesInstalled, r.InstalledApps
+	p.SessionCookieSecure, p.CSRFCookieSecure, p.CSRFTrustedOrigins = r.SessionCookieSecure, r.CSRFCookieSecure, r.CSRFTrustedOrigins
+	p.CompressOffline, p.RQQueues, p.Paths = r.CompressOffline, r.RQQueues, r.Paths
+	p.SettingsFiles, p.DefinedIn, p.SettingsPackageDir = r.SettingsFiles, r.DefinedIn, r.SettingsPackageDir
+	for i := range p.SettingsFiles {
+		p.SettingsFiles[i].PackageOwned = packageOwned(p.SettingsFiles[i].Path)
+	}
+	if p.StaticRoot != "" && packageOwned(p.StaticRoot) {
+		entries, _ := os.ReadDir(p.StaticRoot)
+		p.StaticRootShipped = len(entries) > 0
+	}
 	p.insecureSecretKey, p.appImportErrors, p.settingsError = r.InsecureSecretKey, r.AppImportErrors, r.SettingsError
 	for alias, d := range r.Databases {
 		p.Databases = append(p.Databases, Database{
@@ -276,7 +311,32 @@ func (p *Project) decode(line []byte) error {
 		})
 	}
 	sortDatabases(p.Databases)
-	return nil
+}
+
+// staticURL is STATIC_URL as requests see it: Django puts the script
+// prefix ("/") in front of a relative one ("static/", startproject's
+// default since Django 4).
+func staticURL(raw string) string {
+	if raw == "" || strings.Contains(raw, "://") || strings.HasPrefix(raw, "/") {
+		return raw
+	}
+	return "/" + raw
+}
+
+// projectDirOf is the working directory of a project without manage.py:
+// the directory holding the settings module's top-level package (or the
+// module itself).
+func projectDirOf(p *Project) string {
+	if p.SettingsPackageDir != "" {
+		return filepath.Dir(p.SettingsPackageDir)
+	}
+	if len(p.SettingsFiles) > 0 {
+		return filepath.Dir(p.SettingsFiles[0].Path)
+	}
+	if len(p.PythonPath) > 0 {
+		return p.PythonPath[0]
+	}
+	return "/"
 }
 
 // sortDatabases puts "default" first, then the other aliases by name.
@@ -292,181 +352,6 @@ func sortDatabases(dbs []Database) {
 			dbs[j], dbs[j-1] = dbs[j-1], dbs[j]
 		}
 	}
-}
-
-// Postgres returns the databases that use PostgreSQL.
-func (p *Project) Postgres() []Database {
-	var out []Database
-	for _, d := range p.Databases {
-		if d.IsPostgres() {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// Domains returns the concrete host names and addresses of ALLOWED_HOSTS,
-// the names frontdoor should get certificates for: "*" and subdomain
-// patterns (".example.com") are left out, IPv6 brackets removed.
-func (p *Project) Domains() []string {
-	var out []string
-	for _, h := range p.AllowedHosts {
-		h = strings.TrimSpace(strings.ToLower(h))
-		if h == "" || h == "*" || strings.HasPrefix(h, ".") || strings.Contains(h, "*") {
-			continue
-		}
-		out = append(out, strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
-	}
-	return out
-}
-
-// Server returns the server the project calls for: uvicorn when the
-// settings define ASGI_APPLICATION, gunicorn otherwise.
-func (p *Project) Server() Server {
-	if p.ASGIApplication != "" {
-		return ServerUvicorn
-	}
-	return ServerGunicorn
-}
-
-// AppFor returns the application object for server in gunicorn's
-// "module:attribute" form, or "" when the project has none.
-func (p *Project) AppFor(server Server) string {
-	if server == ServerUvicorn {
-		if p.ASGIApplication != "" {
-			return colonApp(p.ASGIApplication)
-		}
-		// Django's startproject writes asgi.py next to wsgi.py, but only
-		// Channels projects set ASGI_APPLICATION.
-		mod, attr := splitDotted(p.WSGIApplication)
-		if strings.HasSuffix(mod, ".wsgi") {
-			asgi := strings.TrimSuffix(mod, ".wsgi") + ".asgi"
-			if fileExists(filepath.Join(p.Dir, filepath.FromSlash(strings.ReplaceAll(asgi, ".", "/"))+".py")) {
-				return asgi + ":" + attr
-			}
-		}
-		return ""
-	}
-	return colonApp(p.WSGIApplication)
-}
-
-// colonApp turns "mysite.wsgi.application" into "mysite.wsgi:application".
-func colonApp(dotted string) string {
-	if dotted == "" {
-		return ""
-	}
-	mod, attr := splitDotted(dotted)
-	return mod + ":" + attr
-}
-
-func splitDotted(dotted string) (module, attr string) {
-	i := strings.LastIndexByte(dotted, '.')
-	if i < 0 {
-		return dotted, "application"
-	}
-	return dotted[:i], dotted[i+1:]
-}
-
-// findProblems lists what to fix, most serious first.
-func (p *Project) findProblems() []Problem {
-	var out []Problem
-	add := func(code string, sev Severity, msg, fix string) {
-		out = append(out, Problem{Code: code, Severity: sev, Message: msg, Fix: fix})
-	}
-	if !p.Modules["django"] {
-		add(ProblemDjangoMissing, SeverityError,
-			fmt.Sprintf("%s cannot import django", p.Python),
-			"install Django for this interpreter: `apt install python3-django`, or `pip install django` in the project's virtualenv (.venv/)")
-		return out
-	}
-	if p.settingsError != "" {
-		add(ProblemSettingsFailed, SeverityError,
-			fmt.Sprintf("the settings module %s does not load: %s", p.SettingsModule, p.settingsError),
-			fmt.Sprintf("fix the error, then check with `cd %s && %s manage.py check`", p.Dir, p.Python))
-		return out
-	}
-	server := p.Server()
-	app := p.AppFor(server)
-	if app == "" {
-		add(ProblemNoApplication, SeverityError,
-			"the settings name no WSGI_APPLICATION (or ASGI_APPLICATION)",
-			fmt.Sprintf("WSGI_APPLICATION = '%s.wsgi.application'", settingsPackage(p.SettingsModule)))
-	}
-	for obj, errLine := range p.appImportErrors {
-		add(ProblemAppImportFailed, SeverityError,
-			fmt.Sprintf("the application %s does not import: %s", obj, errLine),
-			fmt.Sprintf("fix the error; `cd %s && %s -c 'import %s'` shows it", p.Dir, p.Python, moduleOf(obj)))
-	}
-	if !p.Modules["gunicorn"] {
-		add(ProblemGunicornMissing, SeverityError,
-			fmt.Sprintf("%s cannot import gunicorn, which runs the app", p.Python),
-			"`apt install gunicorn` (system python), or `pip install gunicorn` in the project's virtualenv")
-	}
-	if server == ServerUvicorn && !p.Modules["uvicorn"] {
-		add(ProblemUvicornMissing, SeverityError,
-			fmt.Sprintf("the project is ASGI but %s cannot import uvicorn", p.Python),
-			"`apt install python3-uvicorn python3-websockets` (system python), or `pip install 'uvicorn[standard]'` in the virtualenv")
-	}
-	if len(p.Postgres()) > 0 && !p.Modules["psycopg2"] && !p.Modules["psycopg"] {
-		add(ProblemPostgresDriver, SeverityError,
-			"the settings use PostgreSQL but no driver (psycopg2 or psycopg) imports",
-			"`apt install python3-psycopg2` (system python), or `pip install psycopg2-binary` in the virtualenv")
-	}
-	if p.Debug {
-		add(ProblemDebugOn, SeverityError,
-			"DEBUG is on: Django shows tracebacks and settings to anyone, and keeps every query in memory",
-			"DEBUG = os.environ.get('DJANGO_DEBUG') == '1'   # in settings.py (import os); off unless asked for")
-	}
-	if len(p.AllowedHosts) == 0 {
-		add(ProblemAllowedHostsEmpty, SeverityError,
-			"ALLOWED_HOSTS is empty: with DEBUG off Django answers every request with 400",
-			"ALLOWED_HOSTS = ['example.com', 'www.example.com']   # your site's names")
-	} else if len(p.Domains()) == 0 {
-		add(ProblemAllowedHostsNoNames, SeverityWarning,
-			fmt.Sprintf("ALLOWED_HOSTS %v names no concrete host, so frontdoor cannot tell which certificates to get", p.AllowedHosts),
-			"list the names in ALLOWED_HOSTS, or pass them to `frontdoor init --domain NAME`")
-	}
-	if len(p.SecureProxyHeader) != 2 || p.SecureProxyHeader[0] != "HTTP_X_FORWARDED_PROTO" || p.SecureProxyHeader[1] != "https" {
-		msg := "SECURE_PROXY_SSL_HEADER is not set: behind frontdoor request.is_secure() is always False (redirect loops with SECURE_SSL_REDIRECT, cookies without Secure)"
-		if p.SecureProxyHeader != nil {
-			msg = fmt.Sprintf("SECURE_PROXY_SSL_HEADER is %v, but frontdoor sends X-Forwarded-Proto: https", p.SecureProxyHeader)
-		}
-		add(ProblemProxySSLHeader, SeverityError, msg, proxySSLHeaderLine)
-	}
-	if !p.HasStaticfiles {
-		add(ProblemStaticfilesMissing, SeverityWarning,
-			"django.contrib.staticfiles is not in INSTALLED_APPS: there is no collectstatic",
-			"INSTALLED_APPS += ['django.contrib.staticfiles']")
-	} else if p.StaticRoot == "" {
-		add(ProblemStaticRootUnset, SeverityError,
-			"STATIC_ROOT is not set: collectstatic has nowhere to put the files frontdoor serves",
-			"STATIC_ROOT = BASE_DIR / 'staticfiles'")
-	}
-	if p.MediaURL != "" && p.MediaRoot == "" {
-		add(ProblemMediaRootUnset, SeverityWarning,
-			"MEDIA_URL is set but MEDIA_ROOT is not: uploads would land in the working directory",
-			"MEDIA_ROOT = BASE_DIR / 'media'")
-	}
-	if p.insecureSecretKey {
-		add(ProblemInsecureSecretKey, SeverityWarning,
-			"SECRET_KEY is the development key startproject wrote (django-insecure-...)",
-			"SECRET_KEY = os.environ['DJANGO_SECRET_KEY']   # and DJANGO_SECRET_KEY=<50 random characters> in the project's .env")
-	}
-	return out
-}
-
-// settingsPackage is "mysite" for "mysite.settings".
-func settingsPackage(module string) string {
-	if i := strings.IndexByte(module, '.'); i > 0 {
-		return module[:i]
-	}
-	return "mysite"
-}
-
-// moduleOf is "mysite.wsgi" for "mysite.wsgi.application".
-func moduleOf(dotted string) string {
-	mod, _ := splitDotted(dotted)
-	return mod
 }
 
 func hasEnv(env []string, name string) bool {
@@ -487,4 +372,27 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-var errNoApplication = errors.New("the project names no application object (WSGI_APPLICATION or ASGI_APPLICATION), and Config.App is empty")
+// lookupEnv finds name's value in env.
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// envFileSets reports whether the env file sets name.
+func envFileSets(path, name string) bool {
+	env, err := ParseEnvFile(path)
+	return err == nil && hasEnv(env, name)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

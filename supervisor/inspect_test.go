@@ -102,6 +102,8 @@ func TestInspectFindsProblems(t *testing.T) {
 	}{
 		{"debug on", "DEBUG = True\n", nil, ProblemDebugOn, "DEBUG = os.environ.get('DJANGO_DEBUG') == '1'"},
 		{"static root unset", "del STATIC_ROOT\n", nil, ProblemStaticRootUnset, "STATIC_ROOT = BASE_DIR / 'staticfiles'"},
+		{"static root unset, BASE_DIR a string", "BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\ndel STATIC_ROOT\n", nil,
+			ProblemStaticRootUnset, "STATIC_ROOT = os.path.join(BASE_DIR, 'staticfiles')"},
 		{"proxy header missing", "del SECURE_PROXY_SSL_HEADER\n", nil, ProblemProxySSLHeader, "SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https')"},
 		{"proxy header other", "SECURE_PROXY_SSL_HEADER = ('HTTP_X_SCHEME', 'https')\n", nil, ProblemProxySSLHeader, "SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https')"},
 		{"allowed hosts empty", "ALLOWED_HOSTS = []\n", nil, ProblemAllowedHostsEmpty, "ALLOWED_HOSTS = ["},
@@ -109,7 +111,6 @@ func TestInspectFindsProblems(t *testing.T) {
 		{"insecure secret key", "SECRET_KEY = 'django-insecure-abc'\n", nil, ProblemInsecureSecretKey, "os.environ['DJANGO_SECRET_KEY']"},
 		{"no staticfiles app", "INSTALLED_APPS = ['pages']\n", nil, ProblemStaticfilesMissing, "django.contrib.staticfiles"},
 		{"media root unset", "MEDIA_ROOT = ''\n", nil, ProblemMediaRootUnset, "MEDIA_ROOT = BASE_DIR / 'media'"},
-		{"no application", "WSGI_APPLICATION = None\n", nil, ProblemNoApplication, "WSGI_APPLICATION = 'mysite.wsgi.application'"},
 		{"settings do not load", "raise RuntimeError('broken settings')\n", nil, ProblemSettingsFailed, "manage.py check"},
 		{"app does not import", "", map[string]string{"mysite/wsgi.py": "import a_module_that_does_not_exist\n"}, ProblemAppImportFailed, "import mysite.wsgi"},
 	}

@@ -66,8 +66,21 @@ func TestStartGunicorn(t *testing.T) {
 			ran = append(ran, s.Name)
 		}
 	}
-	if got, want := strings.Join(ran, ","), "inspect,migrate,collectstatic"; got != want {
+	if got, want := strings.Join(ran, ","), "inspect,migrate,collectstatic,compress-static"; got != want {
 		t.Errorf("release steps run = %s, want %s (steps %+v)", got, want, st.LastDeploy.Steps)
+	}
+	// collectstatic's files are compressed once, at release: the edge
+	// serves the siblings.
+	css, _ := filepath.Glob(filepath.Join(dir, "staticfiles", "pages", "site.*.css"))
+	for _, c := range css {
+		for _, ext := range []string{".br", ".zst", ".gz"} {
+			if _, err := os.Stat(c + ext); err != nil {
+				t.Errorf("no precompressed sibling: %v", err)
+			}
+		}
+	}
+	if len(css) == 0 {
+		t.Errorf("no hashed CSS in STATIC_ROOT")
 	}
 	if st.Postgres.Used {
 		t.Errorf("postgres status used with SQLite: %+v", st.Postgres)

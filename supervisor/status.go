@@ -19,6 +19,9 @@ type ProcessStatus struct {
 	Uptime   time.Duration `json:"uptime"`
 	Restarts int           `json:"restarts"`
 	LastExit *ExitInfo     `json:"last_exit,omitempty"`
+	// LastFailure is the last crash or failed start (a release step, a
+	// generation that never answered), kept after the process recovered.
+	LastFailure *Failure `json:"last_failure,omitempty"`
 	// NextRetry is when a process in backoff or fatal is tried again.
 	NextRetry time.Time `json:"next_retry,omitzero"`
 	// Error says why it is in backoff or fatal.
@@ -29,6 +32,19 @@ type ProcessStatus struct {
 	CPUPercent float64 `json:"cpu_percent"` // 100 is one full core
 	RSSBytes   uint64  `json:"rss_bytes"`
 	Processes  int     `json:"processes"` // processes in the tree
+}
+
+// Failure is the last time a process failed, and why.
+type Failure struct {
+	Time time.Time `json:"time"`
+	// Reason is one sentence: "web generation 3 exited (exit code 3) after
+	// 1.2s: gunicorn: worker failed to boot", "release step migrate
+	// failed: …".
+	Reason string `json:"reason"`
+	// Exit is how the process ended, when one ran.
+	Exit *ExitInfo `json:"exit,omitempty"`
+	// Output holds a failed release step's last output lines.
+	Output []string `json:"output,omitempty"`
 }
 
 // Status is a snapshot of the supervised site.
@@ -70,7 +86,7 @@ func (s *Supervisor) Status() Status {
 		}
 	}
 	st.Web = ProcessStatus{Name: webName, State: s.web.state, Restarts: s.web.restarts,
-		LastExit: s.web.lastExit, NextRetry: s.web.retryAt, Error: s.web.err}
+		LastExit: s.web.lastExit, LastFailure: s.web.lastFailure, NextRetry: s.web.retryAt, Error: s.web.err}
 	if g := s.web.current; g != nil {
 		fillChild(&st.Web, g.child, g.usage, now)
 		st.Web.Generation, st.Web.Socket = g.n, g.addr
@@ -89,7 +105,7 @@ func (s *Supervisor) Status() Status {
 	}
 	for _, e := range s.extras {
 		ps := ProcessStatus{Name: e.spec.Name, State: e.state, Restarts: e.restarts,
-			LastExit: e.lastExit, NextRetry: e.retryAt, Error: e.err}
+			LastExit: e.lastExit, LastFailure: e.lastFail, NextRetry: e.retryAt, Error: e.err}
 		if e.child != nil && !e.child.exited() {
 			fillChild(&ps, e.child, e.usage, now)
 		}

@@ -21,6 +21,8 @@ type Supervisor struct {
 	cfg Config
 	log *slog.Logger
 	pg  *pgHealth
+	// account is who the children run as (nil: frontdoor's own user).
+	account *Account
 
 	// deploySem admits one deploy at a time (first start, Deploy, Restart,
 	// memory-limit restart): release steps never run concurrently.
@@ -54,8 +56,13 @@ func New(cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
+	account, err := RunAccount(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &Supervisor{
 		cfg:       cfg,
+		account:   account,
 		log:       cfg.Logger,
 		deploySem: make(chan struct{}, 1),
 		bootSem:   make(chan struct{}, 1),
@@ -124,7 +131,40 @@ func (s *Supervisor) prepareRuntimeDir() error {
 	for _, p := range stale {
 		_ = os.Remove(p)
 	}
-	return s.writeGunicornConf()
+	if err := s.writeGunicornConf(); err != nil {
+		return err
+	}
+	return s.shareRuntimeDir()
+}
+
+// shareRuntimeDir lets the application's user, when it is not frontdoor's,
+// create its sockets in the runtime directory and read the gunicorn
+// config: both become its own. The directory above (frontdoor's runtime
+// directory) gets search permission for others when that user could not
+// pass it; it holds only sockets, each with its own mode.
+func (s *Supervisor) shareRuntimeDir() error {
+	a := s.account
+	if a == nil {
+		return nil
+	}
+	for _, p := range []string{s.cfg.RuntimeDir, filepath.Join(s.cfg.RuntimeDir, gunicornConfName)} {
+		if err := os.Chown(p, int(a.UID), int(a.GID)); err != nil {
+			return fmt.Errorf("supervisor: give %s to user %s: %w", p, a.Name, err)
+		}
+	}
+	parent := filepath.Dir(s.cfg.RuntimeDir)
+	if ok, _, _ := CanAccess(a, parent, AccessExec); !ok {
+		if st, err := os.Stat(parent); err == nil {
+			if err := os.Chmod(parent, st.Mode().Perm()|0o001); err != nil {
+				return fmt.Errorf("supervisor: let user %s reach its sockets in %s: %w", a.Name, parent, err)
+			}
+			s.log.Info("gave others search permission on the runtime directory, so the application's user reaches its sockets", "dir", parent, "user", a.Name)
+		}
+	}
+	if ok, blocked, why := CanAccess(a, s.cfg.RuntimeDir, AccessWrite); !ok {
+		return fmt.Errorf("supervisor: user %s cannot create its sockets in %s: %s is %s", a.Name, s.cfg.RuntimeDir, blocked, why)
+	}
+	return nil
 }
 
 // goTracked runs f in a goroutine that shutdown waits for.

@@ -26,11 +26,13 @@ type webState struct {
 	state    State
 	restarts int // restart attempts after crashes
 	lastExit *ExitInfo
-	err      string    // why it is in backoff or fatal
-	retryAt  time.Time // next restart attempt in backoff or fatal
-	backoff  backoff
-	upstream string        // what the edge was last told
-	changed  chan struct{} // closed and replaced whenever current changes
+	// lastFailure is the last crash or failed start, whatever it was.
+	lastFailure *Failure
+	err         string    // why it is in backoff or fatal
+	retryAt     time.Time // next restart attempt in backoff or fatal
+	backoff     backoff
+	upstream    string        // what the edge was last told
+	changed     chan struct{} // closed and replaced whenever current changes
 }
 
 // superviseWeb brings the web process up (release steps included) and
@@ -126,22 +128,30 @@ func (s *Supervisor) webCrashed(gen *generation) bool {
 	}
 	reason, fatal := isBootFailure(exit, healthy < s.cfg.HealthyAfter)
 	delay := s.web.backoff.failed(healthy, fatal)
-	s.scheduleRetryLocked(exit, reason, fatal, delay)
+	failure := Failure{Time: exit.Time, Exit: &exit,
+		Reason: fmt.Sprintf("web generation %d exited (%s) after %s", gen.n, exit, exit.Ran.Round(time.Millisecond))}
+	if reason != "" {
+		failure.Reason += ": " + reason
+	}
+	s.scheduleRetryLocked(failure, reason, fatal, delay)
 	s.log.Error("web crashed", "gen", gen.n, "exit", exit.String(), "ran", exit.Ran.Round(time.Millisecond),
 		"restart_in", delay, "fatal", fatal, "stderr_tail", strings.Join(lastN(exit.Stderr, 5), " | "))
 	s.record(Event{Kind: EventExited, Process: webName, Generation: gen.n, Exit: &exit,
 		Message: fmt.Sprintf("web generation %d exited (%s) after %s", gen.n, exit, exit.Ran.Round(time.Millisecond))})
-	s.recordRetryLocked(gen.n, exit, reason, fatal, delay)
+	s.recordRetryLocked(gen.n, &exit, reason, fatal, delay)
 	return true
 }
 
 // scheduleRetryLocked puts the web slot in backoff (or fatal) until delay
 // from now.
-func (s *Supervisor) scheduleRetryLocked(exit ExitInfo, reason string, fatal bool, delay time.Duration) {
-	s.web.lastExit = &exit
+func (s *Supervisor) scheduleRetryLocked(f Failure, reason string, fatal bool, delay time.Duration) {
+	if f.Exit != nil {
+		s.web.lastExit = f.Exit
+	}
+	s.web.lastFailure = &f
 	s.web.retryAt = time.Now().Add(delay)
 	s.web.state = StateBackoff
-	s.web.err = exit.String()
+	s.web.err = f.Reason
 	if fatal {
 		s.web.state = StateFatal
 		s.web.err = reason
@@ -149,13 +159,13 @@ func (s *Supervisor) scheduleRetryLocked(exit ExitInfo, reason string, fatal boo
 }
 
 // recordRetryLocked reports a scheduled restart or a FATAL state.
-func (s *Supervisor) recordRetryLocked(gen int, exit ExitInfo, reason string, fatal bool, delay time.Duration) {
+func (s *Supervisor) recordRetryLocked(gen int, exit *ExitInfo, reason string, fatal bool, delay time.Duration) {
 	if fatal {
-		s.record(Event{Kind: EventFatal, Process: webName, Generation: gen, Exit: &exit,
+		s.record(Event{Kind: EventFatal, Process: webName, Generation: gen, Exit: exit,
 			Message: fmt.Sprintf("web cannot boot (%s); next attempt in %s or on deploy", reason, delay)})
 		return
 	}
-	s.record(Event{Kind: EventRestartScheduled, Process: webName, Generation: gen, Exit: &exit,
+	s.record(Event{Kind: EventRestartScheduled, Process: webName, Generation: gen, Exit: exit,
 		Message: fmt.Sprintf("web restarts in %s (%d consecutive failures)", delay, s.web.backoff.failures)})
 }
 

@@ -40,6 +40,11 @@ type LogOptions struct {
 	Level slog.Leveler
 	// AddSource adds the file:line of the logging call.
 	AddSource bool
+	// JournalSocket is journald's native socket, where LogJournal sends
+	// records whose message spans several lines (one journal entry each,
+	// not one per line). Default DefaultJournalSocket; "-" sends every
+	// record to the stream.
+	JournalSocket string
 }
 
 // ParseLogFormat checks a configured format name ("", "auto", "journal",
@@ -72,7 +77,14 @@ func NewLogHandler(w io.Writer, opts LogOptions) slog.Handler {
 	case LogJSON:
 		return slog.NewJSONHandler(w, handlerOpts)
 	case LogJournal:
-		return newJournalHandler(w, handlerOpts)
+		h := newJournalHandler(w, handlerOpts)
+		if opts.JournalSocket != "-" {
+			h.out.native = &journalNative{path: opts.JournalSocket}
+			if h.out.native.path == "" {
+				h.out.native.path = DefaultJournalSocket
+			}
+		}
+		return h
 	default:
 		return slog.NewTextHandler(w, handlerOpts)
 	}
@@ -130,6 +142,11 @@ type journalOutput struct {
 	w      io.Writer
 	prefix []byte // "<N>message" of the record being written
 	line   bytes.Buffer
+	// msg is the record's message as logged; one with newlines goes to
+	// native (when set) as one entry: its first line, the attributes, then
+	// the other lines.
+	msg    string
+	native *journalNative
 }
 
 func newJournalHandler(w io.Writer, opts *slog.HandlerOptions) *journalHandler {
@@ -161,6 +178,7 @@ func (h *journalHandler) Handle(ctx context.Context, r slog.Record) error {
 	defer h.out.mu.Unlock()
 	h.out.prefix = append(h.out.prefix[:0], '<', journalPriority(r.Level), '>')
 	h.out.prefix = appendMessage(h.out.prefix, r.Message)
+	h.out.msg = r.Message
 	return h.inner.Handle(ctx, bare)
 }
 
@@ -176,9 +194,23 @@ func (h *journalHandler) WithGroup(name string) slog.Handler {
 // (called with mu held by Handle) and writes the whole line at once.
 func (o *journalOutput) Write(attrs []byte) (int, error) {
 	n := len(attrs)
+	attrs = bytes.TrimSuffix(attrs, []byte("\n"))
+	if o.native != nil && strings.Contains(o.msg, "\n") {
+		first, rest, _ := strings.Cut(o.msg, "\n")
+		o.line.Reset()
+		o.line.WriteString(first)
+		if len(attrs) > 0 {
+			o.line.WriteByte(' ')
+			o.line.Write(attrs)
+		}
+		o.line.WriteByte('\n')
+		o.line.WriteString(rest)
+		if o.native.send(o.prefix[1], o.line.Bytes()) {
+			return n, nil
+		}
+	}
 	o.line.Reset()
 	o.line.Write(o.prefix)
-	attrs = bytes.TrimSuffix(attrs, []byte("\n"))
 	if len(attrs) > 0 {
 		o.line.WriteByte(' ')
 		o.line.Write(attrs)

@@ -3,13 +3,17 @@ package systemd
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +38,7 @@ func TestJournalHandlerLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			tt.log(slog.New(NewLogHandler(&buf, LogOptions{Format: LogJournal, Level: slog.LevelDebug})))
+			tt.log(slog.New(NewLogHandler(&buf, LogOptions{Format: LogJournal, Level: slog.LevelDebug, JournalSocket: "-"})))
 			if got := buf.String(); got != tt.want {
 				t.Errorf("wrote %q, want %q", got, tt.want)
 			}
@@ -168,4 +172,70 @@ func TestIsJournal(t *testing.T) {
 	if got, want := string(buf[:n]), "<4>disk almost full free=3%\n"; got != want {
 		t.Errorf("auto format on the journal stream wrote %q, want %q", got, want)
 	}
+}
+
+// TestJournalMultiLineRecordIsOneEntry: a record whose message spans lines
+// (a Python traceback) goes to journald's native socket as one entry, its
+// MESSAGE in the protocol's length-prefixed form with the attributes after
+// the first line; one-line records stay on the stream; without a journal
+// socket the record goes to the stream, escaped.
+func TestJournalMultiLineRecordIsOneEntry(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "journal.sock")
+	journal, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer journal.Close()
+	var stream bytes.Buffer
+	log := slog.New(NewLogHandler(&stream, LogOptions{Format: LogJournal, JournalSocket: sock}))
+	traceback := "Traceback (most recent call last):\n  File \"/srv/site/views.py\", line 3, in index\n    1 / 0\nZeroDivisionError: division by zero"
+	log.Error(traceback, "proc", "web", "pid", 42)
+	log.Info("web ready", "gen", 1)
+
+	buf := make([]byte, 64<<10)
+	journal.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := journal.Read(buf)
+	if err != nil {
+		t.Fatalf("no datagram on the journal socket: %v (stream: %q)", err, stream.String())
+	}
+	fields := parseNative(t, buf[:n])
+	want := "Traceback (most recent call last): proc=web pid=42\n  File \"/srv/site/views.py\", line 3, in index\n    1 / 0\nZeroDivisionError: division by zero"
+	if fields["MESSAGE"] != want || fields["PRIORITY"] != "3" || fields["SYSLOG_IDENTIFIER"] != "frontdoor" {
+		t.Errorf("entry = %q", fields)
+	}
+	if got := stream.String(); got != "<6>web ready gen=1\n" {
+		t.Errorf("stream = %q, want only the one-line record", got)
+	}
+
+	stream.Reset()
+	noJournal := slog.New(NewLogHandler(&stream, LogOptions{Format: LogJournal, JournalSocket: filepath.Join(t.TempDir(), "none")}))
+	noJournal.Error("line one\nline two")
+	if got := stream.String(); got != "<3>line one\\nline two\n" {
+		t.Errorf("without a journal socket: %q", got)
+	}
+}
+
+// parseNative decodes a datagram of journald's native protocol.
+func parseNative(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.Fatalf("field without newline: %q", b)
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if k, v, ok := bytes.Cut(line, []byte("=")); ok {
+			out[string(k)] = string(v)
+			continue
+		}
+		if len(b) < 8 {
+			t.Fatalf("binary field %s without length", line)
+		}
+		n := binary.LittleEndian.Uint64(b[:8])
+		out[string(line)] = string(b[8 : 8+n])
+		b = b[8+n+1:]
+	}
+	return out
 }

@@ -41,8 +41,11 @@ type File struct {
 	etag     []byte // `"<mtime hex>-<size hex>"`
 	lastMod  []byte // IMF-fixdate
 
-	br, gz *File // precompressed siblings (name.br, name.gz)
-	vary   bool  // a sibling exists, so every variant says Vary
+	br, zst, gz *File // precompressed siblings (name.br, name.zst, name.gz)
+	vary        bool  // a sibling exists, so every variant says Vary
+	// manifestGen is the generation of the directory's staticfiles.json
+	// the headers were computed with: a new manifest makes the entry stale.
+	manifestGen uint64
 
 	checked int64 // loop clock of the last validation
 	refs    int   // responses still sending from Fd
@@ -97,7 +100,7 @@ func (fc *Cache) Lookup(d *Dir, rel []byte, now int64) (*File, error) {
 			return f, nil
 		}
 		fresh, err := openCached(d, string(rel), fc.inlineMax, now)
-		if err == nil && fresh.sameAs(f) {
+		if err == nil && fresh.sameAs(f) && fresh.manifestGen == f.manifestGen {
 			closeCached(fresh)
 			f.checked = now
 			fc.touch(f)
@@ -167,7 +170,7 @@ func (fc *Cache) evict(f *File) {
 		fc.unlink(f)
 	}
 	f.evicted = true
-	for _, v := range []*File{f, f.br, f.gz} {
+	for _, v := range [...]*File{f, f.br, f.zst, f.gz} {
 		if v != nil {
 			v.evicted = true
 			if v.refs == 0 {
@@ -201,11 +204,10 @@ func closeCached(f *File) {
 		unix.Close(f.Fd)
 		f.Fd = -1
 	}
-	if f.br != nil {
-		closeIfUnused(f.br)
-	}
-	if f.gz != nil {
-		closeIfUnused(f.gz)
+	for _, v := range [...]*File{f.br, f.zst, f.gz} {
+		if v != nil {
+			closeIfUnused(v)
+		}
 	}
 }
 
@@ -224,10 +226,13 @@ func (f *File) sameAs(old *File) bool {
 		}
 		return a.dev == b.dev && a.ino == b.ino && a.Size == b.Size && a.mtime == b.mtime && a.IsDir == b.IsDir
 	}
-	return same(f, old) && same(f.br, old.br) && same(f.gz, old.gz)
+	return same(f, old) && same(f.br, old.br) && same(f.zst, old.zst) && same(f.gz, old.gz)
 }
 
-// openCached opens and describes rel and its precompressed siblings.
+// openCached opens and describes rel and its precompressed siblings: the
+// root's own (name.br, name.zst, name.gz, as whitenoise or frontdoor's
+// release step write them), else those in the directory's variant
+// directory that were made from this very version of the file.
 func openCached(d *Dir, rel string, inlineMax int64, now int64) (*File, error) {
 	f, err := openOne(d, rel, inlineMax, now)
 	if err != nil {
@@ -237,23 +242,39 @@ func openCached(d *Dir, rel string, inlineMax int64, now int64) (*File, error) {
 		f.finish(d, rel, "")
 		return f, nil
 	}
-	if br, err := openOne(d, rel+".br", inlineMax, now); err == nil && !br.IsDir {
-		f.br = br
+	f.br, f.zst, f.gz = openSibling(d, rel+".br", inlineMax, now, nil),
+		openSibling(d, rel+".zst", inlineMax, now, nil), openSibling(d, rel+".gz", inlineMax, now, nil)
+	if v := d.variants; v != nil && f.br == nil && f.zst == nil && f.gz == nil {
+		f.br, f.zst, f.gz = openSibling(v, rel+".br", inlineMax, now, f),
+			openSibling(v, rel+".zst", inlineMax, now, f), openSibling(v, rel+".gz", inlineMax, now, f)
 	}
-	if gz, err := openOne(d, rel+".gz", inlineMax, now); err == nil && !gz.IsDir {
-		f.gz = gz
-	}
-	f.vary = f.br != nil || f.gz != nil
+	f.vary = f.br != nil || f.zst != nil || f.gz != nil
 	f.finish(d, rel, "")
-	if f.br != nil {
-		f.br.vary = true
-		f.br.finish(d, rel, "br")
-	}
-	if f.gz != nil {
-		f.gz.vary = true
-		f.gz.finish(d, rel, "gzip")
+	for _, sib := range [...]struct {
+		f        *File
+		encoding string
+	}{{f.br, "br"}, {f.zst, "zstd"}, {f.gz, "gzip"}} {
+		if sib.f != nil {
+			sib.f.vary = true
+			sib.f.finish(d, rel, sib.encoding)
+		}
 	}
 	return f, nil
+}
+
+// openSibling opens a precompressed sibling below d, or returns nil.
+// With of set, the sibling must carry of's modification time (it was
+// made from that version of the file).
+func openSibling(d *Dir, rel string, inlineMax int64, now int64, of *File) *File {
+	sib, err := openOne(d, rel, inlineMax, now)
+	if err != nil {
+		return nil
+	}
+	if sib.IsDir || (of != nil && sib.mtime != of.mtime) {
+		closeCached(sib)
+		return nil
+	}
+	return sib
 }
 
 func openOne(d *Dir, rel string, inlineMax int64, now int64) (*File, error) {
@@ -317,13 +338,21 @@ func (f *File) finish(d *Dir, typeName, encoding string) {
 	h = append(h, "\r\nETag: "...)
 	h = append(h, f.etag...)
 	h = append(h, "\r\nAccept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\n"...)
+	m := d.currentManifest()
+	f.manifestGen = m.gen
+	hashed := isHashedName([]byte(typeName))
+	if m.present {
+		hashed = m.isHashed(typeName)
+	}
 	switch {
-	case d.immutableHashed && isHashedName([]byte(typeName)):
+	case d.immutableHashed && hashed:
 		h = append(h, "Cache-Control: public, max-age=31536000, immutable\r\n"...)
 	case d.cacheControl != "":
 		h = append(h, "Cache-Control: "...)
 		h = append(h, d.cacheControl...)
 		h = append(h, "\r\n"...)
+	case m.present:
+		h = append(h, "Cache-Control: "+UnhashedCacheControl+"\r\n"...)
 	}
 	if f.vary {
 		h = append(h, "Vary: Accept-Encoding\r\n"...)

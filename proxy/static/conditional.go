@@ -7,13 +7,16 @@ import (
 )
 
 // Variant is the precompressed sibling an Accept-Encoding value accepts,
-// brotli first, or f itself.
+// the smallest first (brotli, zstd, gzip), or f itself.
 func (f *File) Variant(ae []byte) *File {
 	if !f.vary || ae == nil {
 		return f
 	}
 	if f.br != nil && AcceptsEncoding(ae, "br") {
 		return f.br
+	}
+	if f.zst != nil && AcceptsEncoding(ae, "zstd") {
+		return f.zst
 	}
 	if f.gz != nil && AcceptsEncoding(ae, "gzip") {
 		return f.gz

@@ -12,9 +12,13 @@ type Options struct {
 	Index         string // served for a directory; "" for none
 	CacheControl  string // sent with every file unless a hashed name gets "immutable"
 	Immutable     bool   // Django-hashed names get a one-year immutable Cache-Control
-	Precompressed bool   // name.br / name.gz siblings are served when accepted
+	Precompressed bool   // name.br / name.zst / name.gz siblings are served when accepted
 	Internal      bool   // only the application's X-Accel-Redirect / X-Sendfile reach it
 	Dotfiles      bool   // names with a segment starting with '.' are served
+	// VariantRoot holds precompressed siblings kept outside Root, used
+	// for a file without siblings of its own while their modification
+	// time equals the file's ("" for none).
+	VariantRoot string
 }
 
 // Dir is a static route's directory, open for confined lookups (an O_PATH
@@ -35,6 +39,12 @@ type Dir struct {
 	// walk: openat2 is refused here (a seccomp filter), so files are
 	// opened by walking their path (confine.go).
 	walk bool
+	// variants is the directory of precompressed siblings kept outside
+	// the root (Options.VariantRoot), nil without one.
+	variants *Dir
+	// manifest is Django's staticfiles.json at the root, as last read
+	// (manifest.go); shared by every worker.
+	manifest manifestCache
 }
 
 // Open opens a static route's directory.
@@ -43,7 +53,7 @@ func Open(id int, o Options) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("static root %s: %w", o.Root, err)
 	}
-	return &Dir{
+	d := &Dir{
 		ID:              id,
 		Root:            o.Root,
 		Index:           o.Index,
@@ -54,7 +64,14 @@ func Open(id int, o Options) (*Dir, error) {
 		cacheControl:    o.CacheControl,
 		immutableHashed: o.Immutable,
 		precompressed:   o.Precompressed,
-	}, nil
+	}
+	if o.VariantRoot != "" && d.precompressed {
+		// Missing until the first release writes it: no variants then.
+		if vfd, err := unix.Open(o.VariantRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			d.variants = &Dir{ID: id, Root: o.VariantRoot, fd: vfd, walk: d.walk}
+		}
+	}
+	return d, nil
 }
 
 // Walks reports whether files are opened by walking their paths because
@@ -66,5 +83,8 @@ func (d *Dir) Close() {
 	if d.fd >= 0 {
 		unix.Close(d.fd)
 		d.fd = -1
+	}
+	if d.variants != nil {
+		d.variants.Close()
 	}
 }

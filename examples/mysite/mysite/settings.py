@@ -34,6 +34,9 @@ ALLOWED_HOSTS = [
 
 # frontdoor terminates TLS and tells the app through X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https')
+# The site is served over HTTPS: its cookies never travel in clear.
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     'django.contrib.staticfiles',
