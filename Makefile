@@ -4,7 +4,7 @@ BIN     := bin/frontdoor
 VERSION ?= $(shell packaging/debversion 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test test-quick fuzz slowtest bench demo deb e2e clean
+.PHONY: build test test-quick fuzz slowtest bench demo deb e2e clean mutate-acme
 
 ## build: the static binary bin/frontdoor
 build:
@@ -25,6 +25,12 @@ test-quick:
 FUZZTIME ?= 5m
 fuzz:
 	scripts/fuzz $(FUZZTIME)
+
+## mutate-acme: mutation testing of acme/ with gremlins on its fast unit layer (no pebble: -tags mutation)
+GREMLINS ?= $(shell $(GO) env GOPATH)/bin/gremlins
+mutate-acme:
+	test -x $(GREMLINS) || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+	$(GREMLINS) unleash --tags mutation --timeout-coefficient 5 --threshold-efficacy 90 ./acme
 
 ## slowtest: slowhttptest -H/-B/-X against frontdoor + Django, 3,000 connections for 120 s each
 slowtest:

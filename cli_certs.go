@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,12 +21,21 @@ func cmdCerts(args []string, stdout, stderr io.Writer) error {
 	af := addAdminFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	renew := fs.String("renew", "", "order a new certificate for this name now (the old one serves until it is in place)")
+	dnsRecord := fs.String("dns-record", "", "print the DNS TXT record (dns-persist-01) to create for this wildcard name, *.example.com")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
 	client := af.client()
+	if *dnsRecord != "" {
+		rec, err := client.DNSRecord(ctx, *dnsRecord)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Create this DNS record once; it lets the CA issue %s to this server's ACME account for as long as it stays:\n\n  %s\n", *dnsRecord, rec)
+		return nil
+	}
 	if *renew != "" {
 		res, err := client.Renew(ctx, *renew)
 		if err != nil {
@@ -54,10 +66,18 @@ func printCerts(w io.Writer, certs []acme.CertStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tLAST ATTEMPT\tERROR")
+	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tISSUER\tEXPIRES\tRENEWS\tWINDOW\tPROFILE\tLAST ATTEMPT\tERROR")
 	for _, c := range certs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Source, c.State, dash(c.Issuer),
-			when(c.NotAfter), when(c.LastAttempt), dash(certProblem(c)))
+		renews := "-"
+		if !c.RenewAt.IsZero() {
+			renews = when(c.RenewAt) + " (" + c.RenewSource + ")"
+		}
+		window := "-"
+		if !c.WindowStart.IsZero() {
+			window = when(c.WindowStart) + " .. " + when(c.WindowEnd)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Source, c.State, dash(c.Issuer),
+			when(c.NotAfter), renews, window, dash(c.Profile), when(c.LastAttempt), dash(certProblem(c)))
 	}
 	tw.Flush()
 }
@@ -94,42 +114,58 @@ func dash(s string) string {
 }
 
 // cmdTrust installs the local CA's root into the system's trust store,
-// so browsers and tools on this machine accept https://localhost.
+// so browsers and tools on this machine accept https://localhost. It adds
+// the root beside every CA already trusted; it never makes a CA (a state
+// without one is an error).
 func cmdTrust(args []string, stdout, stderr io.Writer) error {
 	fs := flags("trust", stderr)
 	af := addAdminFlags(fs)
-	statePath := fs.String("state", "", "read the root from this state file (a quick mode's --tls local) instead of asking the daemon")
-	dir := fs.String("dir", "", "certificate directory (default /usr/local/share/ca-certificates)")
+	statePath := fs.String("state", "", "read the root from this state file (a quick mode's --tls local, a stopped daemon's state) instead of asking the daemon")
+	dir := fs.String("dir", acme.DefaultTrustDir, "where the root goes: "+acme.DefaultTrustDir+" or a directory beneath it (update-ca-certificates reads no other)")
+	root := fs.String("root", "/", "the system tree whose trust store gets the root (an image being built); default the running system")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	var root []byte
+	var rootPEM []byte
+	var err error
 	if *statePath != "" {
-		db, err := state.Open(*statePath, state.Options{})
-		if err != nil {
-			return err
-		}
-		m, err := acme.New(acme.Config{Store: db})
-		if err != nil {
-			db.Close()
-			return err
-		}
-		root = m.RootPEM()
-		m.Close()
-		db.Close()
+		rootPEM, err = storedLocalRoot(*statePath)
 	} else {
-		var err error
-		if root, err = af.client().TrustRoot(ctx); err != nil {
-			return err
-		}
+		rootPEM, err = af.client().TrustRoot(ctx)
 	}
-	path, err := acme.InstallTrust(ctx, root, *dir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "installed the frontdoor local CA root in %s and updated the system trust store\n", path)
+	path, err := acme.InstallTrust(ctx, rootPEM, acme.TrustStore{Root: *root, Dir: *dir})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "installed the frontdoor local CA root as %s and added it to the system trust store (every other CA stays)\n", path)
 	fmt.Fprintln(stdout, "(browsers with their own store, such as Firefox, need it imported by hand)")
 	return nil
+}
+
+// storedLocalRoot reads the local CA's root from a state file that must
+// exist and hold one: trust never creates a state or a CA (it would
+// install a root nothing serves with).
+func storedLocalRoot(path string) ([]byte, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("--state %s: %w; nothing installed (the local CA is made by `frontdoor run` or a quick mode with --tls local, in its state file)", path, err)
+	}
+	db, err := state.Open(abs, state.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("--state %s: %w", path, err)
+	}
+	defer db.Close()
+	root, err := acme.StoredRoot(db)
+	if errors.Is(err, acme.ErrNoLocalCA) {
+		return nil, fmt.Errorf("--state %s holds no local CA; nothing installed (frontdoor makes one when it first serves a localhost name or an IP address)", path)
+	}
+	return root, err
 }

@@ -44,10 +44,10 @@ Usage:
                                          release steps, then a new generation of the app; no request fails
   frontdoor reload [--admin SOCKET | --config FILE]
                                          re-read the configuration (as SIGHUP) and wait for the result
-  frontdoor certs [--json] [--renew NAME] [--admin SOCKET | --config FILE]
+  frontdoor certs [--json] [--renew NAME] [--dns-record *.DOMAIN] [--admin SOCKET | --config FILE]
                                          list the certificates (name, issuer, expiry, last attempt, error), or renew one now
-  frontdoor trust [--state FILE] [--dir DIR]
-                                         install the local CA's root (for https://localhost) in the system trust store
+  frontdoor trust [--admin SOCKET | --config FILE | --state FILE] [--dir DIR] [--root DIR]
+                                         add the local CA's root (for https://localhost) to the system trust store, beside every other CA
   frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES] [--busy-poll DURATION]
                         [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
                                          serve a directory without a configuration file

@@ -13,39 +13,33 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// attempt is one try at getting a certificate for a name: one short-lived
-// autocert.Manager and its sealed-after-use exchange. autocert may place
-// two orders in one attempt (TLS-ALPN-01 first; if that validation fails,
-// HTTP-01).
+// attempt is one try at getting a certificate for a name: one ACME
+// session, one order per challenge type until one validates (order.go).
 type attempt struct {
 	ns   *nameState
 	done chan struct{} // closed when the attempt is over
 	err  error         // its outcome; read after done is closed
 
-	// Set (under Manager.mu) once the ACME client exists, so that the
-	// challenge answers can reach this attempt's autocert.Manager.
-	am      *autocert.Manager
-	handler http.Handler
+	// The challenge being answered, set (under Manager.mu) while the CA
+	// validates: HTTPChallenge serves httpKeyAuth for httpToken,
+	// GetCertificate serves alpnCert to a TLS-ALPN-01 validation.
+	httpToken, httpKeyAuth string
+	alpnCert               *tls.Certificate
 }
 
-// accountCacheKey is where autocert keeps the account key; the manager
-// reads and writes it in autocert's format so both agree.
+// accountCacheKey is where the ACME account key is kept in the
+// certificate cache (autocert's key, so that an account made before the
+// move to acmez is kept).
 const accountCacheKey = "acme_account+key"
 
-// attemptRenewBefore is the RenewBefore of an attempt's autocert.Manager.
-// autocert starts a renewal timer for every certificate it obtains and
-// offers no way to stop it; with this value the timer first fires a minute
-// before expiry, long after this manager renewed, and then finds the newer
-// certificate in the cache and sleeps again; and its exchange refuses new
-// orders anyway.
-const attemptRenewBefore = time.Minute
+// attemptTimeout bounds one attempt: every order, validation and
+// download of it.
+const attemptTimeout = 10 * time.Minute
 
 // run carries out a and records its outcome.
 func (m *Manager) run(a *attempt) {
@@ -54,7 +48,7 @@ func (m *Manager) run(a *attempt) {
 	m.mu.Lock()
 	a.err = err
 	a.ns.attempt = nil
-	a.am, a.handler = nil, nil
+	a.httpToken, a.httpKeyAuth, a.alpnCert = "", "", nil
 	m.mu.Unlock()
 	close(a.done)
 }
@@ -62,7 +56,9 @@ func (m *Manager) run(a *attempt) {
 func (m *Manager) obtain(a *attempt) error {
 	ns := a.ns
 	name := ns.name
-	if !m.cfg.SkipResolveCheck {
+	// A wildcard has no address to check; its dns-persist-01 record is
+	// checked before the order instead (persist.go).
+	if !m.cfg.SkipResolveCheck && !isWildcard(name) {
 		if err := m.resolveGate(ns); err != nil {
 			return err
 		}
@@ -80,51 +76,55 @@ func (m *Manager) obtain(a *attempt) error {
 			m.mu.Lock()
 			ns.orders++
 			m.mu.Unlock()
-			m.log.Info("placing an ACME order", "name", name, "ca", m.cfg.DirectoryURL)
+			m.log.Info("placing an ACME order", "name", name, "ca", m.cfg.DirectoryURL, "profile", m.profileFor(name))
 		},
 	}
 	defer x.seal()
-	view := &orderCache{Cache: m.cache, key: name}
-	view.hide.Store(true)
-	defer view.hide.Store(false)
-	am := &autocert.Manager{
-		Prompt:      autocert.AcceptTOS,
-		Cache:       view,
-		HostPolicy:  autocert.HostWhitelist(name),
-		RenewBefore: attemptRenewBefore,
-		Email:       m.cfg.Email,
-		Client: &acme.Client{
-			Key:          key,
-			DirectoryURL: m.cfg.DirectoryURL,
-			HTTPClient:   &http.Client{Transport: x},
-			UserAgent:    "frontdoor",
-			RetryBackoff: retryBackoff,
-		},
-	}
-	handler := am.HTTPHandler(nil) // also enables HTTP-01 as the fallback
 
 	m.mu.Lock()
-	a.am, a.handler = am, handler
 	ns.rec.LastAttempt = m.now()
 	rec := ns.rec
+	replaces := m.replacesLocked(ns)
 	m.mu.Unlock()
 	m.saveRecord(name, rec)
 
-	// autocert obtains a certificate through GetCertificate: a hello that
-	// prefers ECDSA makes it order one P-256 certificate per name.
-	cert, err := am.GetCertificate(&tls.ClientHelloInfo{
-		ServerName:   name,
-		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
-	})
+	// A CA that stops answering must not hold the name in "obtaining"
+	// for ever: the attempt fails and backs off.
+	ctx, cancel := context.WithTimeout(m.lifetime, attemptTimeout)
+	defer cancel()
+	var cert *tls.Certificate
+	s, err := m.openSession(ctx, x, key)
+	if err == nil {
+		cert, err = m.order(ctx, a, s, replaces)
+	}
 	x.seal()
 	if m.lifetime.Err() != nil {
 		return ErrNotRunning // shutting down: not the name's fault, record nothing
+	}
+	var gate *gateError
+	if errors.As(err, &gate) {
+		return m.gateFailed(ns, gate.reason)
 	}
 	if err != nil {
 		return m.failed(ns, x, err)
 	}
 	m.succeeded(ns, cert)
 	return nil
+}
+
+// replacesLocked is the ARI identifier of ns's certificate when this is a
+// renewal of a certificate the configured CA told us about ("" otherwise:
+// a CA that never issued it would refuse the order).
+func (m *Manager) replacesLocked(ns *nameState) string {
+	c := ns.cert.Load()
+	ri := ns.rec.ARI
+	if c == nil || !ri.hasWindow() || ri.Directory != m.cfg.DirectoryURL {
+		return ""
+	}
+	if id := certID(c.Leaf); id == ri.CertID {
+		return id
+	}
+	return ""
 }
 
 // succeeded installs cert for ns and clears its failures.
@@ -160,7 +160,11 @@ func (m *Manager) failed(ns *nameState, x *exchange, cause error) error {
 	m.mu.Lock()
 	ns.rec.Failures++
 	ns.rec.LastError = msg
-	ns.rec.NextAttempt = now.Add(backoffAfter(ns.rec.Failures))
+	wait := backoffAfter(ns.rec.Failures)
+	if c := ns.cert.Load(); c != nil && now.Before(c.Leaf.NotAfter) {
+		wait = min(wait, retryBeforeExpiry(c.Leaf.NotAfter.Sub(now)))
+	}
+	ns.rec.NextAttempt = now.Add(wait)
 	if notBefore.After(ns.rec.NextAttempt) {
 		ns.rec.NextAttempt = notBefore
 	}
@@ -171,6 +175,25 @@ func (m *Manager) failed(ns *nameState, x *exchange, cause error) error {
 		"failures", rec.Failures, "next_attempt", rec.NextAttempt)
 	m.event("failed", ns.name, fmt.Sprintf("%s (attempt %d; next at %s)", msg, rec.Failures, rec.NextAttempt.Format(time.RFC3339)))
 	return fmt.Errorf("acme: certificate for %s: %s", ns.name, msg)
+}
+
+// gateFailed records a reason not to order yet that DNS or the
+// configuration must fix (a missing dns-persist-01 record): like a failed
+// resolve check, it is re-checked within minutes and is not a failed
+// order.
+func (m *Manager) gateFailed(ns *nameState, reason string) error {
+	now := m.now()
+	m.mu.Lock()
+	was := ns.resolve
+	ns.resolveFailures++
+	ns.resolve = verdict{reason: reason, at: now, next: now.Add(resolveRetryAfter(ns.resolveFailures))}
+	next := ns.resolve.next
+	m.mu.Unlock()
+	m.log.Warn("not asking the CA yet", "name", ns.name, "reason", reason, "next_check", next)
+	if was.reason != reason {
+		m.event("unreachable", ns.name, reason)
+	}
+	return fmt.Errorf("acme: %s", reason)
 }
 
 func (m *Manager) saveRecord(name string, r record) {
@@ -232,24 +255,6 @@ func parseAccountKey(data []byte) (crypto.Signer, error) {
 		return k, nil
 	}
 	return nil, errors.New("stored ACME account key cannot be parsed")
-}
-
-// orderCache is the cache an attempt's autocert.Manager sees: the store's,
-// except that the attempt's own certificate is hidden while it runs. That
-// is what makes autocert order even though a still-valid certificate is
-// cached (a renewal). Challenge tokens and the new certificate go straight
-// to the store.
-type orderCache struct {
-	autocert.Cache
-	key  string
-	hide atomic.Bool
-}
-
-func (c *orderCache) Get(ctx context.Context, key string) ([]byte, error) {
-	if key == c.key && c.hide.Load() {
-		return nil, autocert.ErrCacheMiss
-	}
-	return c.Cache.Get(ctx, key)
 }
 
 func transportOf(c *http.Client) http.RoundTripper {

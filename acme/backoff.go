@@ -10,8 +10,8 @@ import (
 // name (certmagic's shape): quick retries for a passing glitch, then
 // slower, never longer than 6 hours so a fixed DNS record is picked up the
 // same day. Let's Encrypt allows 5 failed validations per name per hour,
-// and one attempt may fail two validations (TLS-ALPN-01, then HTTP-01;
-// autocert places three orders doing so).
+// and one attempt may fail two validations (TLS-ALPN-01, then HTTP-01,
+// one order each).
 var backoffSteps = []time.Duration{
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
 	20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
@@ -25,6 +25,14 @@ func backoffAfter(failures int) time.Duration {
 		return 0
 	}
 	return backoffSteps[min(failures, len(backoffSteps))-1]
+}
+
+// retryBeforeExpiry caps the backoff of a name whose certificate is still
+// valid for left: a tenth of what is left, at least a minute, so that a
+// short-lived certificate (6 days) gets many more tries before it expires
+// than the 6-hour cap would give it.
+func retryBeforeExpiry(left time.Duration) time.Duration {
+	return max(left/10, time.Minute)
 }
 
 // resolveRetryAfter is how long to wait before checking again a name that
@@ -47,6 +55,10 @@ type record struct {
 	LastError string `json:"last_error,omitempty"`
 	// NextAttempt is the earliest time a new order may be placed.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// ARI is the CA's renewal information about the current certificate
+	// (ari.go); nil until fetched, dropped when a new certificate
+	// replaces the one it is about.
+	ARI *renewalInfo `json:"ari,omitempty"`
 }
 
 const recordBucket = "acme"

@@ -29,8 +29,10 @@ const (
 // Store keeps what the manager must not lose across restarts. *state.DB
 // implements it.
 type Store interface {
-	// CertCache is autocert's cache: certificates with their keys, the
-	// ACME account key, challenge tokens while an order is under way.
+	// CertCache keeps certificates with their keys (PEM) and the ACME
+	// account key. autocert.Cache is only the shape of that store (Get,
+	// Put, Delete, and autocert.ErrCacheMiss for a missing key), kept so
+	// that state files written before the move to acmez read the same.
 	CertCache() autocert.Cache
 	// Blob returns the value under bucket/key and whether it exists.
 	Blob(bucket, key string) ([]byte, bool, error)
@@ -42,13 +44,24 @@ type Store interface {
 
 // Config configures a Manager. Only Store is required.
 type Config struct {
-	// Names are the DNS names to get certificates for from the ACME CA;
-	// they are also the host policy: a TLS client asking for any other
-	// name (that is not local) gets its handshake refused, and no order is
-	// ever placed for it. The appliance passes the concrete names of the
-	// site configuration (Django's ALLOWED_HOSTS without wildcards).
-	// Wildcards, IP addresses and local names are rejected.
+	// Names are the names to get certificates for from the ACME CA; they
+	// are also the host policy: a TLS client asking for any other name
+	// (that is not local) gets its handshake refused, and no order is
+	// ever placed for it. The appliance passes the host names of the site
+	// configuration. A name may be a DNS name, an IP address (an IP
+	// certificate, RFC 8738, validated by TLS-ALPN-01 or HTTP-01 at that
+	// address; one the CA cannot reach, such as a loopback address for a
+	// public CA, is served by the local CA instead) or a wildcard
+	// "*.example.com" (validated by dns-persist-01: persist.go). Local
+	// names (localhost, *.localhost) are rejected.
 	Names []string
+
+	// Profile is the certificate profile orders ask for (Let's Encrypt:
+	// "classic", "tlsserver", "shortlived"); "" lets the CA choose.
+	// An order is refused before it is placed when the CA's directory
+	// does not list the profile. Profiles overrides it per name.
+	Profile  string
+	Profiles map[string]string
 
 	// LocalNames are extra names or IP addresses served from the local CA,
 	// in addition to the built-in ones: localhost, *.localhost and
@@ -59,7 +72,8 @@ type Config struct {
 	DirectoryURL string
 
 	// Email is the contact address given to the CA when the account is
-	// created (Let's Encrypt mails expiry warnings there). Optional.
+	// created. Optional. (Let's Encrypt no longer mails expiry warnings:
+	// the manager raises its own, see Event.)
 	Email string
 
 	// RenewBefore is how long before expiry a certificate is renewed.
@@ -121,11 +135,17 @@ type Config struct {
 
 // Event reports something that happened to a certificate.
 type Event struct {
-	// Kind is "obtained", "renewed", "failed" or "unreachable" (the name
-	// does not resolve to this machine; no order was placed).
+	// Kind is "obtained", "renewed", "failed", "unreachable" (the name
+	// does not resolve to this machine, or its dns-persist-01 record is
+	// missing; no order was placed), "expiry-warning" (a third of the
+	// certificate's lifetime or less is left and it is not renewed yet)
+	// or "expiry-critical" (3 days or less are left).
 	Kind    string
 	Name    string
 	Message string
+	// NotAfter is the expiry of the certificate the event is about (zero
+	// when there is none).
+	NotAfter time.Time
 }
 
 func (c Config) withDefaults() Config {

@@ -26,16 +26,16 @@ const maxACMEResponse = 1 << 20
 var errExchangeOver = errors.New("acme: this ACME exchange is over; no order may be placed outside an attempt")
 
 // exchange is the http.RoundTripper of one attempt's ACME client: every
-// request autocert makes for the name passes through it. It
-//   - refuses new orders once the attempt is over (seal), so a leftover
-//     autocert renewal timer can never order on its own; other requests
-//     still pass, so that autocert can deactivate the authorizations it
-//     left pending (they count against the CA's pending limit);
+// request to the CA for the name passes through it. It
+//   - refuses new orders once the attempt is over (seal), so that nothing
+//     left of an attempt can order on its own; other requests still pass,
+//     so that authorizations left pending can be deactivated (they count
+//     against the CA's pending limit);
 //   - cancels requests when the manager closes;
 //   - reports each new order (a POST whose JWS payload has "identifiers")
 //     to onOrder: the counter that proves when no order was placed;
-//   - keeps the CA's problem details, because autocert's own error after a
-//     failed validation is a generic "no viable challenge type found";
+//   - keeps the CA's problem details of failed validations, in the CA's
+//     own words, for status and the failure record;
 //   - remembers a Retry-After the CA sent with a rate-limit response.
 type exchange struct {
 	base     http.RoundTripper
@@ -199,7 +199,7 @@ func parseRetryAfter(v string, now time.Time) time.Time {
 
 // isNewOrder reports whether a JWS request body asks for a new order: its
 // payload is a JSON object with "identifiers" (RFC 8555 section 7.4). No
-// other request autocert makes carries that member.
+// other ACME request carries that member.
 func isNewOrder(body []byte) bool {
 	var jws struct {
 		Payload string `json:"payload"`
@@ -215,15 +215,4 @@ func isNewOrder(body []byte) bool {
 		Identifiers json.RawMessage `json:"identifiers"`
 	}
 	return json.Unmarshal(payload, &order) == nil && len(order.Identifiers) > 0
-}
-
-// retryBackoff is the ACME client's retry policy for a single request: a
-// few quick retries for bad nonces and server errors, none for rate limits
-// (the manager's backoff handles those, honouring Retry-After, instead of
-// blocking a goroutine for hours).
-func retryBackoff(n int, _ *http.Request, resp *http.Response) time.Duration {
-	if n > 3 || (resp != nil && resp.StatusCode == http.StatusTooManyRequests) {
-		return 0
-	}
-	return time.Duration(1<<(n-1)) * 500 * time.Millisecond
 }

@@ -8,9 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"golang.org/x/crypto/acme"
-	"golang.org/x/crypto/acme/autocert"
 )
 
 // GetCertificate is the tls.Config hook (TLSConfig sets it). For the
@@ -41,15 +38,15 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	if name == "" {
 		return m.certWithoutSNI(hello)
 	}
-	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto {
-		return m.challengeCert(name, hello)
-	}
-	if m.isLocal(name) {
-		return m.local.certFor(name)
+	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == alpnProto {
+		return m.challengeCert(name)
 	}
 	m.mu.Lock()
-	ns := m.names[name]
+	ns := m.lookupLocked(name)
 	m.mu.Unlock()
+	if ns == nil && m.isLocal(name) {
+		return m.local.certFor(name)
+	}
 	if ns == nil {
 		return nil, fmt.Errorf("acme: %q is not a name this server has a certificate for", name)
 	}
@@ -59,8 +56,15 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	return m.waitForCert(hello, ns)
 }
 
+// isLocal reports whether the local CA serves name: the built-in local
+// names, Config.LocalNames, and any address the ACME CA cannot reach (one
+// a reload added too).
 func (m *Manager) isLocal(name string) bool {
-	return isBuiltinLocal(name) || m.localNames[name]
+	if isBuiltinLocal(name) || m.localNames[name] {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	return err == nil && !m.caReach.canReach(ip)
 }
 
 // certWithoutSNI serves clients that sent no server name (https://127.0.0.1
@@ -80,6 +84,17 @@ func (m *Manager) certWithoutSNI(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 		}
 	}
 	ip = ip.Unmap()
+	if ip.IsValid() {
+		m.mu.Lock()
+		ns := m.names[ip.String()]
+		m.mu.Unlock()
+		if ns != nil { // an IP address certificate from the ACME CA
+			if c := ns.cert.Load(); c != nil {
+				return c, nil
+			}
+			return m.waitForCert(hello, ns)
+		}
+	}
 	if !ip.IsValid() || !m.isLocal(ip.String()) {
 		return nil, fmt.Errorf("acme: no server name (SNI) and %v is not a local address", hello.Conn.LocalAddr())
 	}
@@ -87,18 +102,17 @@ func (m *Manager) certWithoutSNI(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // challengeCert returns the TLS-ALPN-01 certificate of the order under way
-// for name.
-func (m *Manager) challengeCert(name string, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	var am *autocert.Manager
+// for name (for an IP address, the CA sends its reverse-DNS name).
+func (m *Manager) challengeCert(name string) (*tls.Certificate, error) {
+	if ip, ok := reverseNameIP(name); ok {
+		name = ip.Unmap().String()
+	}
 	m.mu.Lock()
-	if ns := m.names[name]; ns != nil && ns.attempt != nil {
-		am = ns.attempt.am
+	defer m.mu.Unlock()
+	if ns := m.names[name]; ns != nil && ns.attempt != nil && ns.attempt.alpnCert != nil {
+		return ns.attempt.alpnCert, nil
 	}
-	m.mu.Unlock()
-	if am == nil {
-		return nil, fmt.Errorf("acme: no TLS-ALPN-01 challenge under way for %q", name)
-	}
-	return am.GetCertificate(hello)
+	return nil, fmt.Errorf("acme: no TLS-ALPN-01 challenge under way for %q", name)
 }
 
 // waitForCert waits for the order of ns (starting one if due).

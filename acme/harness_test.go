@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,9 +47,15 @@ type front struct {
 
 func newFront(t *testing.T, serveTLS, serveHTTP bool) *front {
 	t.Helper()
+	return newFrontOn(t, "127.0.0.1", serveTLS, serveHTTP)
+}
+
+// newFrontOn is newFront listening on host (a loopback address).
+func newFrontOn(t *testing.T, host string, serveTLS, serveHTTP bool) *front {
+	t.Helper()
 	f := &front{}
 	if serveTLS {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		must(t, err)
 		f.tlsPort = ln.Addr().(*net.TCPAddr).Port
 		tlsLn := tls.NewListener(ln, &tls.Config{
@@ -72,7 +79,7 @@ func newFront(t *testing.T, serveTLS, serveHTTP bool) *front {
 		f.tlsPort = testkit.FreePort(t)
 	}
 	if serveHTTP {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		must(t, err)
 		f.httpPort = ln.Addr().(*net.TCPAddr).Port
 		srv := &http.Server{ErrorLog: quietLog, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +165,9 @@ func testManager(t *testing.T, p *pebble, f *front, store Store, names []string,
 		Store:         store,
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CheckInterval: 100 * time.Millisecond,
+		// pebble picks a random profile for an order without one: name
+		// one, so that lifetimes (and a moved clock) are predictable.
+		Profile: "classic",
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -236,8 +246,15 @@ func statusOf(m *Manager, name string) CertStatus {
 // handshake connects to the front's TLS port as a client asking for name
 // and verifying against roots, and returns the served leaf.
 func handshake(port int, name string, roots *x509.CertPool) (*x509.Certificate, error) {
+	return handshakeAt("127.0.0.1", port, name, roots)
+}
+
+// handshakeAt is handshake to host:port. A name that is an IP address is
+// verified against the IP SANs and not sent as SNI (what a client of
+// https://IP/ does).
+func handshakeAt(host string, port int, name string, roots *x509.CertPool) (*x509.Certificate, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{
+	conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort(host, strconv.Itoa(port)), &tls.Config{
 		ServerName: name,
 		RootCAs:    roots,
 		NextProtos: []string{"http/1.1"},

@@ -16,7 +16,9 @@ import (
 func localManager(t *testing.T, path string, tweak func(*Config)) *Manager {
 	t.Helper()
 	logs := &lockedBuffer{}
-	cfg := Config{Store: openStore(t, path), Logger: slogTo(logs)}
+	// A directory on a closed loopback port: a unit test never reaches
+	// out, even on a path that would ask the CA.
+	cfg := Config{Store: openStore(t, path), Logger: slogTo(logs), DirectoryURL: "https://127.0.0.1:1/directory"}
 	if tweak != nil {
 		tweak(&cfg)
 	}

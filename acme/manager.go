@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,12 +46,17 @@ type Manager struct {
 
 	accountMu  sync.Mutex
 	accountKey crypto.Signer
+	accountURI string // the account's URL at the CA, once registered
+
+	ariMu sync.Mutex // serialises refreshRenewalInfo
 
 	mu         sync.Mutex
 	started    bool
 	closed     bool
 	names      map[string]*nameState // the ACME names (the host policy)
 	localNames map[string]bool       // Config.LocalNames
+	profile    string                // Config.Profile
+	profiles   map[string]string     // Config.Profiles
 	probes     map[string][]byte     // self-probe token -> expected body
 	// localAddrs lists this machine's addresses (a seam for the NAT
 	// test: it lets loopback look like someone else's address).
@@ -69,6 +76,10 @@ type nameState struct {
 	resolveFailures int
 	attempt         *attempt // non-nil while an order is under way
 	orders          int      // new orders placed by this process
+	// alerted is the expiry alert last raised for the certificate with
+	// serial alertedSerial (expiry.go), so that each is raised once.
+	alerted       alertLevel
+	alertedSerial string
 }
 
 // New validates cfg, loads what the store holds (certificates, records,
@@ -98,8 +109,12 @@ func New(cfg Config) (*Manager, error) {
 		localAddrs: interfaceAddrs,
 	}
 	m.lifetime, m.cancel = context.WithCancel(context.Background())
+	acmeNames, localNames = m.splitUnreachableIPs(acmeNames, localNames)
 	for _, n := range localNames {
 		m.localNames[n] = true
+	}
+	if err := m.setProfiles(cfg.Profile, cfg.Profiles); err != nil {
+		return nil, err
 	}
 	hostname, _ := os.Hostname()
 	var created bool
@@ -182,6 +197,7 @@ func (m *Manager) SetNames(names []string) error {
 	if err != nil {
 		return err
 	}
+	acmeNames, _ = m.splitUnreachableIPs(acmeNames, nil)
 	for _, n := range acmeNames {
 		if m.localNames[n] {
 			return fmt.Errorf("acme: %q is in both Config.Names and Config.LocalNames", n)
@@ -265,6 +281,7 @@ func (m *Manager) wake() {
 // maintain is one pass: start an order for every name that is due, rotate
 // the session-ticket keys when due.
 func (m *Manager) maintain() {
+	m.refreshRenewalInfo()
 	now := m.now()
 	m.mu.Lock()
 	for _, ns := range m.names {
@@ -273,6 +290,7 @@ func (m *Manager) maintain() {
 		}
 	}
 	m.mu.Unlock()
+	m.checkExpiry(now)
 	rotated, err := m.tickets.rotateIfDue()
 	if err != nil {
 		m.log.Error("rotating session-ticket keys", "err", err)
@@ -288,7 +306,7 @@ func (m *Manager) dueLocked(ns *nameState, now time.Time, fromHandshake bool) (b
 	if ns.attempt != nil {
 		return false, "an order is under way"
 	}
-	if c := ns.cert.Load(); c != nil && now.Before(renewAt(c.Leaf, m.cfg.RenewBefore)) {
+	if c := ns.cert.Load(); c != nil && now.Before(planRenewal(c.Leaf, ns.rec.ARI, m.cfg.RenewBefore).At) {
 		return false, "valid"
 	}
 	if now.Before(ns.rec.NextAttempt) {
@@ -301,6 +319,79 @@ func (m *Manager) dueLocked(ns *nameState, now time.Time, fromHandshake bool) (b
 		}
 	}
 	return true, ""
+}
+
+// running reports whether the manager is started and not closed.
+func (m *Manager) running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.started && !m.closed
+}
+
+// lookupLocked finds the ACME name that covers host: the name itself, or
+// a wildcard one label up.
+func (m *Manager) lookupLocked(host string) *nameState {
+	if ns := m.names[host]; ns != nil {
+		return ns
+	}
+	if _, parent, ok := strings.Cut(host, "."); ok && strings.Contains(parent, ".") {
+		return m.names["*."+parent]
+	}
+	return nil
+}
+
+// splitUnreachableIPs moves IP addresses the CA cannot reach (loopback or
+// private addresses for a public CA) from the ACME names to the local
+// ones: an ACME CA validates an IP certificate by connecting to it.
+func (m *Manager) splitUnreachableIPs(acmeNames, localNames []string) (acmeOut, localOut []string) {
+	localOut = localNames
+	for _, n := range acmeNames {
+		if ip, err := netip.ParseAddr(n); err == nil && !m.caReach.canReach(ip) {
+			if !slices.Contains(localOut, n) {
+				localOut = append(localOut, n)
+			}
+			m.log.Info("the CA cannot reach this address: it is served by the local CA", "name", n, "ca", m.cfg.DirectoryURL)
+			continue
+		}
+		acmeOut = append(acmeOut, n)
+	}
+	return acmeOut, localOut
+}
+
+// SetProfiles replaces the certificate profiles (on a configuration
+// reload): profile for every name, profiles for some. They apply from the
+// next order on.
+func (m *Manager) SetProfiles(profile string, profiles map[string]string) error {
+	return m.setProfiles(profile, profiles)
+}
+
+func (m *Manager) setProfiles(profile string, profiles map[string]string) error {
+	norm := map[string]string{}
+	for name, p := range profiles {
+		n, err := normalizeName(name)
+		if err != nil {
+			return fmt.Errorf("acme: Config.Profiles: %w", err)
+		}
+		if isWildcard(strings.TrimSpace(name)) {
+			n = "*." + strings.TrimPrefix(n, "*.")
+		}
+		norm[n] = p
+	}
+	m.mu.Lock()
+	m.profile, m.profiles = profile, norm
+	m.mu.Unlock()
+	return nil
+}
+
+// profileFor is the profile orders for name ask for ("" for the CA's
+// default).
+func (m *Manager) profileFor(name string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.profiles[name]; ok {
+		return p
+	}
+	return m.profile
 }
 
 // startLocked starts an order for ns in the background and returns it, or
@@ -332,8 +423,19 @@ func interfaceAddrs() ([]netip.Addr, error) {
 }
 
 // event hands e to Config.OnEvent, if any.
+// The caller must not hold m.mu.
 func (m *Manager) event(kind, name, message string) {
-	if m.cfg.OnEvent != nil {
-		m.cfg.OnEvent(Event{Kind: kind, Name: name, Message: message})
+	if m.cfg.OnEvent == nil {
+		return
 	}
+	e := Event{Kind: kind, Name: name, Message: message}
+	m.mu.Lock()
+	ns := m.names[name]
+	m.mu.Unlock()
+	if ns != nil {
+		if c := ns.cert.Load(); c != nil {
+			e.NotAfter = c.Leaf.NotAfter
+		}
+	}
+	m.cfg.OnEvent(e)
 }

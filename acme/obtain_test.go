@@ -64,8 +64,8 @@ func TestObtainByHTTP01(t *testing.T) {
 	m.Start()
 	s := waitValid(t, m, "http01.test")
 
-	// autocert tries TLS-ALPN-01 first (that order fails: nothing listens),
-	// then places a second order with HTTP-01.
+	// TLS-ALPN-01 is tried first (that order fails: nothing listens),
+	// then a second order with HTTP-01.
 	if s.Orders != 2 || p.Orders() != 2 {
 		t.Errorf("orders: manager %d, pebble %d; want 2 (TLS-ALPN-01 refused, then HTTP-01)", s.Orders, p.Orders())
 	}
@@ -225,6 +225,12 @@ func TestScheduledRenewal(t *testing.T) {
 	if got := statusOf(m, name).Orders; got != 1 {
 		t.Fatalf("renewed before it was due: %d orders", got)
 	}
+	// The pass asked pebble for the renewal window (ARI): the renewal
+	// time is picked inside it.
+	s = statusOf(m, name)
+	if s.RenewSource != SourceARI || s.RenewAt.Before(s.WindowStart) || s.RenewAt.After(s.WindowEnd) {
+		t.Fatalf("renewal at %v from %q, want a time inside the CA's window %v..%v", s.RenewAt, s.RenewSource, s.WindowStart, s.WindowEnd)
+	}
 	clock.Advance(s.RenewAt.Sub(clock.Now()) + time.Minute)
 	m.maintain()
 	testkit.WaitFor(t, 60*time.Second, "the scheduled renewal", func() bool {
@@ -347,11 +353,9 @@ func TestBackoffStopsRepeatedOrders(t *testing.T) {
 	waitIdle(t, m)
 	s := statusOf(m, name)
 	firstOrders := p.Orders()
-	// autocert places a new order per challenge type it tries, and one
-	// more before it notices no type is left: 3 orders, 2 failed
-	// validations.
-	if firstOrders != 3 || s.Orders != 3 {
-		t.Errorf("first attempt: pebble %d orders, manager %d; want 3 (TLS-ALPN-01, HTTP-01, and autocert's last)", firstOrders, s.Orders)
+	// One order per challenge type: 2 orders, 2 failed validations.
+	if firstOrders != 2 || s.Orders != 2 {
+		t.Errorf("first attempt: pebble %d orders, manager %d; want 2 (TLS-ALPN-01, then HTTP-01)", firstOrders, s.Orders)
 	}
 	if !strings.Contains(s.LastError, "tls-alpn-01") || !strings.Contains(s.LastError, "http-01") {
 		t.Errorf("last error %q does not carry the CA's messages for both challenges", s.LastError)

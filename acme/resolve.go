@@ -103,10 +103,18 @@ func (m *Manager) resolveGate(ns *nameState) error {
 // on one of this machine's interfaces and the CA can reach such an address;
 // otherwise (NAT: the public address is not on any interface) an HTTP
 // self-probe to name through that address must come back to this manager.
+//
+// An IP address name skips DNS: the address itself is checked the same
+// way.
 func (m *Manager) checkResolves(ctx context.Context, name string) verdict {
-	ipAddrs, err := m.cfg.Resolver.LookupIPAddr(ctx, name)
-	if err != nil {
-		return verdict{reason: fmt.Sprintf("%s does not resolve: %v", name, err)}
+	var ipAddrs []net.IPAddr
+	if ip := net.ParseIP(name); ip != nil {
+		ipAddrs = []net.IPAddr{{IP: ip}}
+	} else {
+		var err error
+		if ipAddrs, err = m.cfg.Resolver.LookupIPAddr(ctx, name); err != nil {
+			return verdict{reason: fmt.Sprintf("%s does not resolve: %v", name, err)}
+		}
 	}
 	if len(ipAddrs) == 0 {
 		return verdict{reason: fmt.Sprintf("%s resolves to no address", name)}
@@ -133,6 +141,9 @@ func (m *Manager) checkResolves(ctx context.Context, name string) verdict {
 			return verdict{reason: fmt.Sprintf("%s resolves to %s, which is not an address of this machine, and a request to it did not come back here: %v", name, ip, err)}
 		}
 		good = append(good, ip.String()+" (reached this machine through it)")
+	}
+	if net.ParseIP(name) != nil {
+		return verdict{ok: true, reason: fmt.Sprintf("%s: %s", name, strings.Join(good, ", "))}
 	}
 	return verdict{ok: true, reason: fmt.Sprintf("%s resolves to %s", name, strings.Join(good, ", "))}
 }

@@ -18,10 +18,25 @@ type CertStatus struct {
 	// "valid" or "on demand" (issued at the first handshake).
 	State string `json:"state"`
 	// Issuer is the common name of the certificate's issuer.
-	Issuer   string    `json:"issuer,omitempty"`
-	NotAfter time.Time `json:"not_after,omitzero"`
-	// RenewAt is when an ACME certificate is due for renewal.
-	RenewAt time.Time `json:"renew_at,omitzero"`
+	Issuer    string    `json:"issuer,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	NotAfter  time.Time `json:"not_after,omitzero"`
+	// RenewAt is when an ACME certificate is due for renewal, and
+	// RenewSource why: "ari" (a time picked inside the CA's renewal
+	// window, WindowStart to WindowEnd) or "lifetime" (RenewBefore
+	// ahead of expiry, at most a third of the lifetime: the CA has no
+	// renewal information, or has not answered yet).
+	RenewAt     time.Time `json:"renew_at,omitzero"`
+	RenewSource string    `json:"renew_source,omitempty"`
+	WindowStart time.Time `json:"window_start,omitzero"`
+	WindowEnd   time.Time `json:"window_end,omitzero"`
+	// ARIExplanation is the CA's page about the window, ARIError the last
+	// failure to get it, ARINextCheck when it is asked again.
+	ARIExplanation string    `json:"ari_explanation,omitempty"`
+	ARIError       string    `json:"ari_error,omitempty"`
+	ARINextCheck   time.Time `json:"ari_next_check,omitzero"`
+	// Profile is the profile orders ask for ("" for the CA's default).
+	Profile string `json:"profile,omitempty"`
 	// LastAttempt is when an order was last started, LastSuccess when one
 	// last succeeded.
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
@@ -59,11 +74,21 @@ func (m *Manager) Status() []CertStatus {
 			ResolveOK:   ns.resolve.ok,
 			Orders:      ns.orders,
 		}
+		if p, ok := m.profiles[ns.name]; ok {
+			s.Profile = p
+		} else {
+			s.Profile = m.profile
+		}
 		c := ns.cert.Load()
 		if c != nil {
 			s.Issuer = issuerName(c.Leaf)
-			s.NotAfter = c.Leaf.NotAfter
-			s.RenewAt = renewAt(c.Leaf, m.cfg.RenewBefore)
+			s.NotBefore, s.NotAfter = c.Leaf.NotBefore, c.Leaf.NotAfter
+			plan := planRenewal(c.Leaf, ns.rec.ARI, m.cfg.RenewBefore)
+			s.RenewAt, s.RenewSource = plan.At, plan.Source
+			s.WindowStart, s.WindowEnd = plan.WindowStart, plan.WindowEnd
+			if ri := ns.rec.ARI; ri != nil && ri.CertID == certID(c.Leaf) {
+				s.ARIExplanation, s.ARIError, s.ARINextCheck = ri.ExplanationURL, ri.Error, ri.NextCheck
+			}
 		}
 		switch {
 		case ns.attempt != nil && c != nil:
@@ -98,7 +123,7 @@ func (m *Manager) Status() []CertStatus {
 	for _, n := range localNames {
 		s := CertStatus{Name: n, Source: "local", State: "on demand", Issuer: issuerName(m.local.root)}
 		if c := issued[n]; c != nil {
-			s.State, s.NotAfter = "valid", c.Leaf.NotAfter
+			s.State, s.NotBefore, s.NotAfter = "valid", c.Leaf.NotBefore, c.Leaf.NotAfter
 		}
 		out = append(out, s)
 	}

@@ -1,10 +1,9 @@
 package acme
 
-import (
-	"crypto/tls"
+import "crypto/tls"
 
-	"golang.org/x/crypto/acme"
-)
+// alpnProto is the ALPN protocol of TLS-ALPN-01 validations (RFC 8737).
+const alpnProto = "acme-tls/1"
 
 // tls12Suites are Mozilla's "intermediate" TLS 1.2 suites without CBC:
 // ECDHE with AES-GCM or ChaCha20-Poly1305, ECDSA and RSA certificates.
@@ -36,7 +35,7 @@ var tls12Suites = []uint16{
 // (RFC 8737) and never treat it as HTTP.
 func (m *Manager) TLSConfig() *tls.Config {
 	cfg := PolicyConfig()
-	cfg.NextProtos = append(cfg.NextProtos, acme.ALPNProto)
+	cfg.NextProtos = append(cfg.NextProtos, alpnProto)
 	cfg.GetCertificate = m.GetCertificate
 	m.tickets.register(cfg)
 	return cfg

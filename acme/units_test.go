@@ -42,8 +42,12 @@ func TestNameValidation(t *testing.T) {
 	}{
 		{[]string{"Example.COM.", "www.example.com", "example.com"}, []string{"example.com", "www.example.com"}, ""},
 		{[]string{"bücher.example"}, []string{"xn--bcher-kva.example"}, ""},
-		{[]string{"*.example.com"}, nil, "wildcard"},
-		{[]string{"203.0.113.5"}, nil, "IP addresses"},
+		{[]string{"*.Example.com", "203.0.113.5", "2001:DB8::1", "[2001:db8::2]"}, []string{"*.example.com", "203.0.113.5", "2001:db8::1", "2001:db8::2"}, ""},
+		{[]string{"*.com"}, nil, "with a dot"},
+		{[]string{"a.*.example.com"}, nil, "leading"},
+		{[]string{"**.example.com"}, nil, "leading"},
+		{[]string{"*.localhost"}, nil, "with a dot"},
+		{[]string{"*.app.localhost"}, nil, "local name"},
 		{[]string{"localhost"}, nil, "local name"},
 		{[]string{"app.localhost"}, nil, "local name"},
 		{[]string{"intranet"}, nil, "with a dot"},
@@ -147,18 +151,6 @@ func TestExchangeKeepsTheCAsWords(t *testing.T) {
 	}
 	if got := x.notBefore(); !got.Equal(now.Add(time.Hour)) {
 		t.Errorf("Retry-After gave %v, want an hour from now", got)
-	}
-}
-
-func TestRetryBackoffLeavesRateLimitsToTheManager(t *testing.T) {
-	if d := retryBackoff(1, nil, &http.Response{StatusCode: http.StatusTooManyRequests}); d != 0 {
-		t.Errorf("a 429 is retried after %v", d)
-	}
-	if d := retryBackoff(1, nil, &http.Response{StatusCode: http.StatusBadRequest}); d <= 0 {
-		t.Error("a bad nonce is not retried")
-	}
-	if d := retryBackoff(4, nil, &http.Response{StatusCode: 500}); d != 0 {
-		t.Errorf("retried a fourth time after %v", d)
 	}
 }
 

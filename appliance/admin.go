@@ -90,6 +90,7 @@ func (a *Appliance) adminRoutes() http.Handler {
 	mux.HandleFunc("POST /reload", a.handleReload)
 	mux.HandleFunc("GET /certs", a.handleCerts)
 	mux.HandleFunc("POST /certs/renew", a.handleRenew)
+	mux.HandleFunc("GET /certs/dns-record", a.handleDNSRecord)
 	mux.HandleFunc("GET /trust-root", a.handleTrustRoot)
 	return mux
 }

@@ -42,6 +42,24 @@ func (a *Appliance) handleRenew(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, RenewResult{Name: name, OK: true})
 }
 
+// handleDNSRecord answers the dns-persist-01 TXT record for ?name= (a
+// wildcard name), registering the ACME account first if needed.
+func (a *Appliance) handleDNSRecord(w http.ResponseWriter, r *http.Request) {
+	m := a.certManager()
+	if m == nil {
+		http.Error(w, "frontdoor serves no HTTPS (no server.https listener)", http.StatusConflict)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	rec, err := m.DNSPersistRecord(ctx, r.URL.Query().Get("name"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
 func (a *Appliance) handleTrustRoot(w http.ResponseWriter, r *http.Request) {
 	m := a.certManager()
 	if m == nil {
@@ -89,4 +107,18 @@ func (c *AdminClient) Renew(ctx context.Context, name string) (RenewResult, erro
 func (c *AdminClient) TrustRoot(ctx context.Context) ([]byte, error) {
 	body, _, err := c.do(ctx, http.MethodGet, "/trust-root")
 	return body, err
+}
+
+// DNSRecord returns the dns-persist-01 TXT record that authorizes the
+// daemon's ACME account for the wildcard name.
+func (c *AdminClient) DNSRecord(ctx context.Context, name string) (acme.PersistRecord, error) {
+	var rec acme.PersistRecord
+	body, _, err := c.do(ctx, http.MethodGet, "/certs/dns-record?name="+url.QueryEscape(name))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(body, &rec); err != nil {
+		return rec, fmt.Errorf("decode the DNS record: %w", err)
+	}
+	return rec, nil
 }

@@ -155,6 +155,9 @@ type SiteConfig struct {
 	HSTS string `toml:"hsts"`
 	// RedirectWWW is "to_apex", "to_www" or "" (default).
 	RedirectWWW string `toml:"redirect_www"`
+	// Profile is the certificate profile of this site's names (default
+	// [tls] profile).
+	Profile string `toml:"profile"`
 }
 
 // RouteConfig is one [[site.route]]: a path prefix and what serves it.

@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +39,10 @@ type InitOptions struct {
 	// Out receives the report: what was found, each problem with its fix,
 	// what was written.
 	Out io.Writer
+
+	// service replaces the packaged service init grants access to (tests;
+	// default: packagedService).
+	service *serviceAccess
 }
 
 // InitResult is what Init found and wrote.
@@ -63,9 +63,6 @@ type InitResult struct {
 // ErrInitProblems is returned by Init, after it wrote the configuration,
 // when ERROR problems remain: the site would not work as it is.
 var ErrInitProblems = errors.New("problems marked ERROR remain: fix them (each says how), then run `frontdoor init` again")
-
-// serviceUser is the user the packaged service runs as (packaging/systemd).
-const serviceUser = "frontdoor"
 
 // protectedDir and protectedURL are the convention for protected
 // downloads: the view answers with X-Accel-Redirect: /_protected/NAME and
@@ -130,6 +127,9 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	}
 	dir = p.Dir
 	res := &InitResult{Project: p, ConfigPath: cfgPath, RunAs: runAs}
+	if prob := domainsNotAllowed(p, domains); prob != nil {
+		p.Problems = append(p.Problems, *prob)
+	}
 	writeFindings(out, p, runAs)
 
 	if len(domains) == 0 {
@@ -164,29 +164,13 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		fmt.Fprintf(out, "  site: %s\n", strings.Join(res.Domains, ", "))
 	} else {
 		fmt.Fprintf(out, "  site: every host name (no concrete name in ALLOWED_HOSTS; pass --domain NAME)\n")
+		writeIPCertHint(out, interfaceAddrs())
 	}
-	if _, err := user.Lookup(serviceUser); err == nil {
-		var writable []string
-		for _, d := range []string{p.StaticRoot, p.MediaRoot} {
-			if d != "" {
-				writable = append(writable, d)
-			}
-		}
-		for _, db := range p.Databases {
-			if strings.Contains(db.Engine, "sqlite") && filepath.IsAbs(db.Name) {
-				writable = append(writable, filepath.Dir(db.Name))
-			}
-		}
-		if len(writable) > 0 {
-			if dropIn, err := grantWritable(cfgPath, writable); err != nil {
-				fmt.Fprintf(out, "\ncould not give the service write access by itself (%v)\n", err)
-			} else if dropIn != "" {
-				res.DropIn = dropIn
-				fmt.Fprintf(out, "\nthe service runs the app as user %s under ProtectSystem=strict: wrote %s\n  ReadWritePaths=%s\n  (the directories now belong to group %s, group-writable)\nrestart the service to apply it: systemctl restart frontdoor\n",
-					serviceUser, dropIn, strings.Join(writable, " "), serviceUser)
-			}
-		}
+	svc := opts.service
+	if svc == nil {
+		svc = packagedService(cfgPath)
 	}
+	restart := giveServiceAccess(out, p, svc, res)
 	perms := permissionProblems(p, runAs, res.DropIn != "")
 	writePermissionProblems(out, perms)
 	res.Errors = len(perms)
@@ -200,67 +184,8 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 			plural(res.Errors, "problem"), map[bool]string{true: "remains", false: "remain"}[res.Errors == 1], initCommandLine(opts, cfgPath))
 		return res, ErrInitProblems
 	}
-	fmt.Fprintf(out, "\nnext:\n  frontdoor check --config %s\n  systemctl restart frontdoor    (or by hand: frontdoor run --config %s)\n", cfgPath, cfgPath)
+	writeNextSteps(out, cfgPath, svc != nil, restart)
 	return res, nil
-}
-
-// serviceDropInDir is where systemd reads frontdoor.service's drop-ins.
-const serviceDropInDir = "/etc/systemd/system/frontdoor.service.d"
-
-// grantWritable lets the packaged service write to the project's writable
-// directories: a drop-in with ReadWritePaths= (ProtectSystem=strict makes
-// everything else read-only) and group ownership by the service's group.
-// It does this only for the service's own configuration file, as root, on
-// a machine run by systemd; otherwise it returns "" and the caller prints
-// the instructions.
-func grantWritable(cfgPath string, dirs []string) (string, error) {
-	if cfgPath != DefaultConfigPath || os.Geteuid() != 0 {
-		return "", nil
-	}
-	if st, err := os.Stat("/run/systemd/system"); err != nil || !st.IsDir() {
-		return "", nil
-	}
-	grp, err := user.LookupGroup(serviceUser)
-	if err != nil {
-		return "", nil
-	}
-	gid, _ := strconv.Atoi(grp.Gid)
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", err
-		}
-		err := filepath.WalkDir(d, func(path string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			info, err := e.Info()
-			if err != nil {
-				return err
-			}
-			if err := os.Lchown(path, -1, gid); err != nil {
-				return err
-			}
-			if e.Type()&fs.ModeSymlink != 0 {
-				return nil
-			}
-			return os.Chmod(path, info.Mode().Perm()|0o060)
-		})
-		if err != nil {
-			return "", fmt.Errorf("give group %s %s: %w", serviceUser, d, err)
-		}
-	}
-	text := "# Written by `frontdoor init`: the Django project's writable directories\n" +
-		"# (the service runs under ProtectSystem=strict). Edit freely; init rewrites it.\n" +
-		"[Service]\nReadWritePaths=" + strings.Join(dirs, " ") + "\n"
-	if err := os.MkdirAll(serviceDropInDir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(serviceDropInDir, "50-django-project.conf")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		return "", err
-	}
-	exec.Command("systemctl", "daemon-reload").Run()
-	return path, nil
 }
 
 // writeConfigFile writes the file atomically; an existing one is kept as

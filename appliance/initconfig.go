@@ -31,8 +31,11 @@ func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.
 	w("# frontdoor configuration for the Django project in %s,\n", p.Dir)
 	w("# written by `frontdoor init` on %s. Every key is documented, with its\n", now.Format("2006-01-02"))
 	w("# default, in /usr/share/doc/frontdoor/config.md. Check it with\n")
-	w("# `frontdoor check`; apply it with `systemctl reload frontdoor`. init\n")
-	w("# replaces this file as long as nobody edits it (see the last line).\n\n")
+	w("# `frontdoor check`. When init changed the service's sandbox (its drop-in,\n")
+	w("# %s), apply it with `systemctl restart frontdoor`:\n", filepath.Join(serviceDropInDir, dropInName))
+	w("# a reload does not apply a sandbox change. After editing this file:\n")
+	w("# `systemctl reload frontdoor`. init replaces this file as long as nobody\n")
+	w("# edits it (see the last line).\n\n")
 
 	w("# [server]\n")
 	w("# Under systemd the listening sockets come from frontdoor-http.socket (port 80)\n")

@@ -124,9 +124,12 @@ func (c *Config) validate() ConfigErrors {
 		}
 	}
 	for i, h := range c.TLS.Names {
-		if strings.Contains(h, "*") || strings.ContainsAny(h, " /:") {
-			add(fmt.Sprintf("tls.names[%d]", i), fmt.Sprintf("%q cannot get an ACME certificate here (wildcards need DNS-01)", h), "list concrete host names")
+		if !isIPLiteral(h) && (strings.Contains(strings.TrimPrefix(h, "*."), "*") || strings.ContainsAny(h, " /:")) {
+			add(fmt.Sprintf("tls.names[%d]", i), fmt.Sprintf("%q cannot get a certificate", h), `list host names, IP addresses or wildcards written "*.example.com"`)
 		}
+	}
+	if len(c.TLS.AlertCommand) > 0 && !filepath.IsAbs(c.TLS.AlertCommand[0]) {
+		add("tls.alert_command", fmt.Sprintf("%q is not an absolute path", c.TLS.AlertCommand[0]), `write the program's absolute path first, e.g. ["/usr/local/bin/notify-admin", "--urgent"]`)
 	}
 	for _, p := range []struct{ key, path string }{{"server.state", c.Server.State}, {"server.runtime_dir", c.Server.RuntimeDir}} {
 		if !filepath.IsAbs(p.path) {
@@ -203,4 +206,11 @@ func checkListenAddr(a string) (string, error) {
 		return "", fmt.Errorf("%q: bad port %q (a number from 0 to 65535)", a, port)
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), nil
+}
+
+// isIPLiteral reports whether h is an IP address (an IPv6 one with or
+// without brackets).
+func isIPLiteral(h string) bool {
+	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil
 }

@@ -158,6 +158,7 @@ func (a *Appliance) writeMetrics(out io.Writer) error {
 				m.sample("frontdoor_certificate_expiry_timestamp_seconds", unixSeconds(c.NotAfter), "name", c.Name, "source", c.Source)
 			}
 		}
+		certRenewalMetrics(m, rep.Certificates)
 	}
 	return m.w.Flush()
 }

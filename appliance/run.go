@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,12 @@ type Appliance struct {
 	httpsPort int
 	app       *appRunner   // the supervised application (app.go); nil without [app]
 	admin     *adminServer // the admin socket (admin.go)
+
+	// alert_command (alerts.go): the argv in force, and the queue of
+	// alerts waiting for it.
+	alertArgv  atomic.Pointer[[]string]
+	alertsOnce sync.Once
+	alerts     chan alertJob
 }
 
 // Run loads the configuration, starts serving and handles signals until
@@ -100,7 +107,12 @@ func (a *Appliance) start() error {
 	}
 	a.started, a.activated = a.cfg, activated
 	a.httpPort, a.httpsPort = listenerPorts(listeners)
+	a.alertArgv.Store(&a.cfg.TLS.AlertCommand)
 	if a.httpsPort != 0 {
+		if err := a.cfg.checkProfiles(a.log); err != nil {
+			closeListeners(listeners)
+			return err
+		}
 		if a.certs, err = a.newCertManager(a.cfg, max(a.httpPort, 80)); err != nil {
 			closeListeners(listeners)
 			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
@@ -193,11 +205,21 @@ func (a *Appliance) apply(cfg *Config) error {
 		}
 		return err
 	}
+	if a.certManager() != nil {
+		// A profile the CA does not offer refuses the reload, with its line.
+		if err := cfg.checkProfiles(a.log); err != nil {
+			return fail(err)
+		}
+	}
 	certs, err := a.prepareCerts(cfg)
 	if err != nil {
 		return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
 	}
 	if certs != nil && certs.next == nil {
+		// The same manager: site profiles may have changed with the sites.
+		if err := a.certs.SetProfiles(cfg.TLS.Profile, cfg.certProfiles()); err != nil {
+			return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
+		}
 		if err := a.certs.SetNames(certs.names); err != nil {
 			return fail(fmt.Errorf("%s: [tls]: %w", a.cfgPath, err))
 		}
@@ -229,6 +251,7 @@ func (a *Appliance) apply(cfg *Config) error {
 	}
 	old := a.cfg
 	a.cfg, a.accessLog = cfg, closer
+	a.alertArgv.Store(&cfg.TLS.AlertCommand)
 	a.reloadApp(old, cfg)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"frontdoor/acme"
 	"frontdoor/supervisor"
 )
 
@@ -49,10 +50,12 @@ func WriteStatus(w io.Writer, rep StatusReport, now time.Time) {
 			}
 			fmt.Fprintf(w, "%s  %s (%s)", c.Name, c.State, c.Source)
 			if !c.NotAfter.IsZero() {
-				fmt.Fprintf(w, " until %s", c.NotAfter.Local().Format("2006-01-02"))
+				fmt.Fprintf(w, " until %s (%s)", c.NotAfter.Local().Format("2006-01-02"), daysLeftText(c.NotAfter, now))
 			}
 			if c.LastError != "" {
 				fmt.Fprintf(w, " · last error: %s", c.LastError)
+			} else if c.State == "unreachable" && c.Resolve != "" {
+				fmt.Fprintf(w, " · %s", c.Resolve)
 			}
 			fmt.Fprintln(w)
 		}
@@ -329,4 +332,17 @@ func humanBytes(n uint64) string {
 		v, suffix = v/unit, s
 	}
 	return fmt.Sprintf("%.1f %s", v, suffix)
+}
+
+// daysLeftText says how long a certificate has left: "41 days left",
+// "expired".
+func daysLeftText(notAfter, now time.Time) string {
+	if !now.Before(notAfter) {
+		return "expired"
+	}
+	d := acme.DaysLeft(notAfter, now)
+	if d == 1 {
+		return "1 day left"
+	}
+	return fmt.Sprintf("%d days left", d)
 }

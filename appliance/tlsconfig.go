@@ -45,6 +45,13 @@ type TLSSettings struct {
 	Resolver string `toml:"resolver"`
 	// HandshakeTimeout bounds a TLS handshake (default 10s).
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// Profile is the certificate profile to order ("classic",
+	// "tlsserver", "shortlived" at Let's Encrypt; default: the CA's
+	// choice); [[site]] profile overrides it for a site's names.
+	Profile string `toml:"profile"`
+	// AlertCommand runs (argv, no shell) on certificate expiry warnings
+	// and errors and on failed renewals (alerts.go).
+	AlertCommand []string `toml:"alert_command"`
 }
 
 // acmeEnabled reports whether certificates are ordered from the CA.
@@ -64,11 +71,8 @@ func (c *Config) acmeNames() []string {
 	var names []string
 	for _, s := range c.Sites {
 		for _, h := range s.Hosts {
-			h = strings.ToLower(strings.TrimSuffix(h, "."))
-			if h == "" || h == "*" || strings.HasPrefix(h, "*.") || isLocalName(h) || seen[h] {
-				continue
-			}
-			if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+			h = certName(h)
+			if h == "" || h == "*" || isLocalName(h) || seen[h] {
 				continue
 			}
 			seen[h] = true
@@ -76,6 +80,33 @@ func (c *Config) acmeNames() []string {
 		}
 	}
 	return names
+}
+
+// certName is the certificate name of a site host: lower case, no final
+// dot, an IPv6 literal without its brackets. IP addresses get IP
+// certificates and "*.example.com" a wildcard one (dns-persist-01); the
+// manager serves an IP address the CA cannot reach (loopback) from the
+// local CA.
+func certName(h string) string {
+	h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+	if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return ip.Unmap().String()
+	}
+	return h
+}
+
+// certProfiles maps the names of sites with their own profile to it.
+func (c *Config) certProfiles() map[string]string {
+	out := map[string]string{}
+	for _, s := range c.Sites {
+		if s.Profile == "" {
+			continue
+		}
+		for _, h := range s.Hosts {
+			out[certName(h)] = s.Profile
+		}
+	}
+	return out
 }
 
 func isLocalName(h string) bool {
@@ -87,6 +118,8 @@ func isLocalName(h string) bool {
 func (a *Appliance) newCertManager(cfg *Config, httpPort int) (*acme.Manager, error) {
 	ac := acme.Config{
 		Names:            cfg.acmeNames(),
+		Profile:          cfg.TLS.Profile,
+		Profiles:         cfg.certProfiles(),
 		LocalNames:       cfg.TLS.LocalNames,
 		DirectoryURL:     cfg.TLS.DirectoryURL,
 		Email:            cfg.TLS.Email,
@@ -97,6 +130,7 @@ func (a *Appliance) newCertManager(cfg *Config, httpPort int) (*acme.Manager, er
 		Logger:           a.log.With("part", "acme"),
 		OnEvent: func(e acme.Event) {
 			a.recordEvent("acme", e.Kind, e.Name+": "+e.Message)
+			a.alert(e)
 		},
 	}
 	if cfg.TLS.DirectoryCA != "" {

@@ -53,7 +53,9 @@ func (a *Appliance) prepareCerts(cfg *Config) (*certsChange, error) {
 // under the same name is a change.
 func sameManagerSettings(old, cur *Config, oldCA []byte) (bool, error) {
 	strip := func(t TLSSettings) TLSSettings {
-		t.Names, t.ACME, t.HandshakeTimeout = nil, nil, Duration{} // names: SetNames; handshake: the engine's
+		// names: SetNames; handshake: the engine's; alert_command: the
+		// appliance's (alerts.go).
+		t.Names, t.ACME, t.HandshakeTimeout, t.AlertCommand = nil, nil, Duration{}, nil
 		return t
 	}
 	if !reflect.DeepEqual(strip(old.TLS), strip(cur.TLS)) {

@@ -290,17 +290,34 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 }
 
 // startDrain stops accepting and closes idle connections; connections in
-// the middle of a request finish it and close.
+// the middle of a request finish it and close. An idle connection is read
+// first: a request may already wait in its socket, its input event not
+// handled yet (a connection accepted a moment before, whose client sent
+// at once; a keep-alive client's next request). Closing under it gave
+// that client no answer at all (curl: "Empty reply from server") during a
+// restart, which socket activation otherwise makes lossless; now it is
+// answered, with Connection: close.
 func (w *worker) startDrain(grace int64) {
 	w.draining = true
 	w.pool.Draining = true
 	w.drainDeadline = w.loop.Now() + grace
 	w.pauseAccept(0)
+	var idle []*conn
 	w.loop.Each(func(h loop.Handler) {
 		if c, ok := h.(*conn); ok && c.state == stateIdle {
-			c.close()
+			idle = append(idle, c)
 		}
 	})
+	for _, c := range idle {
+		if c.state != stateIdle {
+			continue
+		}
+		c.readable = true
+		c.drive()
+		if c.state == stateIdle && len(c.rbuf) == 0 {
+			c.close()
+		}
+	}
 }
 
 // finishDrain closes whatever is left (client connections, then pooled

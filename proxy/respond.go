@@ -89,7 +89,8 @@ func newResponseTexts() *responseTexts {
 		"Retry-After: 5\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(page)) + "\r\n\r\n" + string(page))
 	t.unconfigured = brandedPage("frontdoor is running",
 		"No site is configured yet. On the server, run <code>frontdoor init /path/to/your/django/project</code>, "+
-			"then <code>systemctl reload frontdoor</code>.")
+			"then <code>systemctl restart frontdoor</code> (a restart, not a reload: init gives the service "+
+			"write access to the project, which only a restart applies).")
 	return t
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,8 +117,8 @@ func (c *Config) Validate() ConfigErrors {
 				add(hf, fmt.Sprintf("host %q is already served by site[%d]", h, prev), "name each host in one site only")
 			}
 			seenHosts[name] = i
-			if strings.ContainsAny(h, " /:") {
-				add(hf, fmt.Sprintf("%q is not a host name", h), `write a bare name such as "example.com" or "*.example.com"`)
+			if strings.ContainsAny(h, " /:") && !isBracketedIPv6(h) {
+				add(hf, fmt.Sprintf("%q is not a host name", h), `write a bare name such as "example.com", "*.example.com", an IPv4 address or an IPv6 address in brackets ("[2001:db8::1]")`)
 			}
 		}
 		switch s.RedirectWWW {
@@ -190,4 +191,16 @@ func isCatchAll(hosts []string) bool {
 // against it: lower case, without a final dot.
 func normalizeHost(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// isBracketedIPv6 reports whether h is an IPv6 address in brackets, the
+// form a Host header carries it in.
+func isBracketedIPv6(h string) bool {
+	inner, ok := strings.CutPrefix(h, "[")
+	if !ok {
+		return false
+	}
+	inner, ok = strings.CutSuffix(inner, "]")
+	ip, err := netip.ParseAddr(inner)
+	return ok && err == nil && ip.Is6()
 }

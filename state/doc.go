@@ -1,6 +1,7 @@
 // Package state keeps what must survive a restart of frontdoor in one bbolt
 // file: certificates and the ACME account, small named blobs for other
-// packages (ACME backoff records, the local CA, TLS session-ticket keys),
+// packages (ACME records: backoff and the CA's renewal information; the
+// local CA; TLS session-ticket keys),
 // events, restarts, health transitions and the history of applied
 // configurations.
 //

@@ -1,6 +1,7 @@
-// Package pebbletest runs Let's Encrypt's test ACME server, pebble (the
-// Debian package), with its DNS helper on loopback, for the tests of the
-// certificate manager and of the appliance. It is used only by tests.
+// Package pebbletest runs Let's Encrypt's test ACME server, pebble (release
+// Version, built from its Go module: install.go), with its DNS helper
+// pebble-challtestsrv on loopback, for the tests of the certificate manager
+// and of the appliance. It is used only by tests.
 package pebbletest
 
 import (
@@ -32,7 +33,11 @@ import (
 // Server is a running pebble ACME server with its pebble-challtestsrv DNS
 // server, both on loopback, for one test. Every name resolves to 127.0.0.1
 // unless SetA says otherwise. Pebble validates HTTP-01 on httpPort and
-// TLS-ALPN-01 on tlsPort of the address a name resolves to.
+// TLS-ALPN-01 on tlsPort of the address a name resolves to (or of the IP
+// address of an IP identifier), and dns-persist-01 by asking
+// challtestsrv for the TXT record SetTXT made. It offers the profiles of
+// Options.Profiles (default DefaultProfiles) and renewal information
+// (ARI) for every certificate it issued, which SetRenewalInfo overrides.
 //
 // Use:
 //
@@ -48,7 +53,7 @@ type Server struct {
 	// DNSAddr is pebble-challtestsrv's DNS server ("127.0.0.1:port").
 	DNSAddr string
 
-	mgmtURL string // pebble's management API (roots)
+	mgmtURL string // pebble's management API (roots, renewal info)
 	ctsURL  string // challtestsrv's management API
 	out     *testkit.SyncBuffer
 	// APICertPEM is pebble's own API certificate, for clients configured
@@ -56,25 +61,58 @@ type Server struct {
 	APICertPEM []byte
 }
 
-// Start starts pebble-challtestsrv and pebble, waits until both
+// Profile is one certificate profile pebble offers.
+type Profile struct {
+	Description string `json:"description"`
+	// ValidityPeriod is the lifetime of the profile's certificates, in
+	// seconds.
+	ValidityPeriod int64 `json:"validityPeriod"`
+}
+
+// DefaultProfiles are Let's Encrypt's three profiles with their
+// lifetimes of 2026: classic 90 days, tlsserver 45 days, shortlived
+// 6 days (518400 s; Let's Encrypt's is 160 hours).
+var DefaultProfiles = map[string]Profile{
+	"classic":    {"the classic 90-day profile", 90 * 24 * 3600},
+	"tlsserver":  {"45 days, TLS server authentication only", 45 * 24 * 3600},
+	"shortlived": {"about six days", 518400},
+}
+
+// Options are the settings of StartWith.
+type Options struct {
+	// HTTPPort and TLSPort are where pebble validates HTTP-01 and
+	// TLS-ALPN-01: the ports of the code under test.
+	HTTPPort, TLSPort int
+	// Profiles replace DefaultProfiles when set. Pebble picks one at
+	// random for an order that names none.
+	Profiles map[string]Profile
+}
+
+// Start is StartWith with the default profiles.
+func Start(t testing.TB, httpPort, tlsPort int) *Server {
+	t.Helper()
+	return StartWith(t, Options{HTTPPort: httpPort, TLSPort: tlsPort})
+}
+
+// StartWith starts pebble-challtestsrv and pebble, waits until both
 // answer, and stops them when the test ends. It skips the test with -short
-// (make test-quick) and when the Debian package pebble is not installed. A start that does not answer
+// (make test-quick). pebble is installed first when needed (install.go).
+// A start that does not answer
 // (a port taken between choosing and binding it by a test running in
 // parallel, a process that exits) is retried on fresh ports, and the
 // processes' output is logged so a failure says why.
-func Start(t testing.TB, httpPort, tlsPort int) *Server {
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts pebble; skipped with -short")
 	}
-	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (apt-get install pebble): %v", bin, err)
-		}
+	if opts.Profiles == nil {
+		opts.Profiles = DefaultProfiles
 	}
+	pebbleBin, ctsBin := binaries(t)
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		p, stop, err := start(t, httpPort, tlsPort)
+		p, stop, err := start(t, pebbleBin, ctsBin, opts)
 		if err == nil {
 			t.Cleanup(func() {
 				stop()
@@ -95,7 +133,7 @@ func Start(t testing.TB, httpPort, tlsPort int) *Server {
 // start makes one attempt: it starts both processes on fresh ports and
 // waits up to 20 s for both to answer. stop kills them; it is always
 // returned, and so is the Server, for its output.
-func start(t testing.TB, httpPort, tlsPort int) (p *Server, stop func(), err error) {
+func start(t testing.TB, pebbleBin, ctsBin string, opts Options) (p *Server, stop func(), err error) {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM, pool := selfSignedLoopback(t)
@@ -143,10 +181,10 @@ func start(t testing.TB, httpPort, tlsPort int) (p *Server, stop func(), err err
 		return nil
 	}
 
-	cts := exec.Command("pebble-challtestsrv",
+	cts := exec.Command(ctsBin,
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dns01", p.DNSAddr,
-		"-http01", "", "-https01", "", "-tlsalpn01", "",
+		"-dnsserver", p.DNSAddr,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
 		"-management", fmt.Sprintf("127.0.0.1:%d", ctsPort))
 	if err := run(cts); err != nil {
 		return p, stop, err
@@ -156,15 +194,16 @@ func start(t testing.TB, httpPort, tlsPort int) (p *Server, stop func(), err err
 		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", mgmtPort),
 		"certificate":                    certFile,
 		"privateKey":                     keyFile,
-		"httpPort":                       httpPort,
-		"tlsPort":                        tlsPort,
+		"httpPort":                       opts.HTTPPort,
+		"tlsPort":                        opts.TLSPort,
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
+		"profiles":                       opts.Profiles,
 	}}
 	data, _ := json.Marshal(config)
 	configFile := filepath.Join(dir, "pebble.json")
 	must(t, os.WriteFile(configFile, data, 0o600))
-	pb := exec.Command("pebble", "-config", configFile, "-dnsserver", p.DNSAddr)
+	pb := exec.Command(pebbleBin, "-config", configFile, "-dnsserver", p.DNSAddr)
 	pb.Env = append(os.Environ(),
 		"PEBBLE_VA_NOSLEEP=1",      // validate at once
 		"PEBBLE_WFE_NONCEREJECT=0", // no random bad-nonce errors
@@ -235,16 +274,67 @@ func (p *Server) Orders() int {
 	return strings.Count(p.out.String(), "Added order")
 }
 
-// SetA makes host resolve to ip (instead of 127.0.0.1).
-func (p *Server) SetA(t testing.TB, host, ip string) {
+// Replacements counts the orders pebble accepted as replacing an earlier
+// certificate (an order with ARI's "replaces"), from its own log.
+func (p *Server) Replacements() int {
+	return strings.Count(p.out.String(), "is a replacement of")
+}
+
+// Output is what pebble and challtestsrv wrote so far.
+func (p *Server) Output() string { return p.out.String() }
+
+// SetRenewalInfo makes pebble answer the renewal-information request for
+// the certificate leafPEM (PEM, the leaf first) with the window
+// [start, end] from now on (its management endpoint /set-renewal-info/).
+func (p *Server) SetRenewalInfo(t testing.TB, leafPEM []byte, start, end time.Time) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"host": host + ".", "addresses": []string{ip}})
-	resp, err := http.Post(p.ctsURL+"/add-a", "application/json", bytes.NewReader(body))
+	block, _ := pem.Decode(leafPEM)
+	if block == nil {
+		t.Fatal("pebbletest: SetRenewalInfo: no PEM certificate")
+	}
+	window, _ := json.Marshal(map[string]any{"suggestedWindow": map[string]string{
+		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
+	body, _ := json.Marshal(map[string]string{
+		"Certificate": string(pem.EncodeToMemory(block)),
+		"ARIResponse": string(window),
+	})
+	resp, err := p.HTTPClient.Post(p.mgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
+	must(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("pebble set-renewal-info: %s: %s", resp.Status, msg)
+	}
+}
+
+// SetTXT adds a TXT record value for host (a DNS name without the final
+// dot) to challtestsrv's answers.
+func (p *Server) SetTXT(t testing.TB, host, value string) {
+	t.Helper()
+	p.ctsPost(t, "/set-txt", map[string]any{"host": host + ".", "value": value})
+}
+
+// ClearTXT removes every TXT record of host.
+func (p *Server) ClearTXT(t testing.TB, host string) {
+	t.Helper()
+	p.ctsPost(t, "/clear-txt", map[string]any{"host": host + "."})
+}
+
+func (p *Server) ctsPost(t testing.TB, path string, req map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	resp, err := http.Post(p.ctsURL+path, "application/json", bytes.NewReader(body))
 	must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("challtestsrv add-a: %s", resp.Status)
+		t.Fatalf("challtestsrv %s: %s", path, resp.Status)
 	}
+}
+
+// SetA makes host resolve to ip (instead of 127.0.0.1).
+func (p *Server) SetA(t testing.TB, host, ip string) {
+	t.Helper()
+	p.ctsPost(t, "/add-a", map[string]any{"host": host + ".", "addresses": []string{ip}})
 }
 
 // Roots returns a pool with the root that signs pebble's certificates.

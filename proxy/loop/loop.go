@@ -230,6 +230,10 @@ func (l *Loop) Post(owner any, f func()) {
 	l.p.wake()
 }
 
+// PendingTasks counts the tasks posted and not yet taken by the loop (a
+// test's way to know that a Post has happened).
+func (l *Loop) PendingTasks() int { return l.tasks.pending() }
+
 func (l *Loop) runTasks(hooks Hooks) {
 	tasks := l.tasks.take()
 	for _, t := range tasks {

@@ -112,6 +112,13 @@ func (q *taskQueue) take() []task {
 	return t
 }
 
+// pending counts the tasks queued and not yet taken.
+func (q *taskQueue) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.tasks)
+}
+
 func (q *taskQueue) recycle(t []task) {
 	clear(t)
 	q.mu.Lock()

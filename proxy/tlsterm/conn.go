@@ -69,24 +69,31 @@ func (c *Conn) FlushHandshakeOutput() syscall.Errno {
 }
 
 // ReadHandshake moves ciphertext from the socket to the transport while
-// the handshake goroutine runs. It returns EAGAIN once the socket is
-// drained; any other result ends the connection.
+// the handshake goroutine runs, up to maxHandshakeInput buffered. It
+// returns EAGAIN once the socket is drained or the buffer is full; any
+// other result ends the connection. What comes beyond the cap stays in
+// the socket (the kernel's buffer bounds it) until the loop reads on after
+// the handshake: in TLS 1.3 a client sends its request right behind its
+// Finished, before the server has processed it, so a large upload arrives
+// while the handshake is still "in progress" here (closing over the cap
+// reset a third to a half of the uploads over 64 KiB made on a new
+// connection).
 func (c *Conn) ReadHandshake(scratch []byte) syscall.Errno {
 	t := c.t
 	for {
-		n, errno := loop.Read(t.fd, scratch)
+		t.mu.Lock()
+		room := maxHandshakeInput - len(t.in)
+		t.mu.Unlock()
+		if room <= 0 {
+			return syscall.EAGAIN // the rest is read once the handshake is done
+		}
+		n, errno := loop.Read(t.fd, scratch[:min(room, len(scratch))])
 		switch {
 		case errno == syscall.EINTR:
 			continue
 		case errno != 0:
 			return errno
 		case n == 0:
-			return ErrTLS
-		}
-		t.mu.Lock()
-		size := len(t.in)
-		t.mu.Unlock()
-		if size+n > maxHandshakeInput {
 			return ErrTLS
 		}
 		t.feed(scratch[:n])
