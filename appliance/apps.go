@@ -253,6 +253,9 @@ func (c *Config) addAppEngineConfig(pc *proxy.Config) {
 // engineUpstream is the engine group a proxied route goes to: its app's
 // group, or the [[upstream]] it names.
 func (c *Config) engineUpstream(r RouteConfig) string {
+	if r.App != "" {
+		return appGroup(r.App) // an app that does not exist: validateApps says so
+	}
 	if name, ok := c.routeApp(r); ok && name != "" {
 		return appGroup(name)
 	}

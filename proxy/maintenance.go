@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"html"
-	"strconv"
-	"time"
+
+	"frontdoor/proxy/upstream"
 )
 
 // DefaultMaintenanceMessage is what the maintenance page says when the
@@ -19,40 +19,19 @@ func MaintenancePage(message string) []byte {
 	return brandedPage("Down for maintenance", html.EscapeString(message))
 }
 
-// maintenancePage is a group's answer while its application is in
-// maintenance mode: made once, shared read-only by every worker.
-type maintenancePage struct {
-	body []byte
-	// extra holds the header lines besides the page's own: Retry-After.
-	extra string
-}
-
-// newMaintenancePage prepares the answer for page (nil: no maintenance).
-func newMaintenancePage(page []byte, retryAfter time.Duration) *maintenancePage {
-	if page == nil {
-		return nil
-	}
-	secs := int64((retryAfter + time.Second - 1) / time.Second)
-	if secs <= 0 {
-		secs = 120
-	}
-	return &maintenancePage{body: page, extra: "Retry-After: " + strconv.FormatInt(secs, 10) + "\r\n"}
-}
-
 // respondMaintenance answers a request for a group in maintenance: 503,
 // Retry-After, the page. A body the client sent is not read: the
 // connection lingers and closes after the answer, as for the 503 while the
 // application is down.
-func (w *worker) respondMaintenance(c *conn, m *maintenancePage) {
-	ex := c.ex
-	if ex.req.ContentLength != 0 && c.state != stateUpstream {
-		ex.keepAlive, ex.linger = false, true
+func (ex *exchange) respondMaintenance(m *upstream.Maintenance) {
+	if ex.phase != phaseUpstream {
+		ex.skipBody() // the body was not read
 	}
-	w.timers.stop(&c.timer)
-	c.state = stateWrite
-	if ex.px != nil {
-		w.releaseUp(ex.px, false)
-		ex.px.upDone = true
+	ex.w.loop.Disarm(&ex.timer)
+	ex.phase = phaseRespond
+	if px := ex.px; px != nil {
+		px.releaseUp(false)
+		px.phase = upComplete // nothing comes from upstream
 	}
-	w.writePage(c, 503, m.extra, m.body)
+	ex.writePage(503, m.Extra, m.Page)
 }
