@@ -107,6 +107,10 @@ type projectNeeds struct {
 	Project  string   // the project directory (read)
 	Writable []string // trees the app writes: STATIC_ROOT, MEDIA_ROOT
 	SQLite   []string // SQLite database files
+	// OwnUser: the app runs as a user of its own ([[app]] user), which
+	// writes these itself; the service only reads the trees (the files
+	// it serves) and needs nothing of the databases.
+	OwnUser bool
 	// labels name the setting behind a writable tree, for the report.
 	labels map[string]string
 }
@@ -195,10 +199,14 @@ func grant(svc *serviceAccess, app string, needs projectNeeds) (*grantReport, er
 		}
 	}
 	pl := &grantPlanner{svc: svc, planned: map[string]int{}}
+	dirAccess := uint32(wantRead | wantWrite | wantExecute)
+	if needs.OwnUser {
+		dirAccess = wantRead | wantExecute
+	}
 	for _, tree := range needs.Writable {
 		if err := pl.walk(tree, nil, func(c *grantChange, st fileOwner) {
 			if c.dir {
-				pl.want(c, st, wantRead|wantWrite|wantExecute, 0)
+				pl.want(c, st, dirAccess, 0)
 			} else {
 				pl.want(c, st, wantRead, 0)
 			}
@@ -207,6 +215,9 @@ func grant(svc *serviceAccess, app string, needs projectNeeds) (*grantReport, er
 		}
 	}
 	for _, db := range needs.SQLite {
+		if needs.OwnUser {
+			break
+		}
 		if err := pl.single(filepath.Dir(db), func(c *grantChange, st fileOwner) {
 			pl.want(c, st, wantWrite|wantExecute, syscall.S_ISVTX)
 		}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -684,6 +695,7 @@ func reportGrant(out io.Writer, rep *grantReport, needs projectNeeds, manifest s
 // applies only when the service starts.
 func giveServiceAccess(out io.Writer, p *supervisor.Project, svc *serviceAccess, res *InitResult) (restart bool) {
 	needs := needsOf(p)
+	needs.OwnUser = res.RunAs != nil && res.RunAs.account != nil && res.RunAs.account.Name != serviceUser
 	rw := needs.readWritePaths()
 	if svc == nil {
 		if _, err := user.Lookup(serviceUser); err == nil && len(rw) > 0 {

@@ -380,3 +380,32 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestGrantForAnAppWithItsOwnUser: an app that runs as a user of its own
+// writes its trees and its database itself; the service is given read
+// access to the trees (the files it serves), never write, and nothing of
+// the database.
+func TestGrantForAnAppWithItsOwnUser(t *testing.T) {
+	needRoot(t)
+	proj := stockTree(t)
+	svc := testService(t)
+	needs := stockNeeds(proj)
+	needs.OwnUser = true
+	if _, err := grant(svc, "stock", needs); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, proj)
+	for p, o := range after {
+		if o.GID == svc.GID && o.Mode&0o020 != 0 {
+			t.Errorf("%s was made writable by the service's group: %04o", p, o.Mode)
+		}
+	}
+	db := after[filepath.Join(filepath.Base(proj), "db.sqlite3")]
+	if db.GID == svc.GID {
+		t.Errorf("the database was given to the service's group: %+v", db)
+	}
+	static := after[filepath.Join(filepath.Base(proj), "static")]
+	if !canAccess(svc, static, wantRead|wantExecute) {
+		t.Errorf("the service cannot read STATIC_ROOT: %+v", static)
+	}
+}

@@ -60,17 +60,19 @@ func writeIsolation(out io.Writer, text []byte, name string, p *supervisor.Proje
 		if len(user) > 32 {
 			user = user[:32]
 		}
-		group := user
-		if r.service {
-			group = serviceUser
-		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s runs as %s, like %s: each can read the other's files (its .env, its media).\n", name, mine, strings.Join(sharing, ", "))
 		fmt.Fprintf(&b, "          To give %s a user of its own (frontdoor starts it as that user%s):\n", name,
 			map[bool]string{true: "; the service keeps CAP_SETUID and CAP_SETGID for this alone", false: ""}[r.service])
 		fmt.Fprintf(&b, "            adduser --system --group --no-create-home --home %s %s\n", p.Dir, user)
-		fmt.Fprintf(&b, "            chown -R %s:%s %s && chmod -R g+rX,o-rwx %s\n", user, group, p.Dir, p.Dir)
+		if r.service {
+			fmt.Fprintf(&b, "            adduser %s %s   (the service reads the static files and media it serves, the .env it passes on)\n", serviceUser, user)
+		}
+		fmt.Fprintf(&b, "            chown -R %s:%s %s && chmod -R g+rX,o-rwx %s\n", user, user, p.Dir, p.Dir)
 		fmt.Fprintf(&b, "          then run init again with --user %s: %s", user, initCommandLine(withUser(opts, user), opts.ConfigPath))
+		if r.service {
+			b.WriteString("\n          and restart the service (systemctl restart frontdoor): it keeps its two capabilities only when an app has a user of its own at its start")
+		}
 		notes = append(notes, b.String())
 	}
 	if env := filepath.Join(p.Dir, ".env"); worldReadable(env) {
