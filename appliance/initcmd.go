@@ -203,7 +203,9 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		svc = packagedService(cfgPath)
 	}
 	restart := giveServiceAccess(out, p, svc, res)
-	perms := permissionProblems(p, runAs, res.DropIn != "")
+	// The drop-in's grant gives the service what the app writes; an app
+	// with a user of its own writes as that user, which must be able to.
+	perms := permissionProblems(p, runAs, res.DropIn != "" && !runAs.ownUser())
 	writePermissionProblems(out, perms)
 	res.Errors = len(perms)
 	for _, prob := range p.Problems {

@@ -695,7 +695,7 @@ func reportGrant(out io.Writer, rep *grantReport, needs projectNeeds, manifest s
 // applies only when the service starts.
 func giveServiceAccess(out io.Writer, p *supervisor.Project, svc *serviceAccess, res *InitResult) (restart bool) {
 	needs := needsOf(p)
-	needs.OwnUser = res.RunAs != nil && res.RunAs.account != nil && res.RunAs.account.Name != serviceUser
+	needs.OwnUser = res.RunAs != nil && res.RunAs.ownUser()
 	rw := needs.readWritePaths()
 	if svc == nil {
 		if _, err := user.Lookup(serviceUser); err == nil && len(rw) > 0 {

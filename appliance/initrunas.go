@@ -27,6 +27,12 @@ type runAs struct {
 	configUser string
 }
 
+// ownUser: under the packaged service, the app runs as a user of its
+// own, not as the service's.
+func (r *runAs) ownUser() bool {
+	return r.service && r.account != nil && r.account.Name != serviceUser
+}
+
 // name is the account's name, or "you" for the caller.
 func (r *runAs) name() string {
 	if r.account == nil {
@@ -234,7 +240,7 @@ func accessFix(r *runAs, c accessCheck, blocked string) string {
 	if _, err := os.Stat(c.path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Sprintf("install -d -o %s -g %s %s", a.Name, primary, c.path)
 	}
-	if r.service {
+	if r.service && !r.ownUser() {
 		return fmt.Sprintf("chgrp -R %s %s && chmod -R g+w %s, and ReadWritePaths=%s in a drop-in (systemctl edit frontdoor; the service runs under ProtectSystem=strict)",
 			serviceUser, c.path, c.path, c.path)
 	}
@@ -286,7 +292,7 @@ func ensureDir(path string, r *runAs) (bool, error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return false, err
 	}
-	if os.Geteuid() == 0 && r.account != nil && !r.service {
+	if os.Geteuid() == 0 && r.account != nil && (!r.service || r.ownUser()) {
 		_ = os.Chown(path, int(r.account.UID), int(r.account.GID))
 	}
 	return true, nil
