@@ -2,21 +2,15 @@ package appliance
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,86 +61,21 @@ func (ns *privateDirs) command(argv ...string) *exec.Cmd {
 // daemon at addr: it trusts the daemon's local CA, sends each name as the
 // TLS server name, keeps cookies and does not follow redirects.
 func sitesHTTPS(t *testing.T, cfg, addr string) *http.Client {
-	t.Helper()
-	root, err := NewAdminClient(AdminSocketFor(cfg)).TrustRoot(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(root) {
-		t.Fatalf("trust root is not PEM")
-	}
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{
-		Jar:     jar,
-		Timeout: 60 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool},
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "tcp", addr)
-			},
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return localCAClient(t, cfg, addr, "")
 }
 
-// httpsLoop requests url again and again on its own client until stop;
-// every answer must be a 200 holding want.
-type httpsLoop struct {
-	url, want string
-	mu        sync.Mutex
-	ok        int
-	failures  []string
-	done      chan struct{}
-}
-
-func startHTTPSLoop(t *testing.T, cfg, addr, u, want string, stop <-chan struct{}) *httpsLoop {
+// startHTTPSLoop requests url again and again on a client of its own.
+func startHTTPSLoop(t *testing.T, cfg, addr, u, want string, stop <-chan struct{}) *requestLoop {
 	c := sitesHTTPS(t, cfg, addr)
-	l := &httpsLoop{url: u, want: want, done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			failure := ""
-			resp, err := c.Get(u)
-			if err != nil {
-				failure = err.Error()
-			} else {
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || !bytes.Contains(body, []byte(want)) {
-					failure = fmt.Sprintf("%d %v %.80q", resp.StatusCode, err, body)
-				}
-			}
-			l.mu.Lock()
-			if failure != "" {
-				l.failures = append(l.failures, time.Now().Format("15:04:05.000 ")+failure)
-			} else {
-				l.ok++
-			}
-			l.mu.Unlock()
+	return startRequests(u, want, func() (int, string, error) {
+		resp, err := c.Get(u)
+		if err != nil {
+			return 0, "", err
 		}
-	}()
-	return l
-}
-
-func (l *httpsLoop) check(t *testing.T, what string) {
-	t.Helper()
-	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t.Logf("%s: %d requests to %s answered, %d failed", what, l.ok, l.url, len(l.failures))
-	if len(l.failures) > 0 {
-		t.Errorf("%s: %d requests to %s failed, the first: %q", what, len(l.failures), l.url, l.failures[:min(5, len(l.failures))])
-	}
-	if l.ok < 10 {
-		t.Errorf("%s: only %d requests to %s answered: the check proves little", what, l.ok, l.url)
-	}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}, stop)
 }
 
 // adminLogin logs in to a site's Django admin over HTTPS: the login page
@@ -336,8 +265,8 @@ func TestThreeSitesOnOneMachine(t *testing.T) {
 	}
 
 	// Each loop on its own site's login page (a Django view each time).
-	loops := func(stop <-chan struct{}, names ...string) map[string]*httpsLoop {
-		out := map[string]*httpsLoop{}
+	loops := func(stop <-chan struct{}, names ...string) map[string]*requestLoop {
+		out := map[string]*requestLoop{}
 		titles := map[string]string{"shop": "Shop administration", "blog": "Blog administration", "lists": "Django administration"}
 		for _, n := range names {
 			out[n] = startHTTPSLoop(t, cfg, httpsAddr, base(n)+"/admin/login/", titles[n], stop)

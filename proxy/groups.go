@@ -51,30 +51,17 @@ func (w *worker) setGroups(specs map[string]*upstream.Spec) {
 // new request goes to a removed server, and every request that went to one
 // is counted in its InFlight.
 func (e *Engine) SetUpstreamServers(group string, addrs []string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	spec, ok := e.groups[group]
-	if !ok {
-		return fmt.Errorf("upstream %q is not defined", group)
-	}
-	next := *spec
-	next.Servers = nil
-	for _, a := range addrs {
-		st, err := e.servers.Get(a)
-		if err != nil {
-			return err
+	return e.changeGroup(group, true, func(next *upstream.Spec) error {
+		next.Servers = nil
+		for _, a := range addrs {
+			st, err := e.servers.Get(a)
+			if err != nil {
+				return err
+			}
+			next.Servers = append(next.Servers, upstream.ServerSpec{Server: st, Weight: 1})
 		}
-		next.Servers = append(next.Servers, upstream.ServerSpec{Server: st, Weight: 1})
-	}
-	groups := make(map[string]*upstream.Spec, len(e.groups))
-	for k, v := range e.groups {
-		groups[k] = v
-	}
-	groups[group] = &next
-	e.groups = groups
-	e.health.Update(groups)
-	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
-	return nil
+		return nil
+	})
 }
 
 // SetUpstreamHold makes requests for a group without servers wait up to d
@@ -82,22 +69,10 @@ func (e *Engine) SetUpstreamServers(group string, addrs []string) error {
 // frontdoor, say) instead of getting 503 at once; 0 turns it off. Requests
 // already waiting keep their deadline.
 func (e *Engine) SetUpstreamHold(group string, d time.Duration) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	spec, ok := e.groups[group]
-	if !ok {
-		return fmt.Errorf("upstream %q is not defined", group)
-	}
-	next := *spec
-	next.Hold = d
-	groups := make(map[string]*upstream.Spec, len(e.groups))
-	for k, v := range e.groups {
-		groups[k] = v
-	}
-	groups[group] = &next
-	e.groups = groups
-	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
-	return nil
+	return e.changeGroup(group, false, func(next *upstream.Spec) error {
+		next.Hold = d
+		return nil
+	})
 }
 
 // SetUpstreamMaintenance puts a group in maintenance: every request routed
@@ -108,6 +83,17 @@ func (e *Engine) SetUpstreamHold(group string, d time.Duration) error {
 // Reload, like the servers given with SetUpstreamServers. It returns once
 // every worker has switched.
 func (e *Engine) SetUpstreamMaintenance(group string, page []byte, retryAfter time.Duration) error {
+	return e.changeGroup(group, false, func(next *upstream.Spec) error {
+		next.Maintenance = upstream.NewMaintenance(page, retryAfter)
+		return nil
+	})
+}
+
+// changeGroup replaces a group's Spec with a copy that change edits (a
+// Spec is never changed once the workers have it), and returns once every
+// worker has the new one. servers: the change touches the servers, which
+// the health checker follows.
+func (e *Engine) changeGroup(group string, servers bool, change func(next *upstream.Spec) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	spec, ok := e.groups[group]
@@ -115,13 +101,18 @@ func (e *Engine) SetUpstreamMaintenance(group string, page []byte, retryAfter ti
 		return fmt.Errorf("upstream %q is not defined", group)
 	}
 	next := *spec
-	next.Maintenance = upstream.NewMaintenance(page, retryAfter)
+	if err := change(&next); err != nil {
+		return err
+	}
 	groups := make(map[string]*upstream.Spec, len(e.groups))
 	for k, v := range e.groups {
 		groups[k] = v
 	}
 	groups[group] = &next
 	e.groups = groups
+	if servers {
+		e.health.Update(groups)
+	}
 	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
 	return nil
 }
