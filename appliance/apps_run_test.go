@@ -128,10 +128,12 @@ hosts = ["%s.localhost"]
 
 // TestTwoAppsStayApart: two Django projects behind one frontdoor, each on
 // its own host name, each with its own supervisor and upstream group. A
-// deploy of one under load fails no request of either; a crash loop of
-// the other (a syntax error) leaves the first untouched and is answered
-// 503 on its own host only; status is grouped by app and the metrics are
-// labelled by app.
+// deploy of one under load fails no request of either; a failed deploy
+// (a release step) of the other leaves both serving; `frontdoor restart
+// NAME` replaces that app's gunicorn only; a crash loop of the other (a
+// syntax error) leaves the first untouched and is answered 503 on its own
+// host only; status is grouped by app, the metrics are labelled by app and
+// `frontdoor logs NAME` shows that app's lines only.
 func TestTwoAppsStayApart(t *testing.T) {
 	needDjango(t)
 	t.Parallel()
@@ -204,6 +206,46 @@ func TestTwoAppsStayApart(t *testing.T) {
 		if out, err := cli(t, "deploy", "nosuch", "--admin", d.socket); err == nil || !strings.Contains(out, `no such app "nosuch" (the apps: shop, blog)`) {
 			t.Errorf("deploy of an unknown app: %v\n%s", err, out)
 		}
+	})
+
+	t.Run("failed deploy of blog, restart of shop", func(t *testing.T) {
+		// A settings file that does not import: blog's migrate fails, its
+		// serving generation (which imported the settings long ago) goes
+		// on, and shop sees nothing of it.
+		settings := filepath.Join(blog, "mysite", "settings.py")
+		good, _ := os.ReadFile(settings)
+		os.WriteFile(settings, append(append([]byte{}, good...), []byte("\ndef broken(:\n")...), 0o644)
+		stop := make(chan struct{})
+		shopLoop := startLoop(addr, "shop.localhost", "/version/", "shop version 2", stop)
+		blogLoop := startLoop(addr, "blog.localhost", "/version/", "blog version 1", stop)
+		blogMaster := d.status(t).app("blog").Status.Web.PID
+		out, err := cli(t, "deploy", "blog", "--admin", d.socket)
+		os.WriteFile(settings, good, 0o644)
+		if err == nil || !strings.Contains(out, "blog: deploy FAILED") || !strings.Contains(out, "SyntaxError") ||
+			!strings.Contains(out, "the generation that was serving keeps serving") {
+			t.Errorf("deploy of blog with a broken settings file: %v\n%s", err, out)
+		}
+		if pid := d.status(t).app("blog").Status.Web.PID; pid != blogMaster {
+			t.Errorf("blog's failed deploy replaced its gunicorn (%d → %d)", blogMaster, pid)
+		}
+
+		// `frontdoor restart shop`: a new gunicorn for shop, the same for blog.
+		shopMaster := d.status(t).app("shop").Status.Web.PID
+		out, err = cli(t, "restart", "shop", "--admin", d.socket)
+		time.Sleep(300 * time.Millisecond)
+		close(stop)
+		if err != nil || !strings.Contains(out, "shop: restart ok") {
+			t.Errorf("frontdoor restart shop: %v\n%s", err, out)
+		}
+		st := d.status(t)
+		if pid := st.app("shop").Status.Web.PID; pid == shopMaster || syscall.Kill(pid, 0) != nil {
+			t.Errorf("frontdoor restart shop: shop's gunicorn is %d, was %d", pid, shopMaster)
+		}
+		if pid := st.app("blog").Status.Web.PID; pid != blogMaster {
+			t.Errorf("frontdoor restart shop replaced blog's gunicorn (%d → %d)", blogMaster, pid)
+		}
+		shopLoop.check(t, "shop during blog's failed deploy and its own restart")
+		blogLoop.check(t, "blog during its failed deploy and shop's restart")
 	})
 
 	t.Run("crash loop of blog", func(t *testing.T) {

@@ -39,10 +39,12 @@ func writeEnv(t *testing.T, project, text string) {
 }
 
 // TestInitAddsAProject: init on a second project adds its [[app]] and
-// [[site]] to the file and prints the diff; every comment and edit of the
-// administrator's stays; run again it replaces only its own unedited
-// block, and an edited one only with --force; a host another site serves
-// is refused with the exact conflict, and the file is left as it was.
+// [[site]] to the file, prints the diff and how the apps share the
+// machine's workers (warning when they ask for too many); every comment
+// and edit of the administrator's stays; run again it replaces only its
+// own unedited block, and an edited one only with --force; a host another
+// site serves is refused with the exact conflict, and the file is left as
+// it was.
 func TestInitAddsAProject(t *testing.T) {
 	needDjango(t)
 	t.Parallel()
@@ -56,8 +58,13 @@ func TestInitAddsAProject(t *testing.T) {
 	if out, err := init(shop, "--domain", "shop.localhost"); err != nil {
 		t.Fatalf("init shop: %v\n%s", err, out)
 	}
-	// The administrator's edits: a comment at the top, a [server] table.
+	// The administrator's edits: a comment at the top, a [server] table,
+	// more workers for shop than the machine runs well.
 	text, _ := os.ReadFile(cfg)
+	if !strings.Contains(string(text), "name = \"shop\"\n") {
+		t.Fatalf("init shop wrote no name = \"shop\":\n%s", text)
+	}
+	text = []byte(strings.Replace(string(text), "name = \"shop\"\n", "name = \"shop\"\nworkers = 1000 # the sale\n", 1))
 	adminNote := "# Our shop. Ask Ana before changing anything here.\n"
 	addr := freePort(t)
 	os.WriteFile(cfg, []byte(adminNote+string(text)+serverTable(addr, dir)), 0o644)
@@ -72,6 +79,14 @@ func TestInitAddsAProject(t *testing.T) {
 		t.Errorf("init changed what was there; the file now:\n%s", after)
 	}
 	for _, want := range []string{"changed " + cfg, "+[[app]]", `+name = "blog"`, `+hosts = ["blog.localhost"]`, `+  app = "blog"`, `wrote ` + cfg + `: the app "blog"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("init's output lacks %q:\n%s", want, out)
+		}
+	}
+	// Fair sharing: blog gets what is left of the machine's budget, at
+	// least one worker, and init warns that shop's 1000 are too many.
+	for _, want := range []string{"workers: the 2 apps share what this machine runs well", "shop 1000 (its workers setting), blog 1 (its share)",
+		"WARNING: together they run 1001 workers, more than the"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("init's output lacks %q:\n%s", want, out)
 		}
