@@ -80,7 +80,8 @@ func (l *requestLoop) check(t *testing.T, what string) {
 
 // twoMysites is a configuration with two copies of the example project,
 // "shop" on shop.localhost and "blog" on blog.localhost, each with its own
-// /version/ text.
+// /version/ text; blog has a maintenance page, a release step (it appends
+// "blog" to its directory's file released) and a process of its own.
 func twoMysites(t *testing.T, addr, dir string) (shop, blog string) {
 	t.Helper()
 	shop, blog = copyMysite(t), copyMysite(t)
@@ -93,10 +94,20 @@ func twoMysites(t *testing.T, addr, dir string) (shop, blog string) {
 		static := filepath.Join(app.project, "staticfiles")
 		os.Mkdir(static, 0o755)
 		testkit.GiveToAppUser(t, app.project)
-		page := ""
+		page, own := "", ""
 		if app.name == "blog" {
 			os.WriteFile(filepath.Join(dir, "blog-maintenance.html"), []byte("<!doctype html><h1>The blog is moving house</h1>\n"), 0o644)
 			page = fmt.Sprintf("maintenance_page = %q\n", filepath.Join(dir, "blog-maintenance.html"))
+			// blog's own release step and process, which shop has not.
+			own = `
+[[app.release]]
+name = "stamp"
+command = ["python", "-c", "open('released', 'a').write('blog\\n')"]
+
+[[app.process]]
+name = "ticker"
+command = ["python", "-c", "import signal; signal.pause()"]
+`
 		}
 		fmt.Fprintf(&text, `[[app]]
 %sname = %q
@@ -107,7 +118,7 @@ backoff_max = "1s"
 env = ["DJANGO_ALLOWED_HOSTS=%s.localhost"]
 static_url = "/static/"
 static_root = %q
-
+%s
 [[site]]
 hosts = ["%s.localhost"]
   [[site.route]]
@@ -117,7 +128,7 @@ hosts = ["%s.localhost"]
   path = "/static/"
   static = %q
 
-`, page, app.name, app.project, app.name, static, app.name, app.name, static)
+`, page, app.name, app.project, app.name, static, own, app.name, app.name, static)
 	}
 	text.WriteString(serverTable(addr, dir))
 	if err := os.WriteFile(filepath.Join(dir, "frontdoor.toml"), []byte(text.String()), 0o644); err != nil {
@@ -127,7 +138,8 @@ hosts = ["%s.localhost"]
 }
 
 // TestTwoAppsStayApart: two Django projects behind one frontdoor, each on
-// its own host name, each with its own supervisor and upstream group. A
+// its own host name, each with its own supervisor and upstream group, and
+// blog with a release step and a process of its own that shop has not. A
 // deploy of one under load fails no request of either; a failed deploy
 // (a release step) of the other leaves both serving; `frontdoor restart
 // NAME` replaces that app's gunicorn only; a crash loop of the other (a
@@ -153,6 +165,23 @@ func TestTwoAppsStayApart(t *testing.T) {
 	st := d.status(t)
 	if len(st.Apps) != 2 || st.Apps[0].Name != "shop" || st.Apps[1].Name != "blog" || st.App != nil {
 		t.Fatalf("status apps = %+v", st.Apps)
+	}
+	// blog's own release step ran in blog's directory, and not shop's;
+	// blog's own process runs, and shop has none.
+	if b, err := os.ReadFile(filepath.Join(blog, "released")); err != nil || string(b) != "blog\n" {
+		t.Errorf("blog's release step: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(shop, "released")); err == nil {
+		t.Errorf("blog's release step ran in shop's directory")
+	}
+	await(t, 30*time.Second, "blog's ticker to run", func() bool {
+		st, ok := d.tryStatus()
+		b := st.app("blog")
+		return ok && b != nil && b.Status != nil && len(b.Status.Processes) == 1 &&
+			b.Status.Processes[0].Name == "ticker" && b.Status.Processes[0].State == supervisor.StateRunning
+	})
+	if p := d.status(t).app("shop").Status.Processes; len(p) != 0 {
+		t.Errorf("shop runs processes of its own: %+v", p)
 	}
 	out, err := cli(t, "status", "--admin", d.socket)
 	if err != nil || !strings.Contains(out, "app shop") || !strings.Contains(out, "app blog") {
