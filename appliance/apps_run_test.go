@@ -257,6 +257,13 @@ func TestTwoAppsStayApart(t *testing.T) {
 		if pid := d.status(t).app("blog").Status.Web.PID; pid != blogMaster {
 			t.Errorf("blog's failed deploy replaced its gunicorn (%d → %d)", blogMaster, pid)
 		}
+		// The failed step's output is in blog's log, and nowhere in shop's.
+		if out, err := cli(t, "logs", "blog", "-n", "200", "--admin", d.socket); err != nil || !strings.Contains(out, "step=migrate") || !strings.Contains(out, "SyntaxError") {
+			t.Errorf("frontdoor logs blog lacks the failed release step: %v\n%s", err, out)
+		}
+		if out, err := cli(t, "logs", "shop", "-n", "2000", "--admin", d.socket); err != nil || strings.Contains(out, "SyntaxError") || strings.Contains(out, "app=blog") {
+			t.Errorf("frontdoor logs shop shows blog's failure: %v\n%s", err, out)
+		}
 
 		// `frontdoor restart shop`: a new gunicorn for shop, the same for blog.
 		shopMaster := d.status(t).app("shop").Status.Web.PID
