@@ -166,6 +166,10 @@ func TestTwoAppsStayApart(t *testing.T) {
 	if len(st.Apps) != 2 || st.Apps[0].Name != "shop" || st.Apps[1].Name != "blog" || st.App != nil {
 		t.Fatalf("status apps = %+v", st.Apps)
 	}
+	// Each its own gunicorn on its own socket.
+	if s, b := st.Apps[0].Status, st.Apps[1].Status; s.Upstream == "" || s.Upstream == b.Upstream || s.Web.PID == b.Web.PID {
+		t.Errorf("shop and blog share a socket or a gunicorn: shop %s (%d), blog %s (%d)", s.Upstream, s.Web.PID, b.Upstream, b.Web.PID)
+	}
 	// blog's own release step ran in blog's directory, and not shop's;
 	// blog's own process runs, and shop has none.
 	if b, err := os.ReadFile(filepath.Join(blog, "released")); err != nil || string(b) != "blog\n" {
