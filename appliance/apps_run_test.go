@@ -1,7 +1,11 @@
 package appliance
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,5 +479,61 @@ func TestReloadAddsAndRemovesAnApp(t *testing.T) {
 	}
 	if r, err := rawGet(addr, "/version/", "blog.localhost"); err != nil || r.body != "blog version 1" {
 		t.Errorf("blog after shop was removed: %d %q %v", r.status, r.body, err)
+	}
+}
+
+// TestFirstRequestWaitsForTheApps: under socket activation the connection
+// that starts frontdoor waited in the listen queue; it must wait for its
+// app to boot (start_hold), not get a 503 because the engine accepted it
+// before the apps' holds were set — what systemd's frontdoor.socket does
+// after a stop, and the end-to-end test checks.
+func TestFirstRequestWaitsForTheApps(t *testing.T) {
+	needDjango(t)
+	activate := needTool(t, "systemd-socket-activate", "systemd")
+	t.Parallel()
+	dir := t.TempDir()
+	addr := freePort(t)
+	twoMysites(t, addr, dir)
+	cfg := filepath.Join(dir, "frontdoor.toml")
+	text, _ := os.ReadFile(cfg)
+	// Two apps booting on a busy machine may take a while: requests wait.
+	os.WriteFile(cfg, []byte(strings.ReplaceAll(string(text), "backoff_min = ", "start_hold = \"150s\"\nbackoff_min = ")), 0o644)
+	// systemd-socket-activate execs frontdoor, LISTEN_PID its own pid, on
+	// the first connection.
+	cmd := exec.Command(activate, "-l", addr, "--fdname=http", binPath, "run", "--config", cfg)
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := waitExit(cmd, 60*time.Second); err != nil {
+			t.Errorf("frontdoor did not stop: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", lastLogLines(logs.String(), 60))
+		}
+	})
+	// blog, the second app: its hold came last.
+	var c net.Conn
+	await(t, 20*time.Second, "systemd-socket-activate to listen", func() bool {
+		var err error
+		c, err = net.Dial("tcp", addr)
+		return err == nil
+	})
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(170 * time.Second))
+	fmt.Fprint(c, "GET /version/ HTTP/1.1\r\nHost: blog.localhost\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the first request: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "blog version 1" {
+		t.Errorf("the first request, which started frontdoor = %d %q", resp.StatusCode, body)
+	}
+	if r, err := rawGet(addr, "/version/", "shop.localhost"); err != nil || r.status != 200 || r.body != "shop version 1" {
+		t.Errorf("shop after the start = %d %q %v", r.status, r.body, err)
 	}
 }

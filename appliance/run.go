@@ -131,6 +131,14 @@ func (a *Appliance) start() error {
 		return fmt.Errorf("%s: %w", a.cfgPath, err)
 	}
 	a.engine, a.accessLog = engine, closer
+	a.limitCapabilities()
+	// The apps first: each app's hold (requests wait while it boots) and
+	// maintenance mode are then in force from the first connection the
+	// engine accepts — under socket activation, the one that started
+	// frontdoor, which waited in the listen queue.
+	if err := a.startApps(); err != nil {
+		return err
+	}
 	engine.Start()
 	var addrs []string
 	for _, l := range engine.Listeners() {
@@ -140,10 +148,6 @@ func (a *Appliance) start() error {
 	if a.certs != nil {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
-	}
-	a.limitCapabilities()
-	if err := a.startApps(); err != nil {
-		return err
 	}
 	return a.startAdmin()
 }

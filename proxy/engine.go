@@ -41,6 +41,11 @@ type Engine struct {
 	servers   upstream.Registry
 	limiter   ipLimiter
 	health    *upstream.Checker
+	// started: Start has run. Before, a group's change is given to the
+	// workers directly (no loop runs yet), so what the caller sets before
+	// Start — a hold, a maintenance page — is in force from the first
+	// connection accepted.
+	started bool
 
 	// beforeServe, when set (by tests only), runs before each request is
 	// routed; it lets a test make a handler panic.
@@ -181,6 +186,8 @@ func (e *Engine) Start() {
 		runtime.GOMAXPROCS(len(e.workers) + 1)
 	}
 	var wg sync.WaitGroup
+	e.mu.Lock()
+	e.started = true
 	for _, w := range e.workers {
 		wg.Add(1)
 		go func() {
@@ -190,6 +197,7 @@ func (e *Engine) Start() {
 	}
 	e.health = upstream.NewChecker(e.log)
 	e.health.Update(e.groups)
+	e.mu.Unlock()
 	go e.sweepLimiter()
 	go func() {
 		wg.Wait()

@@ -92,7 +92,8 @@ func (e *Engine) SetUpstreamMaintenance(group string, page []byte, retryAfter ti
 // changeGroup replaces a group's Spec with a copy that change edits (a
 // Spec is never changed once the workers have it), and returns once every
 // worker has the new one. servers: the change touches the servers, which
-// the health checker follows.
+// the health checker follows. Called before Start, it sets the group the
+// workers begin with.
 func (e *Engine) changeGroup(group string, servers bool, change func(next *upstream.Spec) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -110,6 +111,13 @@ func (e *Engine) changeGroup(group string, servers bool, change func(next *upstr
 	}
 	groups[group] = &next
 	e.groups = groups
+	if !e.started {
+		// No loop runs yet: Start gives the health checker these groups.
+		for _, w := range e.workers {
+			w.setGroups(groups)
+		}
+		return nil
+	}
 	if servers {
 		e.health.Update(groups)
 	}

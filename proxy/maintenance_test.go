@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -92,5 +94,68 @@ func TestMaintenanceAnswersHeldRequests(t *testing.T) {
 	resp, body := rc.response("GET")
 	if resp.StatusCode != 503 || body != "later\n" || resp.Header.Get("Retry-After") != "60" {
 		t.Fatalf("held request = %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestGroupSetBeforeStart: a hold and a maintenance page set between New
+// and Start are in force for the first connection the workers accept —
+// one that waited in the listen queue meanwhile, as a connection that
+// socket-activated frontdoor does. (Before, such a change waited for
+// worker loops that did not run yet, so frontdoor set its holds after
+// Start and answered the first requests 503.)
+func TestGroupSetBeforeStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(e *Engine) error
+		want func(resp *http.Response, body string) bool
+	}{
+		{"hold", func(e *Engine) error { return e.SetUpstreamHold("app", 10*time.Second) },
+			func(resp *http.Response, body string) bool {
+				return resp.StatusCode == 200 && strings.Contains(body, `"uri":"/first"`)
+			}},
+		{"maintenance", func(e *Engine) error { return e.SetUpstreamMaintenance("app", []byte("later\n"), time.Minute) },
+			func(resp *http.Response, body string) bool { return resp.StatusCode == 503 && body == "later\n" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Listen("127.0.0.1:0", "http")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := proxySite()
+			cfg.Workers = 2
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			e, err := New(cfg, []Listener{l})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The client is in the listen queue before the engine runs.
+			rc := dial(t, l.Addr)
+			rc.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+			set := make(chan error, 1)
+			go func() { set <- tc.set(e) }()
+			select {
+			case err := <-set:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the change before Start did not return: it waits for worker loops that do not run yet")
+			}
+			e.Start()
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				e.Shutdown(ctx)
+			})
+			// The application comes a while after frontdoor started.
+			be := startBackend(t, true, http.HandlerFunc(echoHandler))
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				e.SetUpstreamServers("app", []string{be.addr})
+			}()
+			if resp, body := rc.response("GET"); !tc.want(resp, body) {
+				t.Errorf("the first request = %d %q", resp.StatusCode, body)
+			}
+		})
 	}
 }
