@@ -180,6 +180,33 @@ func TestAppsRunAsTheirOwnUsers(t *testing.T) {
 		t.Errorf("shop's user read blog's .env: %v\n%s", err, out)
 	}
 
+	// frontdoor may not signal its apps' processes itself (another user,
+	// no CAP_KILL): a deploy of blog must still stop the generation it
+	// replaces, and stopping frontdoor must stop every app process.
+	oldBlog := d.status(t).app("blog").Status.Web.PID
+	if out, err := cli(t, "deploy", "blog", "--config", cfg); err != nil || !strings.Contains(out, "blog: deploy ok") {
+		t.Fatalf("frontdoor deploy blog: %v\n%s", err, out)
+	}
+	await(t, 60*time.Second, "blog's replaced gunicorn to stop", func() bool { return syscall.Kill(oldBlog, 0) != nil })
+	st = d.status(t)
+	var appPIDs []int
+	for _, name := range []string{"shop", "blog"} {
+		master := st.app(name).Status.Web.PID
+		appPIDs = append(append(appPIDs, master), childrenOf(master)...)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(cmd, 60*time.Second); err != nil {
+		t.Errorf("frontdoor did not stop on SIGTERM: %v", err)
+	}
+	await(t, 10*time.Second, "the apps' processes to be gone with frontdoor", func() bool {
+		for _, pid := range appPIDs {
+			if syscall.Kill(pid, 0) == nil {
+				return false
+			}
+		}
+		return true
+	})
+
 	// Without an app of another user, frontdoor drops both capabilities.
 	bare := filepath.Join(dir, "bare")
 	os.Mkdir(bare, 0o755)
