@@ -153,7 +153,7 @@ func attackSite(t testing.TB) Config {
 	}))
 	return Config{
 		Upstreams: []Upstream{{Name: "app", Servers: []UpstreamServer{{Addr: be.addr}}}},
-		Sites: []Site{{Routes: []Route{{Prefix: "/static/", Static: &Static{Root: root}}, {Prefix: "/", Upstream: "app"}}}},
+		Sites:     []Site{{Routes: []Route{{Prefix: "/static/", Static: &Static{Root: root}}, {Prefix: "/", Upstream: "app"}}}},
 	}
 }
 
