@@ -1,0 +1,226 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	"golang.org/x/net/http2"
+)
+
+// TestHTTP2Features: what works over HTTP/1.1 works on an HTTP/2 stream
+// through the same code — an event stream relayed as it comes, a file
+// named by X-Accel-Redirect, on-the-fly compression with Vary, a request
+// with trailers, HEAD, ranges and conditional requests on files, and the
+// host rules (421 for a name the TLS session was not made for).
+func TestHTTP2Features(t *testing.T) {
+	files, protected := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(files, "a.txt"), "0123456789")
+	writeFile(t, filepath.Join(protected, "report.pdf"), "%PDF secret")
+	page := strings.Repeat("<p>The quick brown fox jumps over the lazy dog.</p>\n", 200)
+	release := make(chan struct{})
+	be := startBackend(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			<-release
+			io.WriteString(w, "data: second\n\n")
+		case "/download":
+			w.Header().Set("X-Accel-Redirect", "/protected/report.pdf")
+			w.Header().Set("Content-Type", "application/pdf")
+		case "/page":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, page)
+		default:
+			echoHandler(w, r)
+		}
+	}))
+	cfg := Config{
+		Upstreams: []Upstream{{Name: "app", Servers: []UpstreamServer{{Addr: be.addr}}}},
+		Sites: []Site{
+			{Hosts: []string{"a.test"}, Routes: []Route{
+				{Prefix: "/static/", Static: &Static{Root: files}},
+				{Prefix: "/protected/", Static: &Static{Root: protected, Internal: true}},
+				{Prefix: "/", Upstream: "app"},
+			}},
+			{Hosts: []string{"b.test"}, Routes: []Route{{Prefix: "/", Static: &Static{Root: files}}}},
+		},
+	}
+	he := startH2Engine(t, cfg, "a.test", "b.test")
+	client := he.client("a.test")
+	get := func(path string, hdr map[string]string) (*http.Response, string) {
+		t.Helper()
+		resp, body := mustHTTP(t, client, newRequest(t, "GET", "https://a.test"+path, nil, hdr))
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s: %s, want HTTP/2", path, resp.Proto)
+		}
+		return resp, body
+	}
+
+	t.Run("event stream", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "https://a.test/events", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		line, err := br.ReadString('\n')
+		if err != nil || line != "data: first\n" {
+			t.Fatalf("the first event before the application sent the second: %q %v", line, err)
+		}
+		close(release)
+		rest, _ := io.ReadAll(br)
+		if string(rest) != "\ndata: second\n\n" {
+			t.Fatalf("the rest of the stream: %q", rest)
+		}
+	})
+	t.Run("X-Accel-Redirect", func(t *testing.T) {
+		resp, body := get("/download", nil)
+		if resp.StatusCode != 200 || body != "%PDF secret" || resp.Header.Get("Content-Type") != "application/pdf" {
+			t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+		}
+		if resp, _ := get("/protected/report.pdf", nil); resp.StatusCode != 404 {
+			t.Fatalf("the internal route answered a direct request: %d", resp.StatusCode)
+		}
+	})
+	t.Run("compression", func(t *testing.T) {
+		resp, body := get("/page", map[string]string{"Accept-Encoding": "br"})
+		plain, _ := io.ReadAll(brotli.NewReader(strings.NewReader(body)))
+		if resp.Header.Get("Content-Encoding") != "br" || resp.Header.Get("Vary") != "Accept-Encoding" || string(plain) != page {
+			t.Fatalf("encoding %q, Vary %q, %d bytes that decode to %d", resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"), len(body), len(plain))
+		}
+	})
+	t.Run("request trailers", func(t *testing.T) {
+		req := newRequest(t, "POST", "https://a.test/echo", nil, nil)
+		req.Body = io.NopCloser(strings.NewReader("body with trailers"))
+		req.ContentLength = -1
+		req.Trailer = http.Header{"X-Checksum": {"abc"}}
+		resp, body := mustHTTP(t, client, req)
+		if e := decodeEcho(t, body); resp.StatusCode != 200 || e.Length != len("body with trailers") || e.CL != int64(e.Length) {
+			t.Fatalf("%d %+v", resp.StatusCode, e)
+		}
+	})
+	t.Run("HEAD, ranges, conditionals", func(t *testing.T) {
+		resp, body := mustHTTP(t, client, newRequest(t, "HEAD", "https://a.test/static/a.txt", nil, nil))
+		if resp.StatusCode != 200 || body != "" || resp.ContentLength != 10 {
+			t.Fatalf("HEAD: %d %q %d", resp.StatusCode, body, resp.ContentLength)
+		}
+		resp, body = get("/static/a.txt", map[string]string{"Range": "bytes=2-4"})
+		if resp.StatusCode != 206 || body != "234" || resp.Header.Get("Content-Range") != "bytes 2-4/10" {
+			t.Fatalf("range: %d %q %v", resp.StatusCode, body, resp.Header)
+		}
+		etag := resp.Header.Get("ETag")
+		if resp, body = get("/static/a.txt", map[string]string{"If-None-Match": etag}); resp.StatusCode != 304 || body != "" {
+			t.Fatalf("conditional: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("misdirected", func(t *testing.T) {
+		resp, _ := get("/a.txt", map[string]string{"Host": "b.test"})
+		if resp.StatusCode != 421 {
+			t.Fatalf("a request for b.test on a.test's connection: %d, want 421", resp.StatusCode)
+		}
+		resp, body := mustHTTP(t, he.client("b.test"), newRequest(t, "GET", "https://b.test/a.txt", nil, nil))
+		if resp.StatusCode != 200 || body != "0123456789" {
+			t.Fatalf("b.test on its own connection: %d %q", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestHTTP2GracefulShutdown: on Shutdown, an HTTP/2 connection gets a
+// GOAWAY that admits the streams in flight, then a final one naming the
+// last; the stream in flight is answered to its end, and the connection
+// closes.
+func TestHTTP2GracefulShutdown(t *testing.T) {
+	release, arrived := make(chan struct{}), make(chan struct{})
+	be := startBackend(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "finished")
+	}))
+	cfg := proxySite(be.addr)
+	cfg.Workers = 1
+	he := startH2Engine(t, cfg, "example.test")
+	r := dialH2(t, he.addr)
+	r.request(1, true, "GET", "/slow")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the application")
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		stopped <- he.e.Shutdown(ctx)
+	}()
+	first := r.until(func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok }).(*http2.GoAwayFrame)
+	if first.ErrCode != http2.ErrCodeNo || first.LastStreamID != 1<<31-1 {
+		t.Fatalf("first GOAWAY: last %d %v, want 2^31-1 NO_ERROR", first.LastStreamID, first.ErrCode)
+	}
+	ping := r.until(func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && !p.IsAck() }).(*http2.PingFrame)
+	r.fr.WritePing(true, ping.Data)
+	final := r.until(func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok }).(*http2.GoAwayFrame)
+	if final.LastStreamID != 1 {
+		t.Fatalf("final GOAWAY names stream %d, want 1", final.LastStreamID)
+	}
+	close(release)
+	var body bytes.Buffer
+	r.until(func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			body.Write(d.Data())
+			return d.StreamEnded()
+		}
+		return false
+	})
+	if body.String() != "finished" {
+		t.Fatalf("the stream in flight: %q", body.String())
+	}
+	if _, err := r.next(func(http2.Frame) bool { return false }); err == nil {
+		t.Fatal("the connection stays open after its last stream")
+	}
+	r.c.Close() // the engine lingers until the client closes too
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestHTTP2GoAwayOnReload: a reload sends GOAWAY to HTTP/2 connections;
+// the client's next request goes on a new connection, under the new
+// configuration.
+func TestHTTP2GoAwayOnReload(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a.txt"), "alpha")
+	writeFile(t, filepath.Join(root, "new", "b.txt"), "beta")
+	cfg := staticSite(root)
+	he := startH2Engine(t, cfg, "example.test")
+	r := dialH2(t, he.addr)
+	r.request(1, true, "GET", "/a.txt")
+	if s := r.status(1); s != "200" {
+		t.Fatalf("before the reload: %s", s)
+	}
+	next := staticSite(filepath.Join(root, "new"))
+	next.Logger = discardLogger()
+	if err := he.e.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if f := r.until(func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok }).(*http2.GoAwayFrame); f.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("GOAWAY %v on reload", f.ErrCode)
+	}
+	resp, body := mustHTTP(t, he.h2cClient(), newRequest(t, "GET", fmt.Sprintf("http://%s/b.txt", he.addr), nil, nil))
+	if resp.ProtoMajor != 2 || body != "beta" {
+		t.Fatalf("after the reload: %s %q", resp.Proto, body)
+	}
+}
