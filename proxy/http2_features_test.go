@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -222,5 +223,50 @@ func TestHTTP2GoAwayOnReload(t *testing.T) {
 	resp, body := mustHTTP(t, he.h2cClient(), newRequest(t, "GET", fmt.Sprintf("http://%s/b.txt", he.addr), nil, nil))
 	if resp.ProtoMajor != 2 || body != "beta" {
 		t.Fatalf("after the reload: %s %q", resp.Proto, body)
+	}
+}
+
+// TestHTTP2WebSocketBesideIt: a TLS listener that offers h2 still tunnels
+// WebSocket over HTTP/1.1 — what browsers do for a page loaded over
+// HTTP/2 when the server offers no extended CONNECT: a second connection
+// with ALPN http/1.1 and an Upgrade — while a client offering both gets
+// h2.
+func TestHTTP2WebSocketBesideIt(t *testing.T) {
+	be := startBackend(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			io.WriteString(w, "page")
+			return
+		}
+		conn, brw, _ := w.(http.Hijacker).Hijack()
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo
+	}))
+	he := startH2Engine(t, proxySite(be.addr), "a.test")
+	resp, body := mustHTTP(t, he.client("a.test"), newRequest(t, "GET", "https://a.test/", nil, nil))
+	if resp.ProtoMajor != 2 || body != "page" {
+		t.Fatalf("the page: %s %q", resp.Proto, body)
+	}
+	c, err := tls.Dial("tcp", he.httpsAddr, &tls.Config{ServerName: "a.test", RootCAs: he.ca.pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Fatalf("ALPN for the WebSocket connection: %q", p)
+	}
+	c.Write([]byte("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+	br := bufio.NewReader(c)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", err, resp)
+	}
+	msg := strings.Repeat("ping", 5000)
+	go c.Write([]byte(msg))
+	got := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+		t.Fatalf("echo over the tunnel: %v", err)
 	}
 }
