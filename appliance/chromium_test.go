@@ -1,8 +1,10 @@
 package appliance
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,25 +45,9 @@ func TestChromiumLoadsTheAdminOverHTTP2(t *testing.T) {
 	})
 
 	origin := "https://localhost:" + strings.Split(httpsAddr, ":")[1]
-	netLog := filepath.Join(t.TempDir(), "net.json")
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+filepath.Join(t.TempDir(), "profile"), "--ignore-certificate-errors",
-		"--log-net-log="+netLog, "--virtual-time-budget=10000", "--dump-dom", origin+"/admin/login/")
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	done := make(chan struct{})
-	var dom []byte
-	var err error
-	go func() { dom, err = cmd.Output(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(90 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal("chromium did not finish loading the page in 90 s")
-	}
-	if err != nil || !strings.Contains(string(dom), "Django administration") {
-		t.Fatalf("chromium: %v\n%s", err, dom)
+	dom, netLog := runChromium(t, chromium, origin+"/admin/login/")
+	if !strings.Contains(dom, "Django administration") {
+		t.Fatalf("chromium's page:\n%s", dom)
 	}
 	loads, err := h2Loads(netLog, origin)
 	if err != nil {
@@ -80,6 +66,140 @@ func TestChromiumLoadsTheAdminOverHTTP2(t *testing.T) {
 	if len(loads) == 0 || loads[0].path != "/admin/login/" || assets < 3 {
 		t.Fatalf("chromium loaded %d resources (%d static assets); want the login page and its stylesheets", len(loads), assets)
 	}
+}
+
+// runChromium loads url in headless Chromium and returns the DOM once the
+// page has loaded, and the path of its net-log.
+func runChromium(t *testing.T, chromium, url string) (string, string) {
+	t.Helper()
+	netLog := filepath.Join(t.TempDir(), "net.json")
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+filepath.Join(t.TempDir(), "profile"), "--ignore-certificate-errors",
+		"--log-net-log="+netLog, "--virtual-time-budget=10000", "--dump-dom", url)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	done := make(chan struct{})
+	var dom []byte
+	var err error
+	go func() { dom, err = cmd.Output(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("chromium did not finish loading the page in 90 s")
+	}
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, dom)
+	}
+	return string(dom), netLog
+}
+
+// TestChromiumWebSocketOverHTTP2: Chromium opens a WebSocket from a page
+// served over HTTP/2 by frontdoor (the reverse-proxy quick mode, local
+// CA) to a real WebSocket application (Python's websockets): it uses the
+// extended CONNECT frontdoor offers (RFC 8441) on the page's own
+// connection, gets 200, and the application's echo comes back.
+func TestChromiumWebSocketOverHTTP2(t *testing.T) {
+	chromium := testkit.FindTool("chromium")
+	if chromium == "" {
+		t.Skip("chromium not installed (apt-get install chromium; scripts/ensure-deps test installs it)")
+	}
+	if err := exec.Command(systemPython, "-c", "import websockets").Run(); err != nil {
+		t.Skip("python3-websockets not installed (scripts/ensure-deps test installs it)")
+	}
+	dir := t.TempDir()
+	www := filepath.Join(dir, "www")
+	os.MkdirAll(www, 0o755)
+	os.WriteFile(filepath.Join(www, "index.html"), []byte(`<html><body><div id="out">waiting</div><script>
+var ws = new WebSocket("wss://" + location.host + "/ws");
+ws.onopen = function() { ws.send("hello"); };
+ws.onmessage = function(e) { document.getElementById("out").textContent = "got " + e.data; };
+ws.onerror = function() { document.getElementById("out").textContent = "error"; };
+</script></body></html>`), 0o644)
+	appAddr := freePort(t)
+	host, port, _ := net.SplitHostPort(appAddr)
+	app := exec.Command(systemPython, "-c", `
+import asyncio, sys, websockets
+async def echo(ws, path=None):
+    async for m in ws:
+        await ws.send("echo:" + m)
+async def main():
+    async with websockets.serve(echo, sys.argv[1], int(sys.argv[2])):
+        await asyncio.Future()
+asyncio.run(main())
+`, host, port)
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Process.Kill(); app.Wait() })
+	addr := freePort(t)
+	startFrontdoor(t, "reverse-proxy", "--listen", addr, "--to", appAddr, "--static", "/static/="+www,
+		"--tls", "local", "--state", filepath.Join(dir, "quick.db"))
+	await(t, 30*time.Second, "frontdoor and the application to answer", func() bool {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+		if err != nil {
+			return false
+		}
+		c.Close()
+		a, err := net.Dial("tcp", appAddr)
+		if err != nil {
+			return false
+		}
+		a.Close()
+		return true
+	})
+	origin := "https://localhost:" + strings.Split(addr, ":")[1]
+	dom, netLog := runChromium(t, chromium, origin+"/static/index.html")
+	if !strings.Contains(dom, "got echo:hello") {
+		t.Fatalf("the page's WebSocket did not get its echo:\n%s", dom)
+	}
+	connects, err := h2Connects(netLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(connects) != 1 || connects[0] != "/ws 200" {
+		t.Fatalf("extended CONNECT streams in the net-log: %q, want one for /ws answered 200", connects)
+	}
+}
+
+// h2Connects lists the extended CONNECT streams of a Chromium net-log, as
+// "PATH STATUS".
+func h2Connects(file string) ([]string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var nl netLogFile
+	if err := json.Unmarshal(data, &nl); err != nil {
+		return nil, fmt.Errorf("net-log %s: %w", file, err)
+	}
+	types := nl.Constants.LogEventTypes
+	type key struct{ session, stream int }
+	paths := map[key]string{}
+	var order []key
+	statuses := map[key]string{}
+	for _, e := range nl.Events {
+		var p netLogParams
+		json.Unmarshal(e.Params, &p)
+		k := key{e.Source.ID, p.StreamID}
+		switch e.Type {
+		case types["HTTP2_SESSION_SEND_HEADERS"]:
+			if netLogHeader(p.Headers, ":protocol") == "websocket" {
+				paths[k] = netLogHeader(p.Headers, ":path")
+				order = append(order, k)
+			}
+		case types["HTTP2_SESSION_RECV_HEADERS"]:
+			if statuses[k] == "" {
+				statuses[k] = netLogHeader(p.Headers, ":status")
+			}
+		}
+	}
+	var out []string
+	for _, k := range order {
+		out = append(out, paths[k]+" "+statuses[k])
+	}
+	return out, nil
 }
 
 // sqliteStartproject is `django-admin startproject` as it comes (the
@@ -108,18 +228,7 @@ func h2Loads(file, origin string) ([]load, error) {
 	if err != nil {
 		return nil, err
 	}
-	var nl struct {
-		Constants struct {
-			LogEventTypes map[string]int `json:"logEventTypes"`
-		} `json:"constants"`
-		Events []struct {
-			Type   int `json:"type"`
-			Source struct {
-				ID int `json:"id"`
-			} `json:"source"`
-			Params json.RawMessage `json:"params"`
-		} `json:"events"`
-	}
+	var nl netLogFile
 	if err := json.Unmarshal(data, &nl); err != nil {
 		return nil, fmt.Errorf("net-log %s: %w", file, err)
 	}
@@ -127,20 +236,9 @@ func h2Loads(file, origin string) ([]load, error) {
 	type key struct{ session, stream int }
 	paths, statuses := map[key]string{}, map[key]string{}
 	var urls []string
-	header := func(headers []string, name string) string {
-		for _, h := range headers {
-			if v, ok := strings.CutPrefix(h, name+": "); ok {
-				return v
-			}
-		}
-		return ""
-	}
+	header := netLogHeader
 	for _, e := range nl.Events {
-		var p struct {
-			URL      string   `json:"url"`
-			Headers  []string `json:"headers"`
-			StreamID int      `json:"stream_id"`
-		}
+		var p netLogParams
 		json.Unmarshal(e.Params, &p)
 		k := key{e.Source.ID, p.StreamID}
 		switch e.Type {
@@ -175,3 +273,33 @@ func h2Loads(file, origin string) ([]load, error) {
 	return loads, nil
 }
 
+// netLogFile is what the tests read of a Chromium net-log.
+type netLogFile struct {
+	Constants struct {
+		LogEventTypes map[string]int `json:"logEventTypes"`
+	} `json:"constants"`
+	Events []struct {
+		Type   int `json:"type"`
+		Source struct {
+			ID int `json:"id"`
+		} `json:"source"`
+		Params json.RawMessage `json:"params"`
+	} `json:"events"`
+}
+
+// netLogParams is what the tests read of an event's parameters.
+type netLogParams struct {
+	URL      string   `json:"url"`
+	Headers  []string `json:"headers"`
+	StreamID int      `json:"stream_id"`
+}
+
+// netLogHeader returns a header's value from a net-log header list.
+func netLogHeader(headers []string, name string) string {
+	for _, h := range headers {
+		if v, ok := strings.CutPrefix(h, name+": "); ok {
+			return v
+		}
+	}
+	return ""
+}

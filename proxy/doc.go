@@ -37,6 +37,7 @@
 //	            http2stream.go      one stream as the exchange's stream: the head's
 //	                                lines become HEADERS, the body, the file (pread)
 //	                                and the spool become DATA within the windows
+//	            http2tunnel.go      a WebSocket on a stream (extended CONNECT)
 //	route       route.go            rate limit, ACME HTTP-01, the site by Host and TLS
 //	                                name (router.go), redirects, the route by path
 //	exchange    exchange.go         one request and its response, whatever the
@@ -52,7 +53,8 @@
 //	            relay.go            the response head rewritten, the body relayed or
 //	                                spooled (compress.go); X-Accel-Redirect served
 //	                                from a file (accel.go)
-//	  tunnel    exchange_tunnel.go  a WebSocket: bytes both ways
+//	  tunnel    exchange_tunnel.go  a WebSocket: bytes both ways (over HTTP/2:
+//	                                http2tunnel.go)
 //	response    respond.go          status texts and error pages; heads and bodies
 //	                                queued through the stream (http1conn.go,
 //	                                http2stream.go: head, send)
@@ -81,7 +83,7 @@
 // with Major 2) — head and send keep the exchange's header lines, which
 // flush turns into HEADERS, the file range and the response spool become
 // DATA within the flow-control windows, cut resets the stream — so that
-// routing, static files and proxying are the same code for both. WebSocket
-// stays on HTTP/1.1 (browsers open an HTTP/1.1 connection for it when the
-// server offers no extended CONNECT).
+// routing, static files and proxying are the same code for both. A
+// WebSocket's extended CONNECT (RFC 8441) goes to the application as an
+// HTTP/1.1 Upgrade, and its tunnel is the stream's (http2tunnel.go).
 package proxy

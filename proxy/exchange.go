@@ -52,6 +52,12 @@ type stream interface {
 	// resume drives the stream after the exchange made progress outside
 	// its events (the upstream connection, a timer).
 	resume()
+	// tunnel answers the application's 101 Switching Protocols (a
+	// WebSocket) and relays bytes both ways from then on; rest is what
+	// the application sent after its head. HTTP/1.1 takes the connection
+	// over (exchange_tunnel.go); HTTP/2 answers 200 to the extended
+	// CONNECT and carries the bytes in DATA frames (http2tunnel.go).
+	tunnel(rest []byte)
 	// cut ends a response whose body is incomplete (the application went
 	// away in the middle): the client must be able to tell, so HTTP/1.x
 	// closes the connection and HTTP/2 resets the stream.
@@ -125,6 +131,10 @@ type exchange struct {
 	// went away), or it is a tunnel. HTTP/2 ignores it: the end of the
 	// stream delimits the body.
 	closeAfter bool
+	// connectUpgrade: an HTTP/2 extended CONNECT for a WebSocket (RFC
+	// 8441), sent to the application as the HTTP/1.1 Upgrade it expects
+	// (exchange_proxy.go, forward.go).
+	connectUpgrade bool
 
 	// h1 is what the HTTP/1.1 codec keeps for its request (http1conn.go); an
 	// HTTP/2 stream brings its own.

@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // TestHTTP2Features: what works over HTTP/1.1 works on an HTTP/2 stream
@@ -268,5 +273,108 @@ func TestHTTP2WebSocketBesideIt(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
 		t.Fatalf("echo over the tunnel: %v", err)
+	}
+}
+
+// TestHTTP2WebSocketExtendedConnect: the engine offers extended CONNECT
+// (SETTINGS_ENABLE_CONNECT_PROTOCOL), and a WebSocket opened with it (RFC
+// 8441) reaches the application as the HTTP/1.1 handshake it expects —
+// GET, Upgrade, a Sec-WebSocket-Key it answers — gets 200 on its stream,
+// and carries bytes both ways through the flow-control windows (1 MiB each
+// way); the client's END_STREAM half-closes the application's side, the
+// application's close ends the stream, and the tunnel stops counting.
+func TestHTTP2WebSocketExtendedConnect(t *testing.T) {
+	handshake := make(chan http.Header, 1)
+	be := startBackend(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("X-Method", r.Method)
+		handshake <- h
+		key := r.Header.Get("Sec-WebSocket-Key")
+		sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		conn, brw, _ := w.(http.Hijacker).Hijack()
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+			base64.StdEncoding.EncodeToString(sum[:]) + "\r\nSec-WebSocket-Protocol: chat\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo until the client's side ends
+	}))
+	cfg := proxySite(be.addr)
+	cfg.Workers = 1
+	he := startH2Engine(t, cfg, "example.test")
+
+	c, err := net.Dial("tcp", he.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := &h2raw{t: t, c: c, fr: http2.NewFramer(c, c)}
+	r.enc = hpack.NewEncoder(&r.hb)
+	io.WriteString(c, http2.ClientPreface)
+	r.fr.WriteSettings()
+	settings := r.until(func(f http2.Frame) bool { s, ok := f.(*http2.SettingsFrame); return ok && !s.IsAck() }).(*http2.SettingsFrame)
+	if v, ok := settings.Value(http2.SettingEnableConnectProtocol); !ok || v != 1 {
+		t.Fatalf("SETTINGS_ENABLE_CONNECT_PROTOCOL not offered: %v", settings)
+	}
+	r.fr.WriteSettingsAck()
+	r.hb.Reset()
+	for _, f := range [][2]string{{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "http"}, {":authority", "example.test"},
+		{":path", "/ws?room=1"}, {"sec-websocket-version", "13"}, {"sec-websocket-protocol", "chat"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: r.hb.Bytes(), EndHeaders: true})
+	if s := r.status(1); s != "200" {
+		t.Fatalf("extended CONNECT: %s, want 200", s)
+	}
+	h := <-handshake
+	key, _ := base64.StdEncoding.DecodeString(h.Get("Sec-WebSocket-Key"))
+	if h.Get("X-Method") != "GET" || h.Get("Upgrade") != "websocket" || !strings.EqualFold(h.Get("Connection"), "Upgrade") ||
+		len(key) != 16 || h.Get("Sec-Websocket-Version") != "13" || h.Get("Sec-Websocket-Protocol") != "chat" {
+		t.Fatalf("the application's handshake: %v", h)
+	}
+	if _, tunnels := he.e.InFlight(be.addr); tunnels != 1 {
+		t.Errorf("%d tunnels counted, want 1", tunnels)
+	}
+	// 1 MiB out and back, in 16 KiB frames, granting window as it comes.
+	msg := make([]byte, 1<<20)
+	rand.Read(msg)
+	go func() {
+		for off := 0; off < len(msg); off += 16 << 10 {
+			r.fr.WriteData(1, false, msg[off:off+16<<10])
+		}
+	}()
+	var got bytes.Buffer
+	r.until(func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			got.Write(d.Data())
+			if n := uint32(len(d.Data())); n > 0 {
+				r.fr.WriteWindowUpdate(0, n)
+				r.fr.WriteWindowUpdate(1, n)
+			}
+		}
+		return got.Len() >= len(msg)
+	})
+	if !bytes.Equal(got.Bytes(), msg) {
+		t.Fatalf("echo: %d bytes back of %d, equal %v", got.Len(), len(msg), bytes.Equal(got.Bytes(), msg[:min(got.Len(), len(msg))]))
+	}
+	// The client ends its side: the application sees the end, closes,
+	// and the stream ends.
+	r.fr.WriteData(1, true, nil)
+	r.until(func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			return d.StreamEnded()
+		}
+		return false
+	})
+	waitFor(t, "the tunnel to stop counting", func() bool { _, n := he.e.InFlight(be.addr); return n == 0 })
+}
+
+// waitFor polls cond until it holds, for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"syscall"
 
+	"frontdoor/proxy/http1"
 	"frontdoor/proxy/http2"
 	"frontdoor/proxy/loop"
 )
@@ -152,6 +153,18 @@ func (h *h2conn) startStream(ev *http2.Event) {
 	st.ex = ex
 	ex.req = &ev.Req.Request
 	h.streams = append(h.streams, st)
+	if ev.Req.Protocol != nil {
+		// An extended CONNECT (RFC 8441) opens a tunnel, whose stream
+		// does not end: its answer never waits for the request's end.
+		st.holdOver = true
+		if !http1.EqualFold(ev.Req.Protocol, "websocket") {
+			ex.phase = phaseRespond
+			ex.respondError(501)
+			st.run()
+			return
+		}
+		ex.connectUpgrade = true
+	}
 	ex.route()
 	st.run()
 }
@@ -399,6 +412,8 @@ func newHTTP2Config(cfg *Config) *http2.Config {
 		MaxConcurrentStreams: uint32(cfg.Limits.MaxStreams),
 		MaxHeaderListSize:    uint32(min(max(cfg.Limits.MaxHeaderBytes, 1024), maxHTTP2HeaderList)),
 		MaxHeaders:           cfg.Limits.MaxHeaders,
+		// WebSocket over HTTP/2 (http2tunnel.go).
+		EnableConnectProtocol: true,
 	}
 	if err := h.Normalize(); err != nil {
 		// Validate keeps every value in range; a codec refusing one is a

@@ -54,6 +54,9 @@ type h2stream struct {
 	hold     loop.Timer
 	holdOver bool
 	dropped  int64
+	// early holds a WebSocket's bytes that came before the application
+	// answered its handshake (http2tunnel.go).
+	early []byte
 }
 
 // holdMaxBody is the most request body dropped while an answer waits for
@@ -78,6 +81,7 @@ func (st *h2stream) release() {
 	w := h.c.w
 	h.remove(st)
 	if ex := st.ex; ex != nil {
+		st.closeTunnel()
 		st.ex = nil
 		ex.release()
 	}
@@ -85,7 +89,8 @@ func (st *h2stream) release() {
 		w.wpool.Put(st.buf)
 	}
 	w.loop.Disarm(&st.hold)
-	*st = h2stream{}
+	early := st.early[:0]
+	*st = h2stream{early: early}
 	st.hold.Owner = st
 	w.h2StreamFree = append(w.h2StreamFree, st)
 }
@@ -110,6 +115,9 @@ func (st *h2stream) run() {
 			if ex.writeResponse() {
 				st.finish()
 			}
+			return
+		case phaseTunnel:
+			st.pumpTunnel()
 			return
 		}
 		if st.ex != ex || ex.phase == p {
@@ -161,8 +169,18 @@ func (st *h2stream) abandon() {
 func (st *h2stream) receive(data []byte, end bool) {
 	cd := &st.h.codec
 	ex := st.ex
+	if ex.phase == phaseTunnel {
+		st.tunnelIn(data, end)
+		return
+	}
 	if end {
 		st.reqEnded = true
+	}
+	if ex.connectUpgrade && ex.phase == phaseUpstream {
+		// A WebSocket's first bytes, before the application answered:
+		// kept for it, credited once it has them.
+		st.early = append(st.early, data...)
+		return
 	}
 	if !st.wantBody || ex.phase != phaseBody {
 		// A body nobody reads (the answer came first, or it was
@@ -402,9 +420,17 @@ func (st *h2stream) SendFile(fd int, off int64, n int) (int, syscall.Errno) {
 	return st.Send(buf[:r])
 }
 
-// OnTimeout is the loop's entry for the hold timer: the request's body
-// stopped arriving, and the answer goes out without its end.
-func (st *h2stream) OnTimeout(loop.TimerKind) {
+// OnTimeout is the loop's entry for the stream's timer: the request's
+// body stopped arriving, and the answer held for its end goes out; or a
+// WebSocket stayed idle too long, and ends.
+func (st *h2stream) OnTimeout(kind loop.TimerKind) {
+	if kind == timerTunnel {
+		h := st.h
+		st.endTunnel(false)
+		h.pump()
+		h.settle()
+		return
+	}
 	st.holdOver = true
 	st.resume()
 }

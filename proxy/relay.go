@@ -26,7 +26,7 @@ func (ex *exchange) startResponse() {
 			ex.badGateway("101 Switching Protocols without an upgrade request")
 			return
 		}
-		ex.startTunnel(rest)
+		ex.s.tunnel(rest)
 		return
 	}
 	if target := resp.HeaderNamed("x-accel-redirect"); target != nil {
