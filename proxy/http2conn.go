@@ -268,6 +268,12 @@ func (h *h2conn) settle() {
 	if c.state != stateHTTP2 {
 		return
 	}
+	if c.peerClosed && !h.closing {
+		h.peerGone()
+		if c.state != stateHTTP2 {
+			return
+		}
+	}
 	if h.closing || h.codec.Finished() {
 		h.end()
 		return
@@ -327,6 +333,33 @@ func (h *h2conn) settle() {
 		if c.timer.Kind() != timerHead {
 			w.loop.Arm(&c.timer, timerHead)
 		}
+	}
+}
+
+// peerGone handles a client that half-closed: it sends nothing more, so a
+// request still waiting for its body never completes (abandoned, as over
+// HTTP/1.1), an answer held for its request's end goes out, and once the
+// open streams are answered the connection ends.
+func (h *h2conn) peerGone() {
+	for i := 0; i < len(h.streams); i++ {
+		st := h.streams[i]
+		switch {
+		case st.reqEnded || st.ex == nil:
+		case st.wantBody && st.ex.phase == phaseBody:
+			st.abandon()
+			i--
+		case !st.wantBody && !st.holdOver && st.ex.phase == phaseRespond:
+			st.holdOver = true
+			st.run()
+			if i < len(h.streams) && h.streams[i] != st {
+				i--
+			}
+		}
+	}
+	if len(h.streams) == 0 {
+		h.codec.Close(http2.ErrCodeNo)
+		h.closing = true
+		h.pump()
 	}
 }
 
