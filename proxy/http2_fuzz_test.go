@@ -48,7 +48,9 @@ func FuzzHTTP2Engine(f *testing.F) {
 				t.Fatalf("a %v frame on stream %d, which the client never opened (highest %d)\ninput %q", f.Type, id, maxID, raw)
 			}
 		}
-		resp, body := mustHTTP(t, he.h2cClient(), newRequest(t, "GET", "http://"+he.addr+"/s/a.txt", nil, nil))
+		next := he.h2cClient()
+		defer next.CloseIdleConnections() // thousands of inputs: no connection left open
+		resp, body := mustHTTP(t, next, newRequest(t, "GET", "http://"+he.addr+"/s/a.txt", nil, nil))
 		if resp.ProtoMajor != 2 || body != "alpha" {
 			t.Fatalf("the next client: %s %q\ninput %q", resp.Proto, body, raw)
 		}
