@@ -570,10 +570,11 @@ func (px *proxyExchange) release() {
 	if px.comp != nil {
 		w.putCompressor(px.comp)
 	}
-	head, rid, hs := px.head[:0], px.requestID[:0], px.resp.Headers[:0]
+	head, rid, hs, trailer := px.head[:0], px.requestID[:0], px.resp.Headers[:0], px.respDec.Trailer[:0]
 	body, out := px.body, px.out
 	*px = proxyExchange{w: w, head: head, requestID: rid, body: body, out: out}
 	px.resp.Headers = hs
+	px.respDec.Trailer = trailer
 	px.respScan.Reset()
 	w.pxFree = append(w.pxFree, px)
 }

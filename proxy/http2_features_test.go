@@ -47,6 +47,14 @@ func TestHTTP2Features(t *testing.T) {
 		case "/page":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			io.WriteString(w, page)
+		case "/trailers":
+			// Chunked over HTTP/1.1, with trailer fields after the body.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Trailer", "X-Checksum, X-Rows")
+			io.WriteString(w, page)
+			w.(http.Flusher).Flush()
+			w.Header().Set("X-Checksum", "abc")
+			w.Header().Set("X-Rows", "200")
 		default:
 			echoHandler(w, r)
 		}
@@ -117,6 +125,20 @@ func TestHTTP2Features(t *testing.T) {
 		resp, body := mustHTTP(t, client, req)
 		if e := decodeEcho(t, body); resp.StatusCode != 200 || e.Length != len("body with trailers") || e.CL != int64(e.Length) {
 			t.Fatalf("%d %+v", resp.StatusCode, e)
+		}
+	})
+	t.Run("response trailers", func(t *testing.T) {
+		// The application's trailer fields end the stream in a HEADERS
+		// frame, whether the body is passed as it is or compressed.
+		for _, enc := range []string{"identity", "br"} {
+			resp, body := get("/trailers", map[string]string{"Accept-Encoding": enc})
+			if enc == "br" {
+				plain, _ := io.ReadAll(brotli.NewReader(strings.NewReader(body)))
+				body = string(plain)
+			}
+			if body != page || resp.Trailer.Get("X-Checksum") != "abc" || resp.Trailer.Get("X-Rows") != "200" {
+				t.Fatalf("%s: %d bytes (want %d), trailers %v", enc, len(body), len(page), resp.Trailer)
+			}
 		}
 	})
 	t.Run("HEAD, ranges, conditionals", func(t *testing.T) {

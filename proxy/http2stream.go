@@ -141,11 +141,14 @@ func (st *h2stream) finish() {
 	st.release()
 }
 
-// end sends END_STREAM on a response whose last bytes are out.
+// end sends END_STREAM on a response whose last bytes are out: on the
+// trailer fields' HEADERS frame when the application sent some.
 func (st *h2stream) end() {
 	cd := &st.h.codec
 	var err error
-	if st.headSent {
+	if t := st.trailer(); t != nil && st.headSent {
+		err = cd.WriteTrailers(st.id, st.parseFields(t))
+	} else if st.headSent {
 		_, err = cd.WriteData(st.id, nil, true)
 	} else {
 		err = cd.WriteHeaders(st.id, st.status, st.fields(), true)
@@ -254,11 +257,24 @@ func (st *h2stream) send(head, body []byte) {
 // fits reports whether n body bytes fit after head in its buffer (stream).
 func (st *h2stream) fits(head []byte, n int) bool { return len(head)+n <= cap(head) }
 
+// trailer returns the trailer section of the application's chunked
+// response once it has arrived whole, nil when there is none.
+func (st *h2stream) trailer() []byte {
+	px := st.ex.px
+	if px == nil || px.phase != upComplete || !px.respDec.Done() || len(px.respDec.Trailer) == 0 {
+		return nil
+	}
+	return px.respDec.Trailer
+}
+
 // fields parses the queued head's lines into the worker's field scratch.
-func (st *h2stream) fields() []http1.Header {
+func (st *h2stream) fields() []http1.Header { return st.parseFields(st.buf[:st.headLen]) }
+
+// parseFields parses header lines ("Name: value\r\n") into the worker's
+// field scratch.
+func (st *h2stream) parseFields(lines []byte) []http1.Header {
 	w := st.h.c.w
 	f := w.h2Fields[:0]
-	lines := st.buf[:st.headLen]
 	for len(lines) > 0 {
 		i := bytes.IndexByte(lines, '\n')
 		if i < 0 {
@@ -291,12 +307,14 @@ func (st *h2stream) flush() bool {
 	}
 	px := ex.px
 	// final: the exchange will queue nothing more, so the last bytes
-	// carry END_STREAM.
+	// carry END_STREAM — unless the application's response has trailer
+	// fields, whose HEADERS frame ends the stream (end).
 	final := px == nil || px.bodyRead()
+	closing := final && st.trailer() == nil
 	fileLeft := func() bool { return ex.file != nil && ex.fileOff < ex.fileEnd }
 	spoolLeft := func() bool { return px != nil && px.out.Pending() > 0 }
 	if !st.headSent {
-		end := final && st.off == len(st.buf) && !fileLeft() && !spoolLeft()
+		end := closing && st.off == len(st.buf) && !fileLeft() && !spoolLeft()
 		if err := cd.WriteHeaders(st.id, st.status, st.fields(), end); err != nil {
 			st.abandon()
 			return false
@@ -308,7 +326,7 @@ func (st *h2stream) flush() bool {
 		}
 	}
 	if st.off < len(st.buf) {
-		end := final && !fileLeft() && !spoolLeft()
+		end := closing && !fileLeft() && !spoolLeft()
 		n, err := cd.WriteData(st.id, st.buf[st.off:], end)
 		if err != nil {
 			st.abandon()
@@ -325,7 +343,7 @@ func (st *h2stream) flush() bool {
 		}
 	}
 	for fileLeft() {
-		if !st.sendFile(final && !spoolLeft()) {
+		if !st.sendFile(closing && !spoolLeft()) {
 			return false
 		}
 		if st.endSent {

@@ -53,6 +53,9 @@ func (ex *exchange) startResponse() {
 	}
 	px.respLeft = resp.ContentLength
 	px.respDec.Reset()
+	// A client that does not take the chunked framing may still take the
+	// trailer fields (an HTTP/2 stream: a trailing HEADERS frame).
+	px.respDec.KeepTrailer = !chunked
 	px.reusable = resp.KeepAlive
 	memLimit, fileMax := w.proxyCfg.BufferMemory, w.proxyCfg.MaxTempFile
 	if px.streaming {
