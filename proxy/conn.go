@@ -222,9 +222,11 @@ func (c *conn) fill() bool {
 		case n == 0:
 			// The client closed its side. A request still in the buffer
 			// is served; a partial one is dropped with the connection.
+			// An HTTP/2 connection may have streams in flight, read
+			// earlier: settle answers them, then closes (peerGone).
 			c.readable = false
 			c.peerClosed = true
-			if len(c.rbuf) == 0 {
+			if len(c.rbuf) == 0 && c.state != stateHTTP2 {
 				c.close()
 				return false
 			}

@@ -144,6 +144,14 @@ type h2Got struct {
 // connection: they must parse as HTTP/2 frames, and their header blocks
 // decode with HPACK.
 func h2HalfCloseExchange(addr string, raw []byte) ([]h2Got, error) {
+	return h2HalfClose(addr, raw, false)
+}
+
+// h2HalfClose is h2HalfCloseExchange; with afterAck the client shuts down
+// its write side only once the engine has acknowledged its SETTINGS (so
+// the engine has read what followed them in the same write, and the
+// half-close reaches it as an event of its own).
+func h2HalfClose(addr string, raw []byte, afterAck bool) ([]h2Got, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -153,7 +161,9 @@ func h2HalfCloseExchange(addr string, raw []byte) ([]h2Got, error) {
 	if _, err := c.Write(raw); err != nil && !isReset(err) {
 		return nil, err
 	}
-	c.(*net.TCPConn).CloseWrite()
+	if !afterAck {
+		c.(*net.TCPConn).CloseWrite()
+	}
 	fr := http2.NewFramer(io.Discard, c)
 	fr.SetMaxReadFrameSize(1 << 24)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -162,6 +172,10 @@ func h2HalfCloseExchange(addr string, raw []byte) ([]h2Got, error) {
 		f, err := fr.ReadFrame()
 		switch {
 		case err == nil:
+			if afterAck && f.Header().Type == http2.FrameSettings && f.Header().Flags.Has(http2.FlagSettingsAck) {
+				c.(*net.TCPConn).CloseWrite()
+				afterAck = false
+			}
 			g := h2Got{Type: f.Header().Type, Stream: f.Header().StreamID}
 			switch f := f.(type) {
 			case *http2.MetaHeadersFrame:

@@ -17,7 +17,9 @@ import (
 // held for a request end that cannot come; an upload cut short is
 // abandoned, never passed to the application; then the engine says
 // GOAWAY and closes — without waiting for the body's idle time (30 s
-// here, beyond the client's 10 s deadline).
+// here, beyond the client's 10 s deadline). Each case twice: the
+// half-close arriving with the frames, and after the engine has read
+// them (it acknowledged the client's SETTINGS), as an event of its own.
 func TestHTTP2ClientHalfCloses(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "a.txt"), "alpha")
@@ -47,34 +49,45 @@ func TestHTTP2ClientHalfCloses(t *testing.T) {
 		return hb.Bytes()
 	}
 
-	t.Run("file on a stream left open", func(t *testing.T) {
+	for _, afterAck := range []bool{false, true} {
+		halfClose(t, he.addr, afterAck, request, fields, &reached)
+	}
+}
+
+func halfClose(t *testing.T, addr string, afterAck bool, request func(func(*http2.Framer, *hpack.Encoder, *bytes.Buffer)) []byte,
+	fields func(*hpack.Encoder, *bytes.Buffer, ...string) []byte, reached *atomic.Int32) {
+	when := " (half-close with the frames)"
+	if afterAck {
+		when = " (half-close after the engine read them)"
+	}
+	t.Run("file on a stream left open"+when, func(t *testing.T) {
 		raw := request(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true,
 				BlockFragment: fields(enc, hb, ":method", "GET", ":scheme", "http", ":authority", "example.test", ":path", "/s/a.txt")})
 		})
-		frames, err := h2HalfCloseExchange(he.addr, raw)
+		frames, err := h2HalfClose(addr, raw, afterAck)
 		if err != nil {
 			t.Fatal(err)
 		}
 		status, body, goaway := h2Answer(frames, 1)
 		if status != "200" || body != "alpha" || !goaway {
-			t.Fatalf("answer %q %q, GOAWAY %v; want 200 \"alpha\" and a GOAWAY", status, body, goaway)
+			t.Fatalf("answer %q %q, GOAWAY %v; want 200 \"alpha\" and a GOAWAY\nframes %+v", status, body, goaway, frames)
 		}
 	})
 
-	t.Run("upload cut short", func(t *testing.T) {
+	t.Run("upload cut short"+when, func(t *testing.T) {
 		raw := request(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true,
 				BlockFragment: fields(enc, hb, ":method", "POST", ":scheme", "http", ":authority", "example.test", ":path", "/up", "content-length", "5")})
 			fr.WriteData(1, false, []byte("hel"))
 		})
-		frames, err := h2HalfCloseExchange(he.addr, raw)
+		frames, err := h2HalfClose(addr, raw, afterAck)
 		if err != nil {
 			t.Fatal(err)
 		}
 		status, _, goaway := h2Answer(frames, 1)
 		if status != "" || !goaway {
-			t.Fatalf("answer %q, GOAWAY %v; want no answer and a GOAWAY", status, goaway)
+			t.Fatalf("answer %q, GOAWAY %v; want no answer and a GOAWAY\nframes %+v", status, goaway, frames)
 		}
 		if n := reached.Load(); n != 0 {
 			t.Fatalf("the application got %d requests; want none", n)
