@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -357,11 +358,16 @@ func TestHTTP2WebSocketExtendedConnect(t *testing.T) {
 		t.Errorf("%d tunnels counted, want 1", tunnels)
 	}
 	// 1 MiB out and back, in 16 KiB frames, granting window as it comes.
+	// The framer is not safe for concurrent writes: the sender and the
+	// window updates share it under a lock.
 	msg := make([]byte, 1<<20)
 	rand.Read(msg)
+	var writeMu sync.Mutex
 	go func() {
 		for off := 0; off < len(msg); off += 16 << 10 {
+			writeMu.Lock()
 			r.fr.WriteData(1, false, msg[off:off+16<<10])
+			writeMu.Unlock()
 		}
 	}()
 	var got bytes.Buffer
@@ -369,8 +375,10 @@ func TestHTTP2WebSocketExtendedConnect(t *testing.T) {
 		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
 			got.Write(d.Data())
 			if n := uint32(len(d.Data())); n > 0 {
+				writeMu.Lock()
 				r.fr.WriteWindowUpdate(0, n)
 				r.fr.WriteWindowUpdate(1, n)
+				writeMu.Unlock()
 			}
 		}
 		return got.Len() >= len(msg)
