@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"path/filepath"
+	"strings"
 
 	"frontdoor/proxy/http1"
 	"frontdoor/proxy/static"
@@ -68,7 +70,9 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 			if rt.static == nil {
 				continue
 			}
-			root := rt.static.Root
+			// The root as configured may end in '/' ("/srv/media/",
+			// as Django's MEDIA_ROOT often does) or be "/".
+			root := strings.TrimSuffix(filepath.Clean(rt.static.Root), "/")
 			if len(target) > len(root) && string(target[:len(root)]) == root && target[len(root)] == '/' {
 				rel, ok := static.CleanPath(w.scratch, pathEscape(target[len(root):]))
 				return rt, rel, ok
