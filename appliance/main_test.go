@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"frontdoor/internal/testkit"
 )
 
 // binPath is the frontdoor binary built once for the tests that run it as a
@@ -36,15 +38,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback address nobody listens on.
+// freePort returns a loopback address nobody listens on, reserved for
+// frontdoor until the test ends (testkit.FreePort tells how).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testkit.FreeAddr(t)
 }
 
 // process is a frontdoor started by a test.
