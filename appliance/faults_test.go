@@ -612,6 +612,7 @@ request_head = "60s"
   static = %q
 `, www)+serverTable(addr, dir)), 0o644)
 	p := &process{stderr: &syncBuffer{}, addr: addr}
+	failOnRecoveredPanic(t, p.stderr)
 	p.cmd = exec.Command(prlimit, "--nofile=256:256", binPath, "run", "--config", filepath.Join(dir, "frontdoor.toml"))
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

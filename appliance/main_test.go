@@ -45,6 +45,17 @@ func freePort(t *testing.T) string {
 	return testkit.FreeAddr(t)
 }
 
+// failOnRecoveredPanic fails t, at its end, when frontdoor's log shows a
+// panic its engine recovered from: a worker answers 500 and closes the
+// connection, which a test looking at other things would not notice.
+func failOnRecoveredPanic(t *testing.T, stderr *syncBuffer) {
+	t.Cleanup(func() {
+		if log := stderr.String(); strings.Contains(log, "panic while handling a connection") {
+			t.Errorf("frontdoor recovered from a panic in a handler:\n%s", log)
+		}
+	})
+}
+
 // process is a frontdoor started by a test.
 type process struct {
 	cmd    *exec.Cmd
@@ -81,6 +92,7 @@ func startFrontdoor(t *testing.T, args ...string) *process {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
+	failOnRecoveredPanic(t, p.stderr)
 	t.Cleanup(p.end)
 	return p
 }
