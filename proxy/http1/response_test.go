@@ -96,3 +96,26 @@ func TestResponseHeaderLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseFieldLookup: Header finds the first field with an ID,
+// HeaderNamed the first with a name in any case; nil when there is none.
+func TestResponseFieldLookup(t *testing.T) {
+	var r Response
+	lim := DefaultLimits
+	raw := "HTTP/1.1 200 OK\r\nX-Accel-Redirect: /first\r\nContent-Type: text/plain\r\nx-accel-redirect: /second\r\nContent-Length: 0\r\n\r\n"
+	if err := r.Parse([]byte(raw), []byte("GET"), &lim); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(r.Header(HeaderContentType)); got != "text/plain" {
+		t.Errorf("Header(Content-Type) = %q", got)
+	}
+	if got := r.Header(HeaderTransferEncoding); got != nil {
+		t.Errorf("Header(Transfer-Encoding) = %q, want nil", got)
+	}
+	if got := string(r.HeaderNamed("x-accel-redirect")); got != "/first" {
+		t.Errorf("HeaderNamed(x-accel-redirect) = %q, want the first", got)
+	}
+	if got := r.HeaderNamed("x-sendfile"); got != nil {
+		t.Errorf("HeaderNamed(x-sendfile) = %q, want nil", got)
+	}
+}

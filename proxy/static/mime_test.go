@@ -11,6 +11,8 @@ func TestContentTypeFor(t *testing.T) {
 		{"mixed.WebManifest", "application/manifest+json"},
 		{"backup.tar.gz", "application/gzip"},
 		{"README", defaultContentType},
+		{"", defaultContentType},
+		{"a", defaultContentType},
 		{"dir.d/README", defaultContentType}, // a dot in a directory is no extension
 		{"file.", defaultContentType},
 		{"file.unknown", defaultContentType},
