@@ -121,3 +121,54 @@ func TestAccelConfinement(t *testing.T) {
 		})
 	}
 }
+
+// TestAccelReleasesTheApplication: after an X-Sendfile answer the
+// application's connection goes back to the pool when nothing of its own
+// body is left to read (a body that came whole with the head), and is
+// closed when some may still come (a chunked body, or a response that has
+// no body by definition, like 204: a body may come anyway, see
+// startResponse), so that its rest is never read as the next response.
+func TestAccelReleasesTheApplication(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a.txt"), "alpha")
+	be := startBackend(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Sendfile", filepath.Join(root, "a.txt"))
+		switch r.URL.Path {
+		case "/whole":
+			w.Write([]byte("the application's own body"))
+		case "/chunked":
+			w.Write([]byte("part"))
+			w.(http.Flusher).Flush() // no length: chunked
+			w.Write([]byte(" and more"))
+		case "/none":
+			w.WriteHeader(204)
+		}
+	}))
+	cfg := proxySite(be.addr)
+	cfg.Workers = 1
+	cfg.Sites[0].Routes = append(cfg.Sites[0].Routes, Route{Prefix: "/files/", Static: &Static{Root: root, Internal: true}})
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	for _, c := range []struct {
+		path   string
+		reused bool
+	}{
+		{"/whole", true}, {"/none", false}, {"/chunked", false},
+	} {
+		before := be.conns.Load()
+		for i := range 3 {
+			rc.send("GET " + c.path + " HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "alpha" {
+				t.Fatalf("%s, request %d: %d %q", c.path, i, resp.StatusCode, body)
+			}
+		}
+		opened := be.conns.Load() - before
+		if c.reused && opened > 1 {
+			t.Errorf("%s: %d application connections for 3 requests, want one reused", c.path, opened)
+		}
+		// The first may take the connection the case before left pooled.
+		if !c.reused && opened < 2 {
+			t.Errorf("%s: %d new application connections for 3 requests, want a fresh one after each", c.path, opened)
+		}
+	}
+}
