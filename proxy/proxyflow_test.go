@@ -10,6 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"frontdoor/internal/testkit"
 )
 
 // TestRequestBodies: a body of exactly max_body is taken and forwarded
@@ -153,5 +157,140 @@ func TestRetryOnAStaleConnection(t *testing.T) {
 				t.Fatalf("the application received it %d times, want %d", got, c.tries)
 			}
 		})
+	}
+}
+
+// heldRequests counts the requests waiting for a server, on each worker's
+// own goroutine.
+func (te *testEngine) heldRequests() int {
+	var n atomic.Int64
+	te.e.onEachWorker(func(w *worker) { n.Add(int64(len(w.held))) })
+	return int(n.Load())
+}
+
+// TestHeldUntilAServerComes: with a hold, a request for a group without
+// servers waits (it is seen waiting, and no answer comes) until a server
+// is named, then it is served; without a hold it gets 503 at once.
+func TestHeldUntilAServerComes(t *testing.T) {
+	be := startBackend(t, true, http.HandlerFunc(echoHandler))
+	te := startEngine(t, proxySite())
+	rc := dial(t, te.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 503 {
+		t.Fatalf("no server, no hold: %d", resp.StatusCode)
+	}
+	if err := te.e.SetUpstreamHold("app", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rc.send("POST /booting HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+	testkit.WaitFor(t, 5*time.Second, "the request to be held", func() bool { return te.heldRequests() == 1 })
+	if err := te.e.SetUpstreamServers("app", []string{be.addr}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := rc.response("POST")
+	if resp.StatusCode != 200 || decodeEcho(t, body).Length != 2 {
+		t.Fatalf("held request: %d %q", resp.StatusCode, body)
+	}
+	if n := te.heldRequests(); n != 0 {
+		t.Fatalf("%d requests still held after they were served", n)
+	}
+}
+
+// TestBodyMinRate: once the first body_idle has passed, an upload slower
+// than body_min_rate on average is too slow; at the rate exactly, or
+// before then, or with the rule off, it is not.
+func TestBodyMinRate(t *testing.T) {
+	const idle = 10 * time.Second
+	for _, c := range []struct {
+		name    string
+		rate    int64
+		elapsed time.Duration
+		bytes   int64
+		slow    bool
+	}{
+		{"before the first idle period", 1000, idle - 1, 0, false},
+		{"at the end of the first idle period", 1000, idle, 0, true},
+		{"below the rate", 1000, 20 * time.Second, 19999, true},
+		{"at the rate", 1000, 20 * time.Second, 20000, false},
+		{"above the rate", 1000, 20 * time.Second, 30000, false},
+		{"rule off", 0, time.Hour, 0, false},
+	} {
+		if got := uploadTooSlow(c.bytes, int64(c.elapsed), c.rate, int64(idle)); got != c.slow {
+			t.Errorf("%s: too slow %v, want %v", c.name, got, c.slow)
+		}
+	}
+}
+
+// TestResponseTimeoutOnAReusedConnection: an application that answers a
+// request and then never answers the next one, on the same (pooled)
+// connection or the fresh one of the retry, is cut by response_timeout:
+// 504, not a hang.
+func TestResponseTimeoutOnAReusedConnection(t *testing.T) {
+	addr := serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if req.URL.Path == "/first" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	cfg := proxySite(addr)
+	cfg.Workers = 1
+	cfg.Proxy.ResponseTimeout = 300 * time.Millisecond
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	rc.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("first: %d", resp.StatusCode)
+	}
+	rc.send("GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 504 {
+		t.Fatalf("an application silent on a reused connection: %d, want 504", resp.StatusCode)
+	}
+}
+
+// TestConnectTimeout: an application whose listen queue is full (it
+// accepts nothing, so the kernel drops new connection attempts) gets its
+// requests answered 504 once connect_timeout has passed, not after the
+// much longer response_timeout.
+func TestConnectTimeout(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil { // a queue of one connection
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	filler, err := net.Dial("tcp", addr) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	cfg := proxySite(addr)
+	cfg.Proxy.ConnectTimeout = 300 * time.Millisecond
+	cfg.Proxy.ResponseTimeout = time.Minute
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(rc.br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatalf("no answer while the connection attempt hangs: %v", err)
+	}
+	if resp.StatusCode != 504 {
+		t.Fatalf("status %d, want 504", resp.StatusCode)
 	}
 }
