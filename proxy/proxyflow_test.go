@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -292,5 +294,39 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	if resp.StatusCode != 504 {
 		t.Fatalf("status %d, want 504", resp.StatusCode)
+	}
+}
+
+// TestUnavailableWithABody: a request with a body for a group without
+// servers gets 503 and the connection closes (its body was never read);
+// the bytes of the body are never read as a request.
+func TestUnavailableWithABody(t *testing.T) {
+	te := startEngine(t, proxySite())
+	rc := dial(t, te.addr)
+	rc.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 29\r\n\r\nGET /smuggled HTTP/1.1\r\nH: x\r\n")
+	resp, _ := rc.response("POST")
+	if resp.StatusCode != 503 || !resp.Close {
+		t.Fatalf("%d close %v, want 503 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	if !rc.closed(2 * time.Second) {
+		t.Fatal("connection kept: the body would be read as the next request")
+	}
+}
+
+// TestLargeRequestBody: a body many times larger than buffer_memory is
+// taken into the temporary file and reaches the application intact.
+func TestLargeRequestBody(t *testing.T) {
+	be := startBackend(t, true, http.HandlerFunc(echoHandler))
+	cfg := proxySite(be.addr)
+	cfg.Proxy.TempDir = t.TempDir()
+	te := startEngine(t, cfg)
+	body := spoolPayload(1 << 20)
+	rc := dial(t, te.addr)
+	go rc.c.Write(append([]byte(fmt.Sprintf("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))), body...))
+	resp, got := rc.response("PUT")
+	e := decodeEcho(t, got)
+	sum := sha256.Sum256(body)
+	if resp.StatusCode != 200 || e.Length != len(body) || e.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("%d: the application got %d bytes (sha256 %s)", resp.StatusCode, e.Length, e.SHA256)
 	}
 }
