@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"compress/gzip"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -63,10 +65,15 @@ func TestRelayFraming(t *testing.T) {
 		"/extra":       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiGARBAGE",
 		"/interim":     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 		"/custom":      "HTTP/1.1 599 Custom Reason\r\nContent-Length: 1\r\n\r\nx",
-		"/switch":      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		// Bytes where none belong: the connection must not be reused.
+		"/nocontent-extra": "HTTP/1.1 204 No Content\r\n\r\nGARBAGE",
+		"/empty-extra":     "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nGARBAGE",
+		"/extra-big":       "HTTP/1.1 200 OK\r\nContent-Length: 40000\r\n\r\n" + strings.Repeat("b", 40000) + "GARBAGE",
+		"/chunked-extra":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGARBAGE",
+		"/switch":          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
 		"/fields": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n" +
 			"Date: Mon, 01 Jan 2001 00:00:00 GMT\r\nServer: gunicorn\r\nX-Accel-Buffering: yes\r\nX-Accel-Limit-Rate: 1\r\n" +
-			"X-Accel: kept\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-ID: from-the-app\r\n\r\nok",
+			"X-Accel: kept\r\nX-Accel-: kept too\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-ID: from-the-app\r\n\r\nok",
 	}
 	o := startScriptedOrigin(t, func(method, path string) string { return responses[path] })
 	cfg := proxySite(o.addr)
@@ -95,9 +102,14 @@ func TestRelayFraming(t *testing.T) {
 		{"GET /extra HTTP/1.1", 200, "hi", map[string]string{"Content-Length": "2"}, false, false},
 		{"GET /interim HTTP/1.1", 200, "ok", map[string]string{"Link": ""}, false, true},
 		{"GET /custom HTTP/1.1", 599, "x", nil, false, true},
+		{"GET /nocontent-extra HTTP/1.1", 204, "", nil, false, false},
+		{"GET /empty-extra HTTP/1.1", 200, "", nil, false, false},
+		{"GET /extra-big HTTP/1.1", 200, strings.Repeat("b", 40000), nil, false, false},
+		{"GET /chunked-extra HTTP/1.1", 200, "hi", nil, false, false},
+		{"GET /chunked-extra HTTP/1.0", 200, "hi", nil, true, false},
 		{"GET /switch HTTP/1.1", 502, "", nil, false, false}, // 101 to a request that asked for no upgrade
 		{"GET /fields HTTP/1.1", 200, "ok", map[string]string{"X-Hop": "", "Keep-Alive": "", "Server": "frontdoor",
-			"X-Accel-Buffering": "", "X-Accel-Limit-Rate": "", "X-Accel": "kept", "X-Request-Id": "from-the-app"}, false, true},
+			"X-Accel-Buffering": "", "X-Accel-Limit-Rate": "", "X-Accel": "kept", "X-Accel-": "kept too", "X-Request-Id": "from-the-app"}, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.request, func(t *testing.T) {
@@ -152,5 +164,60 @@ func TestRelayFraming(t *testing.T) {
 				t.Errorf("%d new upstream connections after it; want the one used reused: %v", opened, tc.reusable)
 			}
 		})
+	}
+}
+
+// TestRelayCompressionChoices: with compression on, a streamed response
+// (server-sent events, or X-Accel-Buffering: no) is passed as it is, any
+// other compressible one is compressed, and its strong ETag becomes weak
+// (a weak one stays as it is).
+func TestRelayCompressionChoices(t *testing.T) {
+	text := strings.Repeat("compress me, please. ", 200)
+	head := func(fields string) string {
+		return "HTTP/1.1 200 OK\r\n" + fields + "Content-Length: " + fmt.Sprint(len(text)) + "\r\n\r\n" + text
+	}
+	responses := map[string]string{
+		"/events":     head("Content-Type: text/event-stream\r\n"),
+		"/unbuffered": head("Content-Type: text/plain\r\nX-Accel-Buffering: No\r\n"),
+		"/buffered":   head("Content-Type: text/plain\r\nX-Accel-Buffering: yes\r\nETag: \"strong\"\r\n"),
+		"/weak":       head("Content-Type: text/plain\r\nETag: W/\"weak\"\r\n"),
+		"/unquoted":   head("Content-Type: text/plain\r\nETag: bare\r\n"),
+	}
+	o := startScriptedOrigin(t, func(method, path string) string { return responses[path] })
+	cfg := proxySite(o.addr)
+	cfg.Proxy.Compress = Compression{} // on, by default
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	for _, c := range []struct {
+		path, encoding, etag string
+	}{
+		{"/events", "", ""},
+		{"/unbuffered", "", ""},
+		{"/buffered", "gzip", `W/"strong"`},
+		{"/weak", "gzip", `W/"weak"`},
+		{"/unquoted", "gzip", "bare"},
+	} {
+		rc.send("GET " + c.path + " HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+		resp, body := rc.response("GET")
+		if got := resp.Header.Get("Content-Encoding"); got != c.encoding {
+			t.Errorf("%s: Content-Encoding %q, want %q", c.path, got, c.encoding)
+			continue
+		}
+		if c.encoding == "" {
+			if body != text {
+				t.Errorf("%s: body changed", c.path)
+			}
+			continue
+		}
+		zr, err := gzip.NewReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		if plain, err := io.ReadAll(zr); err != nil || string(plain) != text {
+			t.Errorf("%s: gzip body decodes to %d bytes, %v", c.path, len(plain), err)
+		}
+		if got := resp.Header.Get("Etag"); got != c.etag {
+			t.Errorf("%s: ETag %q, want %q", c.path, got, c.etag)
+		}
 	}
 }
