@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -168,5 +169,44 @@ func TestHostWithoutPort(t *testing.T) {
 		if got := string(hostWithoutPort([]byte(in))); got != want {
 			t.Errorf("hostWithoutPort(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestRouterCloseReleasesDirectories: closing a router closes the
+// directory of every static route, once: closing it again closes nothing
+// else.
+func TestRouterCloseReleasesDirectories(t *testing.T) {
+	roots := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	before := fdCount(t)
+	r, err := newRouter([]Site{{Routes: []Route{
+		{Prefix: "/a/", Static: &Static{Root: roots[0]}},
+		{Prefix: "/b/", Static: &Static{Root: roots[1]}},
+		{Prefix: "/app/", Upstream: "app"},
+		{Prefix: "/", Static: &Static{Root: roots[2]}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := fdCount(t) - before; n != 3 {
+		t.Fatalf("%d descriptors for three static roots", n)
+	}
+	r.close()
+	if n := fdCount(t); n != before {
+		t.Fatalf("%d descriptors after close, %d before the router", n, before)
+	}
+	// A second close must close nothing: not a descriptor opened since
+	// under a number a root had, not any other.
+	f, err := os.Open(roots[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	open := fdCount(t)
+	r.close()
+	if n := fdCount(t); n != open {
+		t.Fatalf("a second close closed %d descriptors", open-n)
+	}
+	if _, err := f.Stat(); err != nil {
+		t.Fatalf("a second close closed a descriptor that was not the router's: %v", err)
 	}
 }
