@@ -73,6 +73,7 @@ func TestAcceptsEncoding(t *testing.T) {
 		{"gzip", "gzip", true},
 		{"GZip", "gzip", true},
 		{"deflate, gzip", "gzip", true},
+		{", gzip", "gzip", true},
 		{" gzip , br ", "br", true},
 		{"br;q=0.5", "br", true},
 		{"br; q=1", "br", true},
