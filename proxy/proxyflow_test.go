@@ -212,6 +212,9 @@ func TestBodyMinRate(t *testing.T) {
 	}{
 		{"before the first idle period", 1000, idle - 1, 0, false},
 		{"at the end of the first idle period", 1000, idle, 0, true},
+		{"two bytes in the first idle period", 1000, idle, 2, true},
+		{"just below the rate", 1000, idle, 9999, true},
+		{"just at the rate", 1000, idle, 10000, false},
 		{"below the rate", 1000, 20 * time.Second, 19999, true},
 		{"at the rate", 1000, 20 * time.Second, 20000, false},
 		{"above the rate", 1000, 20 * time.Second, 30000, false},
