@@ -198,6 +198,51 @@ func TestHeldUntilAServerComes(t *testing.T) {
 	}
 }
 
+// TestTrickledUploadIsRefused: a client that sends its body a byte at a
+// time, each well within body_idle, is refused with 408 once the first
+// body_idle has passed, since its average is far below body_min_rate;
+// the application never sees the request. (TestBodyMinRate tests the
+// rule's arithmetic; this, that the engine applies it.)
+func TestTrickledUploadIsRefused(t *testing.T) {
+	var seen atomic.Int64
+	be := startBackend(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		io.Copy(io.Discard, r.Body)
+	}))
+	cfg := proxySite(be.addr)
+	cfg.Timeouts.BodyIdle = 400 * time.Millisecond
+	cfg.Timeouts.BodyMinRate = 1 << 20
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	rc.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := rc.c.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-trickled }()
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil || resp.StatusCode != 408 {
+		t.Fatalf("a byte every 20 ms against body_min_rate 1 MiB/s: %v %v, want 408", resp, err)
+	}
+	if n := seen.Load(); n != 0 {
+		t.Fatalf("the application saw %d requests", n)
+	}
+}
+
 // TestBodyMinRate: once the first body_idle has passed, an upload slower
 // than body_min_rate on average is too slow; at the rate exactly, or
 // before then, or with the rule off, it is not.
