@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 
 	"frontdoor/proxy/http1"
@@ -70,9 +69,10 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 			if rt.static == nil {
 				continue
 			}
-			// The root as configured may end in '/' ("/srv/media/",
-			// as Django's MEDIA_ROOT often does) or be "/".
-			root := strings.TrimSuffix(filepath.Clean(rt.static.Root), "/")
+			// The root is clean (static.Open): a configured
+			// "/srv/media/" (Django's MEDIA_ROOT often ends in '/') is
+			// "/srv/media"; "/" becomes "" so that "/x" falls under it.
+			root := strings.TrimSuffix(rt.static.Root, "/")
 			if len(target) > len(root) && string(target[:len(root)]) == root && target[len(root)] == '/' {
 				rel, ok := static.CleanPath(w.scratch, pathEscape(target[len(root):]))
 				return rt, rel, ok

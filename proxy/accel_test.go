@@ -49,11 +49,14 @@ func TestAccelConfinement(t *testing.T) {
 		}
 		w.Write([]byte("the application's own body"))
 	}))
-	for _, rootSpelling := range []string{"clean", "trailing slash"} {
+	for _, rootSpelling := range []string{"clean", "trailing slash", "unclean"} {
 		t.Run(rootSpelling, func(t *testing.T) {
 			root := prot
-			if rootSpelling == "trailing slash" {
+			switch rootSpelling {
+			case "trailing slash":
 				root += "/"
+			case "unclean":
+				root = filepath.Dir(prot) + "/./" + filepath.Base(prot) + "//"
 			}
 			cfg := proxySite(be.addr)
 			cfg.Sites[0].Routes = []Route{
