@@ -94,6 +94,9 @@ func (px *proxyExchange) bodyRead() bool {
 
 var errUpstream = errors.New("upstream closed the connection")
 
+// methodGET is the method an HTTP/2 WebSocket's extended CONNECT becomes.
+var methodGET = []byte("GET")
+
 // startProxy begins a proxied request: the head for the application is
 // built at once (the client's head bytes may be overwritten while the body
 // is read), then the body is buffered completely before the application
@@ -126,7 +129,11 @@ func (ex *exchange) startProxy(s *site, rt *route) {
 		ex.respondUnavailable()
 		return
 	}
-	if r.Upgrade && !http1.EqualFold(bytes.TrimSpace(r.Header(http1.HeaderUpgrade)), "websocket") {
+	if ex.connectUpgrade {
+		// An HTTP/2 WebSocket (extended CONNECT, RFC 8441): the
+		// application gets the HTTP/1.1 handshake it expects (forward.go).
+		r.Method, r.Upgrade, r.ContentLength = methodGET, true, 0
+	} else if r.Upgrade && !http1.EqualFold(bytes.TrimSpace(r.Header(http1.HeaderUpgrade)), "websocket") {
 		// Only WebSocket is tunnelled: an "h2c" (or other) upgrade sent
 		// through would let a client speak a protocol the edge does not
 		// parse straight to the application. The request goes on as plain
@@ -186,13 +193,18 @@ func (ex *exchange) bodyReceived() {
 // a connection and a buffer forever.
 func (ex *exchange) bodyTooSlow() bool {
 	cfg := &ex.w.cfg.Timeouts
-	rate := cfg.BodyMinRate
-	elapsed := ex.w.loop.Now() - ex.px.bodyStart
-	grace := int64(cfg.BodyIdle)
+	return uploadTooSlow(ex.px.body.Total(), ex.w.loop.Now()-ex.px.bodyStart, cfg.BodyMinRate, int64(cfg.BodyIdle))
+}
+
+// uploadTooSlow is the rule of bodyTooSlow: received bytes in elapsed
+// nanoseconds are below rate bytes/s on average, once grace (nanoseconds)
+// has passed (rate 0 turns the rule off). Kept apart from the exchange so
+// that its edges can be tested without a loop's clock.
+func uploadTooSlow(received, elapsed, rate, grace int64) bool {
 	if rate <= 0 || elapsed < grace {
 		return false
 	}
-	return ex.px.body.Total()*1e9/elapsed < rate
+	return received*1e9/elapsed < rate
 }
 
 // refuseBody answers a body that cannot be taken: malformed framing (400),
@@ -573,10 +585,11 @@ func (px *proxyExchange) release() {
 	if px.comp != nil {
 		w.putCompressor(px.comp)
 	}
-	head, rid, hs := px.head[:0], px.requestID[:0], px.resp.Headers[:0]
+	head, rid, hs, trailer := px.head[:0], px.requestID[:0], px.resp.Headers[:0], px.respDec.Trailer[:0]
 	body, out := px.body, px.out
 	*px = proxyExchange{w: w, head: head, requestID: rid, body: body, out: out}
 	px.resp.Headers = hs
+	px.respDec.Trailer = trailer
 	px.respScan.Reset()
 	w.pxFree = append(w.pxFree, px)
 }
