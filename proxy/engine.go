@@ -47,6 +47,10 @@ type Engine struct {
 	// Start — a hold, a maintenance page — is in force from the first
 	// connection accepted.
 	started bool
+	// stopped: the workers have stopped and their loops are closed; a
+	// task posted now would write to a descriptor number another file
+	// may have taken since.
+	stopped bool
 
 	// beforeServe, when set (by tests only), runs before each request is
 	// routed; it lets a test make a handler panic.
@@ -205,8 +209,9 @@ func (e *Engine) Start() {
 	go func() {
 		wg.Wait()
 		e.health.Stop()
-		e.closeWorkers()
 		e.mu.Lock()
+		e.stopped = true // before the loops' descriptors close: changeGroup must not post to them
+		e.closeWorkers()
 		e.router.close()
 		e.mu.Unlock()
 		for _, l := range e.Listeners() {

@@ -97,6 +97,9 @@ func (e *Engine) SetUpstreamMaintenance(group string, page []byte, retryAfter ti
 func (e *Engine) changeGroup(group string, servers bool, change func(next *upstream.Spec) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.stopped {
+		return fmt.Errorf("upstream %q: the engine has stopped", group)
+	}
 	spec, ok := e.groups[group]
 	if !ok {
 		return fmt.Errorf("upstream %q is not defined", group)

@@ -149,13 +149,49 @@ func TestGroupSetBeforeStart(t *testing.T) {
 			})
 			// The application comes a while after frontdoor started.
 			be := startBackend(t, true, http.HandlerFunc(echoHandler))
+			served := make(chan error, 1)
 			go func() {
 				time.Sleep(300 * time.Millisecond)
-				e.SetUpstreamServers("app", []string{be.addr})
+				served <- e.SetUpstreamServers("app", []string{be.addr})
 			}()
 			if resp, body := rc.response("GET"); !tc.want(resp, body) {
 				t.Errorf("the first request = %d %q", resp.StatusCode, body)
 			}
+			if err := <-served; err != nil { // before the engine stops
+				t.Error(err)
+			}
 		})
+	}
+}
+
+// TestGroupChangeAfterShutdown: a group's change once the engine has
+// stopped is refused at once; it used to post to the closed loops (a
+// write to a descriptor number another file may have taken since — a
+// later test's connection got those bytes as a request) and wait forever.
+func TestGroupChangeAfterShutdown(t *testing.T) {
+	l, err := Listen("127.0.0.1:0", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := proxySite()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	e, err := New(cfg, []Listener{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	if err := e.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-e.Done()
+	changed := make(chan error, 1)
+	go func() { changed <- e.SetUpstreamHold("app", time.Second) }()
+	select {
+	case err := <-changed:
+		if err == nil || !strings.Contains(err.Error(), "the engine has stopped") {
+			t.Errorf("a change after Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change after Shutdown did not return")
 	}
 }
