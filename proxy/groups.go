@@ -139,8 +139,10 @@ func (e *Engine) InFlight(addr string) (requests, tunnels int) {
 	return int(r), int(t)
 }
 
-// resumeHeld retries every request waiting for a server (the groups just
-// changed: a server may have arrived).
+// resumeHeld retries the requests waiting for a server (the groups just
+// changed: a server may have arrived). A request whose own group still has
+// no server, and still holds, keeps waiting within its deadline: another
+// group's change (another app became ready) is no answer for it.
 func (w *worker) resumeHeld() {
 	held := w.held
 	w.held = nil
@@ -152,6 +154,10 @@ func (w *worker) resumeHeld() {
 		px := ex.px
 		if g := w.groups[px.route.upstream]; g != nil {
 			px.group = g
+		}
+		if g := px.group; len(g.Members) == 0 && g.Spec.Hold > 0 && g.Spec.Maintenance == nil {
+			w.held = append(w.held, h)
+			continue
 		}
 		s := ex.s
 		ex.connectUpstream()

@@ -195,3 +195,37 @@ func TestGroupChangeAfterShutdown(t *testing.T) {
 		t.Fatal("a change after Shutdown did not return")
 	}
 }
+
+// TestHeldRequestWaitsForItsOwnGroup: with two apps booting, a request
+// held for one keeps waiting when the other becomes ready, and is served
+// when its own does. (It was answered 503 as soon as any group changed:
+// the first request after a start of frontdoor with several apps.)
+func TestHeldRequestWaitsForItsOwnGroup(t *testing.T) {
+	cfg := Config{
+		Upstreams: []Upstream{{Name: "shop"}, {Name: "blog"}},
+		Sites: []Site{
+			{Hosts: []string{"shop"}, Routes: []Route{{Prefix: "/", Upstream: "shop"}}},
+			{Hosts: []string{"blog"}, Routes: []Route{{Prefix: "/", Upstream: "blog"}}},
+		},
+	}
+	te := startEngine(t, cfg)
+	for _, g := range []string{"shop", "blog"} {
+		if err := te.e.SetUpstreamHold(g, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := dial(t, te.addr)
+	rc.send("GET /first HTTP/1.1\r\nHost: blog\r\n\r\n")
+	be := startBackend(t, true, http.HandlerFunc(echoHandler))
+	time.Sleep(200 * time.Millisecond) // the request is held meanwhile
+	if err := te.e.SetUpstreamServers("shop", []string{be.addr}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := te.e.SetUpstreamServers("blog", []string{be.addr}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || !strings.Contains(body, `"uri":"/first"`) {
+		t.Errorf("blog's held request after shop became ready, then blog = %d %q", resp.StatusCode, body)
+	}
+}
