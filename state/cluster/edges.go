@@ -117,7 +117,7 @@ func (s *Store) checkEdgeName(ctx context.Context, pool *pgxpool.Pool) {
 	var other string
 	var live bool
 	err := pool.QueryRow(octx, `SELECT instance, heartbeat_at > now() - make_interval(secs => $2)
-		FROM edges WHERE edge = $1`, s.opts.Edge, (liveHeartbeats * s.opts.Heartbeat).Seconds()).Scan(&other, &live)
+		FROM edges WHERE edge = $1`, s.opts.Edge, (liveHeartbeats*s.opts.Heartbeat).Seconds()).Scan(&other, &live)
 	if err == nil && live && other != s.instance {
 		s.log.Error("another live edge uses this edge's name in the cluster: give each edge its own [cluster] edge", "edge", s.opts.Edge, "other", other)
 	}
