@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/mholt/acmez/v3"
+	acmeapi "github.com/mholt/acmez/v3/acme"
 )
 
 // GetCertificate is the tls.Config hook (TLSConfig sets it). For the
@@ -102,15 +105,25 @@ func (m *Manager) certWithoutSNI(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // challengeCert returns the TLS-ALPN-01 certificate of the order under way
-// for name (for an IP address, the CA sends its reverse-DNS name).
+// for name (for an IP address, the CA sends its reverse-DNS name), this
+// edge's or, in a cluster, another's.
 func (m *Manager) challengeCert(name string) (*tls.Certificate, error) {
 	if ip, ok := reverseNameIP(name); ok {
 		name = ip.Unmap().String()
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if ns := m.names[name]; ns != nil && ns.attempt != nil && ns.attempt.alpnCert != nil {
+		defer m.mu.Unlock()
 		return ns.attempt.alpnCert, nil
+	}
+	m.mu.Unlock()
+	if m.cluster != nil {
+		// Another edge's order, whose validation reached this edge.
+		if keyAuth, ok := m.cluster.LookupALPN(name); ok {
+			return m.alpn.get(name+"\x00"+keyAuth, func() (*tls.Certificate, error) {
+				return acmez.TLSALPN01ChallengeCert(acmeapi.Challenge{Identifier: identifierFor(name), KeyAuthorization: keyAuth})
+			})
+		}
 	}
 	return nil, fmt.Errorf("acme: no TLS-ALPN-01 challenge under way for %q", name)
 }
@@ -123,7 +136,7 @@ func (m *Manager) waitForCert(hello *tls.ClientHelloInfo, ns *nameState) (*tls.C
 	if a == nil {
 		var due bool
 		if due, reason = m.dueLocked(ns, m.now(), true); due {
-			if a = m.startLocked(ns); a == nil {
+			if a = m.startLocked(ns, false); a == nil {
 				reason = "the certificate manager is not running"
 			}
 		}

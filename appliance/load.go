@@ -147,6 +147,7 @@ func (c *Config) validate() ConfigErrors {
 	}
 	errs = append(errs, c.validateUpstreams()...)
 	errs = append(errs, c.validateApp()...)
+	errs = append(errs, c.validateCluster()...)
 	for i, p := range c.Proxy.TrustedProxies {
 		if err := checkTrusted(p); err != nil {
 			add(fmt.Sprintf("proxy.trusted_proxies[%d]", i), err.Error(), `write a CIDR prefix such as "10.0.0.0/8", an address, "cloudflare" or "private"`)

@@ -113,10 +113,21 @@ func (s *Store) setDown(err error, retry time.Duration) {
 	case was == StateUp:
 		s.log.Error("lost the cluster's PostgreSQL: serving every stored certificate from the local cache; no certificate is ordered until it is back",
 			"err", msg, "retry_in", retry)
+		s.event("down", "lost the cluster's PostgreSQL ("+msg+"): serving from the local state, no orders until it is back")
 	case was != StateDown:
 		s.log.Warn("cannot reach the cluster's PostgreSQL: serving from the local cache, retrying", "err", msg, "retry_in", retry)
+		s.event("down", "cannot reach the cluster's PostgreSQL ("+msg+"): serving from the local state, no orders until it is back")
 	default:
 		s.log.Debug("the cluster's PostgreSQL is still unreachable", "err", msg, "retry_in", retry)
+	}
+}
+
+// event records a change of the connection in the cluster's history and
+// tells Options.OnEvent.
+func (s *Store) event(kind, message string) {
+	s.AddEvent("cluster", kind, message)
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(kind, message)
 	}
 }
 
@@ -229,6 +240,7 @@ func (s *Store) session(dsn string, up func()) error {
 	}()
 	if wasDown {
 		s.log.Info("reconnected to the cluster's PostgreSQL; the local cache is in sync", "down_for", now.Sub(downSince).Round(time.Millisecond), "changed", len(changed))
+		s.event("up", fmt.Sprintf("reconnected to the cluster's PostgreSQL after %s; %d shared entries changed meanwhile", now.Sub(downSince).Round(time.Millisecond), len(changed)))
 	} else {
 		s.log.Info("connected to the cluster's PostgreSQL", "database", redactDSN(dsn), "schema", s.opts.Schema, "edge", s.opts.Edge, "changed", len(changed))
 	}

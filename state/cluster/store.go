@@ -71,6 +71,10 @@ type Options struct {
 	// EdgeInfo, when set, is called for every heartbeat: what the edge
 	// serves and its last error, for the other edges' status.
 	EdgeInfo func() EdgeInfo
+	// OnEvent, when set, is told when the connection is lost or comes
+	// back (kind "down" or "up"), for the edge's own event log; the
+	// cluster's history gets these events too, once it can.
+	OnEvent func(kind, message string)
 	// Logger receives the store's logs. Default: discard.
 	Logger *slog.Logger
 }
