@@ -222,6 +222,12 @@ func (s *Store) session(dsn string, up func()) error {
 		return fmt.Errorf("bring the local cache in sync: %w", err)
 	}
 
+	// The heartbeat first: an edge that serves is an edge the others wait
+	// for when they publish a challenge answer (challenge.go).
+	if err := s.beat(sctx, pool); err != nil {
+		return fmt.Errorf("write the heartbeat: %w", err)
+	}
+
 	now := time.Now()
 	s.mu.Lock()
 	wasDown := s.conn.State == StateDown
