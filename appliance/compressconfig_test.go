@@ -27,7 +27,7 @@ func TestCompressionConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := c.engineConfig(log, nil)
-	if !pc.Proxy.Compress.Enabled {
+	if pc.Proxy.Compress.Off {
 		t.Errorf("compression is off by default")
 	}
 	r := pc.Sites[0].Routes
@@ -48,7 +48,7 @@ func TestCompressionConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if off.engineConfig(log, nil).Proxy.Compress.Enabled || !off.App.supervisorConfig("/run/x").NoCompressStatic {
+	if !off.engineConfig(log, nil).Proxy.Compress.Off || !off.App.supervisorConfig("/run/x").NoCompressStatic {
 		t.Errorf("[proxy] compress = false / compress_static = false not applied")
 	}
 }

@@ -50,7 +50,7 @@ type ServerConfig struct {
 	MaxConnectionsPerWorker int `toml:"max_connections_per_worker"`
 	// BusyPoll is the longest a worker polls for events before it sleeps
 	// (default 100µs; "0s" disables). The window adapts to the traffic
-	// and stays closed on a contended CPU (proxy/spin.go).
+	// and stays closed on a contended CPU (proxy/loop/spin.go).
 	BusyPoll *Duration `toml:"busy_poll"`
 	// AccessLog is a file path, "-" for standard output (the journal under
 	// systemd), or "off" (default "-").

@@ -11,7 +11,9 @@ import (
 )
 
 // engineConfig translates the file's configuration into the engine's.
-// accessLog is the opened access-log writer (nil for off).
+// accessLog is the opened access-log writer (nil for off). A key that is
+// not in the file stays zero here, and takes the engine's default
+// (proxy.Config.WithDefaults), which docs/config.md states.
 func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Config {
 	pc := proxy.Config{
 		Workers:           c.Server.Workers,
@@ -52,7 +54,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			TempDir:         c.Proxy.TempDir,
 			TunnelIdle:      c.Proxy.TunnelIdle.Duration,
 			TrustedProxies:  c.Proxy.TrustedProxies,
-			Compress:        proxy.Compression{Enabled: c.Proxy.Compress == nil || *c.Proxy.Compress, MinSize: c.Proxy.CompressMinSize},
+			Compress:        proxy.Compression{Off: c.Proxy.Compress != nil && !*c.Proxy.Compress, MinSize: c.Proxy.CompressMinSize},
 		},
 		AccessLog:   accessLog,
 		RedactQuery: c.Server.AccessLogRedact,
@@ -72,9 +74,6 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 		}
 		pc.Upstreams = append(pc.Upstreams, pu)
 	}
-	if pc.FileCache.Entries == 0 {
-		pc.FileCache.Entries = 1024
-	}
 	for _, s := range c.Sites {
 		site := proxy.Site{Hosts: s.Hosts, HSTS: s.HSTS, RedirectWWW: s.RedirectWWW}
 		site.HTTPSRedirect = c.servesHTTPS
@@ -82,20 +81,22 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			site.HTTPSRedirect = *s.HTTPSRedirect && c.servesHTTPS
 		}
 		for _, r := range s.Routes {
+			// As written: a route with both, or neither, is the engine's to
+			// refuse (proxy.Config.Validate).
 			compressOff := r.Compress != nil && !*r.Compress
-			if r.Upstream != "" {
-				site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Upstream: r.Upstream, NoCompress: compressOff})
-				continue
+			route := proxy.Route{Prefix: r.Path, Upstream: r.Upstream, NoCompress: compressOff}
+			if r.Static != "" {
+				st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
+				if r.Immutable != nil && !*r.Immutable {
+					st.NoImmutable = true
+				}
+				if (r.Precompressed != nil && !*r.Precompressed) || compressOff {
+					st.NoPrecompressed = true
+				}
+				st.VariantRoot = c.variantRoot(r.Static)
+				route.Static = st
 			}
-			st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
-			if r.Immutable != nil && !*r.Immutable {
-				st.NoImmutable = true
-			}
-			if (r.Precompressed != nil && !*r.Precompressed) || compressOff {
-				st.NoPrecompressed = true
-			}
-			st.VariantRoot = c.variantRoot(r.Static)
-			site.Routes = append(site.Routes, proxy.Route{Prefix: r.Path, Static: st})
+			site.Routes = append(site.Routes, route)
 		}
 		pc.Sites = append(pc.Sites, site)
 	}

@@ -124,7 +124,7 @@ func ReverseProxy(ctx context.Context, o ReverseProxyOptions) error {
 		return fmt.Errorf("--to: name at least one upstream (unix:/path/to.sock or host:port)")
 	}
 	for _, a := range o.To {
-		if err := checkUpstreamAddr(a); err != nil {
+		if err := proxy.CheckUpstreamAddr(a); err != nil {
 			return fmt.Errorf("--to: %w", err)
 		}
 	}

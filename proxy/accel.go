@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/static"
 )
 
 // serveAccel answers with a file named by the application instead of its
@@ -14,32 +15,32 @@ import (
 // (django-sendfile2) without holding a worker for the transfer. A few of
 // the application's header fields (Content-Type, Content-Disposition,
 // caching, cookies) are kept.
-func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfilePath bool) {
-	ex := c.ex
+func (ex *exchange) serveAccel(target []byte, sendfilePath bool) {
+	w, px := ex.w, ex.px
 	resp := &px.resp
-	c.state = stateWrite
+	ex.phase = phaseRespond
 	// The application's own body is not wanted. A connection that has
 	// read all of it goes back to the pool; one whose response has no
 	// body by definition (HEAD, 204, 304) does not, since a body may come
 	// anyway (see startResponse).
 	empty := resp.Framing == http1.FramingLength && resp.ContentLength == int64(len(px.upBuf)-resp.HeadLen)
-	px.group.markSuccess(px.up.server)
-	w.releaseUp(px, empty && resp.KeepAlive)
-	px.upDone = true
+	px.group.MarkSuccess(px.up.Member)
+	px.releaseUp(empty && resp.KeepAlive)
+	px.phase = upComplete
 
 	rt, rel, ok := w.accelTarget(px.site, target, sendfilePath)
 	if !ok {
 		w.log.Warn("X-Accel-Redirect/X-Sendfile outside every static route", "target", string(target))
-		w.gatewayError(c, 502)
+		ex.gatewayError(502)
 		return
 	}
-	if !rt.static.dotfiles && hasDotSegment(rel, len(rt.prefix) == 1) {
-		w.respondError(c, 404) // the route's rule holds for the application too
+	if !rt.static.Dotfiles && static.HasDotSegment(rel, len(rt.prefix) == 1) {
+		ex.respondError(404) // the route's rule holds for the application too
 		return
 	}
-	f, err := w.files.lookup(rt, rel, w.now)
-	if err != nil || f.dir {
-		w.respondError(c, 404)
+	f, err := w.files.Lookup(rt.static, rel, w.loop.Now())
+	if err != nil || f.IsDir {
+		ex.respondError(404)
 		return
 	}
 	extra := w.accelHeaders[:0]
@@ -55,7 +56,7 @@ func (w *worker) serveAccel(c *conn, px *proxyExchange, target []byte, sendfileP
 		}
 	}
 	w.accelHeaders = extra
-	w.serveFileWith(c, rt, f, string(ex.req.Method) == "HEAD", extra)
+	ex.serveFile(f, string(ex.req.Method) == "HEAD", extra)
 }
 
 // accelTarget resolves an accel target to a static route and a relative
@@ -67,9 +68,9 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 			if rt.static == nil {
 				continue
 			}
-			root := rt.static.root
+			root := rt.static.Root
 			if len(target) > len(root) && string(target[:len(root)]) == root && target[len(root)] == '/' {
-				rel, ok := cleanPath(w.scratch, pathEscape(target[len(root):]))
+				rel, ok := static.CleanPath(w.scratch, pathEscape(target[len(root):]))
 				return rt, rel, ok
 			}
 		}
@@ -80,7 +81,7 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 	}
 	for _, rt := range s.routes {
 		if rt.static != nil && prefixMatches(rt.prefix, target) {
-			rel, ok := cleanPath(w.scratch, target[len(rt.prefix):])
+			rel, ok := static.CleanPath(w.scratch, target[len(rt.prefix):])
 			return rt, rel, ok
 		}
 	}

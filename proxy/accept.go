@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"frontdoor/proxy/loop"
 	"net/netip"
 	"syscall"
 	"time"
@@ -12,6 +13,7 @@ import (
 // listenerItem is one listening socket in one worker's epoll set.
 type listenerItem struct {
 	Listener
+	w          *worker
 	registered bool
 	// starved is set while accepting fails for want of descriptors or
 	// memory: the warning is logged once per episode, not on every retry
@@ -19,9 +21,8 @@ type listenerItem struct {
 	starved bool
 }
 
-func (l *listenerItem) pollGen() uint32 { return 0 }
-
-func (l *listenerItem) onEvent(w *worker, events uint32) { w.accept(l) }
+// OnEvent accepts the connections waiting on the listener.
+func (l *listenerItem) OnEvent(events uint32) { l.w.accept(l) }
 
 // acceptBatch bounds the connections taken per event so that one busy
 // listener cannot starve the connections already held.
@@ -39,7 +40,7 @@ func (w *worker) accept(l *listenerItem) {
 			w.pauseAccept(0) // the others take the load until we drop below the cap
 			return
 		}
-		fd, errno := sysAccept(l.Fd, &sa)
+		fd, errno := loop.Accept(l.Fd, &sa)
 		switch errno {
 		case 0:
 		case syscall.EAGAIN, syscall.ECONNABORTED, syscall.EINTR:
@@ -68,26 +69,28 @@ func (w *worker) newConn(fd int, l *listenerItem, sa *unix.RawSockaddrAny) {
 	// Responses are written whole (or corked with MSG_MORE), so Nagle's
 	// algorithm would only delay the last segment of each response.
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	c := &conn{fd: fd, gen: w.nextGen(), tls: l.TLS, remote: sockaddrToAddrPort(sa)}
-	c.timer.owner = c
+	c := &conn{w: w, fd: fd, remote: sockaddrToAddrPort(sa)}
+	c.timer.Owner = c
 	if max := w.cfg.Limits.Clients.MaxConnsPerIP; max > 0 {
-		if !w.e.limiter.acquireConn(c.remote.Addr(), max, w.unixNow()) {
+		if !w.e.limiter.acquireConn(c.remote.Addr(), max, w.loop.UnixNano()) {
 			w.refuseOverLimit(fd, l.TLS)
 			return
 		}
 		c.counted = true
 	}
-	if err := w.register(fd, c, connEvents, c.gen); err != nil {
+	gen, err := w.loop.Register(fd, c)
+	if err != nil {
 		w.log.Error("register connection", "worker", w.id, "err", err)
-		sysClose(fd)
+		loop.Close(fd)
 		return
 	}
+	c.gen = gen
 	w.nconns++
 	w.stats.accepted.Add(1)
 	w.stats.active.Add(1)
 	if l.TLS {
 		if w.tlsCfg == nil {
-			w.closeConn(c) // no certificates configured: nothing to offer
+			c.close() // no certificates configured: nothing to offer
 			return
 		}
 		w.startTLS(c)
@@ -95,7 +98,7 @@ func (w *worker) newConn(fd int, l *listenerItem, sa *unix.RawSockaddrAny) {
 	}
 	// A new connection gets the head deadline at once: one that never
 	// sends a byte must not hold a descriptor for longer than a slow one.
-	w.timers.arm(&c.timer, timerHead, w.now)
+	w.loop.Arm(&c.timer, timerHead)
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
@@ -117,24 +120,27 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
 func (w *worker) pauseAccept(d int64) {
 	for _, l := range w.listeners {
 		if l.registered {
-			w.p.remove(l.Fd)
+			w.loop.Unwatch(l.Fd)
 			l.registered = false
 		}
 	}
-	w.acceptPaused = d > 0
-	w.acceptPausedUntil = w.now + d
+	if d > 0 {
+		w.loop.ArmAt(&w.acceptTimer, timerAcceptPause, w.loop.Now()+d)
+	} else {
+		w.loop.Disarm(&w.acceptTimer)
+	}
 }
 
 // resumeAccept puts the listeners back, unless the worker is full or
 // draining.
 func (w *worker) resumeAccept() {
-	w.acceptPaused = false
+	w.loop.Disarm(&w.acceptTimer)
 	if w.draining || w.nconns >= w.cfg.MaxConnsPerWorker {
 		return
 	}
 	for _, l := range w.listeners {
 		if !l.registered {
-			if err := w.p.add(l.Fd, listenerEvents, 0); err != nil {
+			if err := w.loop.Watch(l.Fd, l); err != nil {
 				w.log.Error("resume accepting", "worker", w.id, "listener", l.Name, "err", err)
 				continue
 			}
@@ -145,30 +151,14 @@ func (w *worker) resumeAccept() {
 
 // addListener starts accepting on l in this worker.
 func (w *worker) addListener(l Listener) {
-	it := &listenerItem{Listener: l}
+	it := &listenerItem{Listener: l, w: w}
 	w.listeners = append(w.listeners, it)
-	w.ensureItems(l.Fd)
-	w.items[l.Fd] = it
-	if !w.acceptPaused && !w.draining {
-		if err := w.p.add(l.Fd, listenerEvents, 0); err != nil {
+	if !w.acceptTimer.Armed() && !w.draining {
+		if err := w.loop.Watch(l.Fd, it); err != nil {
 			w.log.Error("add listener", "worker", w.id, "listener", l.Name, "err", err)
 			return
 		}
 		it.registered = true
-	}
-}
-
-// removeListener stops accepting on the listener with descriptor fd.
-func (w *worker) removeListener(fd int) {
-	for i, l := range w.listeners {
-		if l.Fd == fd {
-			if l.registered {
-				w.p.remove(fd)
-			}
-			w.items[fd] = nil
-			w.listeners = append(w.listeners[:i], w.listeners[i+1:]...)
-			return
-		}
 	}
 }
 
@@ -177,8 +167,8 @@ func (w *worker) removeListener(fd int) {
 // on plain listeners; a TLS client just sees the close).
 func (w *worker) refuseOverLimit(fd int, isTLS bool) {
 	if !isTLS {
-		sysSend(fd, w.e.texts.overLimit, false)
+		loop.Send(fd, w.e.texts.overLimit, false)
 		unix.Shutdown(fd, unix.SHUT_WR)
 	}
-	sysClose(fd)
+	loop.Close(fd)
 }

@@ -45,30 +45,32 @@ func (a *accessLog) flush() {
 }
 
 // logAccess appends the line for a finished exchange.
-func (w *worker) logAccess(c *conn, ex *exchange) {
+func (w *worker) logAccess(ex *exchange) {
 	ex.logged = true
 	a := &w.alog
 	if !a.enabled() {
 		return
 	}
 	if len(a.buf) == 0 {
-		a.firstLine = w.now
+		a.firstLine = w.loop.Now()
 	}
-	r := &ex.req
+	r := ex.req
 	b := a.buf
 	b = append(b, `{"time":"`...)
-	b = time.Unix(0, w.start.UnixNano()+w.now).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = time.Unix(0, w.loop.UnixNano()).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, `","remote":"`...)
-	b = c.remote.Addr().AppendTo(b)
+	b = ex.c.remote.Addr().AppendTo(b)
 	b = append(b, `","method":`...)
-	if ex.parsed {
+	if r != nil {
 		b = appendJSONString(b, r.Method)
 		b = append(b, `,"host":`...)
 		b = appendJSONString(b, r.Host)
 		b = append(b, `,"uri":`...)
 		w.logScratch = redactQuery(w.logScratch[:0], r, w.cfg.RedactQuery)
 		b = appendJSONString(b, w.logScratch)
-		b = append(b, `,"proto":"HTTP/1.`...)
+		b = append(b, `,"proto":"HTTP/`...)
+		b = strconv.AppendInt(b, int64(r.Major), 10)
+		b = append(b, '.')
 		b = strconv.AppendInt(b, int64(r.Minor), 10)
 		b = append(b, '"')
 	} else {
@@ -79,8 +81,8 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, ex.bodyBytesSent(), 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(w.now-ex.start)/1e6, 'f', 3, 64)
-	if ex.parsed {
+	b = strconv.AppendFloat(b, float64(w.loop.Now()-ex.start)/1e6, 'f', 3, 64)
+	if r != nil {
 		if ua := r.Header(http1.HeaderUserAgent); ua != nil {
 			b = append(b, `,"user_agent":`...)
 			b = appendJSONString(b, ua)
@@ -93,7 +95,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 			b = appendJSONString(b, w.logScratch)
 		}
 	}
-	if c.tls {
+	if ex.c.isTLS() {
 		b = append(b, `,"tls":true`...)
 	}
 	b = append(b, "}\n"...)
@@ -110,7 +112,7 @@ func (w *worker) logAccess(c *conn, ex *exchange) {
 func (ex *exchange) bodyBytesSent() int64 {
 	n := ex.sent
 	if px := ex.px; px != nil {
-		n += px.out.total - px.out.pending()
+		n += px.out.Total() - px.out.Pending()
 	}
 	return n
 }
@@ -120,12 +122,11 @@ func (ex *exchange) bodyBytesSent() int64 {
 // connection, a write failed, the server shut down) is status 499, as
 // nginx logs it; a response cut in the middle keeps its status, with the
 // bytes that went out.
-func (w *worker) logCutShort(c *conn) {
-	ex := c.ex
-	if c.wOff == 0 && c.state != stateTunnel {
+func (w *worker) logCutShort(ex *exchange) {
+	if ex.c.wOff == 0 && ex.phase != phaseTunnel {
 		ex.status, ex.sent = 499, 0
 	}
-	w.logAccess(c, ex)
+	w.logAccess(ex)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -31,7 +31,6 @@ func TestAccessLogCountsProxiedBytes(t *testing.T) {
 		}
 	})
 	cfg := proxySite(addr)
-	cfg.Proxy.Compress.Enabled = true
 	var log lockedWriter
 	cfg.AccessLog = &log
 	te := startEngine(t, cfg)

@@ -3,6 +3,8 @@ package proxy
 import (
 	"testing"
 	"time"
+
+	"frontdoor/proxy/loop"
 )
 
 // TestAliveSeesAHungWorker: Alive is what the daemon's systemd watchdog
@@ -11,13 +13,13 @@ import (
 // the pings themselves with a stand-in whose worker hangs on a signal.
 func TestAliveSeesAHungWorker(t *testing.T) {
 	te := startEngine(t, staticSite(t.TempDir()))
-	const maxAge = maxPollWait + 500*time.Millisecond // an idle loop turns at least once per maxPollWait
+	const maxAge = loop.MaxWait + 500*time.Millisecond // an idle loop turns at least once per MaxWait
 	if !te.e.Alive(time.Minute) {
 		t.Fatal("a fresh engine is not alive")
 	}
 	release := make(chan struct{})
 	hung := make(chan struct{})
-	te.e.workers[1].post(func(*worker) {
+	te.e.workers[1].loop.Post(nil, func() {
 		close(hung)
 		<-release
 	})

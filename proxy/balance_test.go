@@ -152,7 +152,6 @@ func TestCompression(t *testing.T) {
 		io.WriteString(w, text)
 	}))
 	cfg := proxySite(be.addr)
-	cfg.Proxy.Compress = Compression{Enabled: true}
 	te := startEngine(t, cfg)
 	rc := dial(t, te.addr)
 	for _, tc := range []struct {

@@ -9,23 +9,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/static"
 )
-
-// Compression configures on-the-fly compression of proxied responses
-// (static files use precompressed siblings instead: compressed once, at
-// release). The coding follows Accept-Encoding: zstd, then brotli, then
-// gzip — zstd and brotli at fast levels compress text about as well as
-// gzip's best, at a fraction of its time.
-type Compression struct {
-	// Enabled turns it on (off in the zero value; frontdoor's
-	// configuration turns it on by default).
-	Enabled bool
-	// MinSize: responses announced smaller than this are sent as they are
-	// (default 1024 bytes).
-	MinSize int64
-	// GzipLevel is 1 (fastest) to 9 (smallest); default 5.
-	GzipLevel int
-}
 
 // codec is a content coding frontdoor can produce.
 type codec uint8
@@ -52,7 +37,6 @@ type compressor struct {
 	gz      *gzip.Writer
 	zs      *zstd.Encoder
 	br      *brotli.Writer
-	w       *worker
 	px      *proxyExchange
 	chunked bool
 	hexBuf  []byte
@@ -67,11 +51,11 @@ func (k *compressor) Write(p []byte) (int, error) {
 	if k.chunked {
 		k.hexBuf = strconv.AppendInt(k.hexBuf[:0], int64(len(p)), 16)
 		k.hexBuf = append(k.hexBuf, "\r\n"...)
-		k.w.spoolAppend(out, k.hexBuf)
+		out.AppendAlways(k.hexBuf)
 	}
-	k.w.spoolAppend(out, p)
+	out.AppendAlways(p)
 	if k.chunked {
-		k.w.spoolAppend(out, []byte("\r\n"))
+		out.AppendAlways([]byte("\r\n"))
 	}
 	return len(p), nil
 }
@@ -99,15 +83,7 @@ func (k *compressor) finish() {
 		k.zs.Close()
 	}
 	if k.chunked {
-		k.w.spoolAppend(&k.px.out, []byte("0\r\n\r\n"))
-	}
-}
-
-// spoolAppend appends to a response spool; if the temporary file cannot
-// take the bytes, they stay in memory (reading upstream then waits).
-func (w *worker) spoolAppend(s *spool, p []byte) {
-	if s.append(w, p) != nil {
-		s.forceMemory(w, p)
+		k.px.out.AppendAlways([]byte("0\r\n\r\n"))
 	}
 }
 
@@ -121,14 +97,10 @@ func (w *worker) getCompressor(kind codec, px *proxyExchange, chunked bool) *com
 		}
 	}
 	if k == nil {
-		k = &compressor{kind: kind, w: w}
+		k = &compressor{kind: kind}
 		switch kind {
 		case codecGzip:
-			level := w.proxyCfg.Compress.GzipLevel
-			if level < 1 || level > 9 {
-				level = 5
-			}
-			k.gz, _ = gzip.NewWriterLevel(k, level)
+			k.gz, _ = gzip.NewWriterLevel(k, w.proxyCfg.Compress.GzipLevel)
 		case codecZstd:
 			k.zs, _ = zstd.NewWriter(k, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20),
 				zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
@@ -163,7 +135,7 @@ func (w *worker) putCompressor(k *compressor) {
 // transformation (Cache-Control: no-transform), and it is not a stream.
 func (w *worker) chooseCompression(r *http1.Request, resp *http1.Response, streaming bool, rt *route) codec {
 	cc := &w.proxyCfg.Compress
-	if !cc.Enabled || streaming || string(r.Method) == "HEAD" || (rt != nil && rt.noCompress) {
+	if cc.Off || streaming || string(r.Method) == "HEAD" || (rt != nil && rt.noCompress) {
 		return codecNone
 	}
 	if r.Header(http1.HeaderRange) != nil {
@@ -175,11 +147,7 @@ func (w *worker) chooseCompression(r *http1.Request, resp *http1.Response, strea
 	if resp.Framing != http1.FramingLength && resp.Framing != http1.FramingChunked {
 		return codecNone
 	}
-	minSize := cc.MinSize
-	if minSize == 0 {
-		minSize = 1024
-	}
-	if resp.Framing == http1.FramingLength && resp.ContentLength < minSize {
+	if resp.Framing == http1.FramingLength && resp.ContentLength < cc.MinSize {
 		return codecNone
 	}
 	if resp.HeaderNamed("content-encoding") != nil {
@@ -189,18 +157,18 @@ func (w *worker) chooseCompression(r *http1.Request, resp *http1.Response, strea
 		return codecNone
 	}
 	ct := resp.Header(http1.HeaderContentType)
-	if ct == nil || !compressible(string(bytes.TrimSpace(ct))) {
+	if ct == nil || !static.Compressible(string(bytes.TrimSpace(ct))) {
 		return codecNone
 	}
 	ae := r.Header(http1.HeaderAcceptEncoding)
 	switch {
 	case ae == nil:
 		return codecNone
-	case acceptsEncoding(ae, "zstd"):
+	case static.AcceptsEncoding(ae, "zstd"):
 		return codecZstd
-	case acceptsEncoding(ae, "br"):
+	case static.AcceptsEncoding(ae, "br"):
 		return codecBrotli
-	case acceptsEncoding(ae, "gzip"):
+	case static.AcceptsEncoding(ae, "gzip"):
 		return codecGzip
 	}
 	return codecNone

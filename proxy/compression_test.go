@@ -12,6 +12,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
+
+	"frontdoor/proxy/static"
 )
 
 // TestCompressionBrotliRangeRouteAndVary: brotli for a client that
@@ -32,7 +34,6 @@ func TestCompressionBrotliRangeRouteAndVary(t *testing.T) {
 	}))
 	cfg := proxySite(be.addr)
 	cfg.Sites[0].Routes = append(cfg.Sites[0].Routes, Route{Prefix: "/raw/", Upstream: "app", NoCompress: true})
-	cfg.Proxy.Compress = Compression{Enabled: true}
 	te := startEngine(t, cfg)
 	rc := dial(t, te.addr)
 	for _, tc := range []struct {
@@ -150,7 +151,7 @@ func TestStaticCachingFromTheManifest(t *testing.T) {
 	writeFile(t, filepath.Join(root, "staticfiles.json"),
 		`{"paths": {"admin/css/base.css": "admin/css/base.5af66c1b1797.css"}, "version": "1.0"}`)
 	deadline := time.Now().Add(10 * time.Second)
-	for cacheControl("/robots.txt") != unhashedCacheControl {
+	for cacheControl("/robots.txt") != static.UnhashedCacheControl {
 		if time.Now().After(deadline) {
 			t.Fatal("the new manifest was never picked up")
 		}
@@ -158,9 +159,9 @@ func TestStaticCachingFromTheManifest(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		"/admin/css/base.5af66c1b1797.css": year,
-		"/admin/css/base.css":              unhashedCacheControl,
-		"/vendor/lib.0123456789ab.js":      unhashedCacheControl, // looks hashed, not listed
-		"/robots.txt":                      unhashedCacheControl,
+		"/admin/css/base.css":              static.UnhashedCacheControl,
+		"/vendor/lib.0123456789ab.js":      static.UnhashedCacheControl, // looks hashed, not listed
+		"/robots.txt":                      static.UnhashedCacheControl,
 	} {
 		if got := cacheControl(path); got != want {
 			t.Errorf("with the manifest, %s: Cache-Control %q, want %q", path, got, want)

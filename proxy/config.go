@@ -21,7 +21,7 @@ type Config struct {
 	// BusyPoll is the longest a worker with nothing to do polls for events
 	// before it sleeps (default 100µs; negative disables). The window
 	// adapts to the traffic and is zero unless events arrive that close
-	// together (spin.go).
+	// together (proxy/loop/spin.go).
 	BusyPoll  time.Duration
 	Limits    Limits
 	Timeouts  Timeouts
@@ -78,7 +78,7 @@ type Timeouts struct {
 
 // FileCacheConfig tunes each worker's open-file cache.
 type FileCacheConfig struct {
-	Entries   int           // cached files per worker (default 4096)
+	Entries   int           // cached files per worker (default 1024)
 	Valid     time.Duration // how long an entry is trusted before a stat (default 2 s)
 	InlineMax int64         // files up to this size are kept in memory (default 16 KiB; -1 disables)
 }
@@ -147,8 +147,24 @@ type Static struct {
 	Dotfiles bool
 }
 
-// withDefaults returns c with every zero field set to its default.
-func (c Config) withDefaults() Config {
+// DefaultBusyPoll is Config.BusyPoll's default: longer than a loopback
+// round trip through the application and back (20–60 µs measured),
+// short enough that a worker never polls at a few thousand events a
+// second.
+const DefaultBusyPoll = 100 * time.Microsecond
+
+// DefaultMaxHeaderBytes is Limits.MaxHeaderBytes's default; minHeaderBytes
+// is the least Validate accepts (a request line and a few fields).
+const (
+	DefaultMaxHeaderBytes = 16 << 10
+	minHeaderBytes        = 1024
+)
+
+// WithDefaults returns c with every zero field set to its default: the
+// defaults of the engine, which the appliance and docs/config.md follow
+// (the appliance leaves a key that is not in the file at zero). Nothing c
+// shares (slices, pointers) is written.
+func (c Config) WithDefaults() Config {
 	if c.Workers <= 0 {
 		c.Workers = runtime.NumCPU()
 	}
@@ -175,7 +191,7 @@ func (c Config) withDefaults() Config {
 		c.Timeouts.BodyMinRate = 1024
 	}
 	if c.Limits.MaxHeaderBytes <= 0 {
-		c.Limits.MaxHeaderBytes = 16 << 10
+		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Limits.MaxTargetBytes <= 0 {
 		c.Limits.MaxTargetBytes = 8 << 10
@@ -187,7 +203,7 @@ func (c Config) withDefaults() Config {
 		c.Limits.MaxBodyBytes = 100 << 20
 	}
 	if c.FileCache.Entries <= 0 {
-		c.FileCache.Entries = 4096
+		c.FileCache.Entries = 1024
 	}
 	if c.FileCache.InlineMax == 0 {
 		c.FileCache.InlineMax = 16 << 10
@@ -205,6 +221,19 @@ func (c Config) withDefaults() Config {
 	}
 	if p.MaxTempFile <= 0 {
 		p.MaxTempFile = 1 << 30
+	}
+	if p.Compress.MinSize == 0 {
+		p.Compress.MinSize = 1024
+	}
+	if p.Compress.GzipLevel == 0 {
+		p.Compress.GzipLevel = 5
+	}
+	if len(c.Upstreams) > 0 {
+		ups := make([]Upstream, len(c.Upstreams))
+		for i, u := range c.Upstreams {
+			ups[i] = u.withDefaults()
+		}
+		c.Upstreams = ups
 	}
 	if c.RedactQuery == nil {
 		c.RedactQuery = DefaultRedactQuery
@@ -224,6 +253,104 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// withDefaults returns u with its zero fields set to their defaults.
+func (u Upstream) withDefaults() Upstream {
+	if u.MaxFails <= 0 {
+		u.MaxFails = 1
+	}
+	if u.FailTimeout <= 0 {
+		u.FailTimeout = 10 * time.Second
+	}
+	if u.HealthCheck != nil {
+		h := *u.HealthCheck
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if h.Host == "" {
+			h.Host = "localhost"
+		}
+		if h.Interval <= 0 {
+			h.Interval = 5 * time.Second
+		}
+		if h.Timeout <= 0 {
+			h.Timeout = 2 * time.Second
+		}
+		u.HealthCheck = &h
+	}
+	return u
+}
+
 // DefaultRedactQuery are query parameters that commonly carry secrets.
 var DefaultRedactQuery = []string{"token", "access_token", "refresh_token", "id_token", "key", "api_key", "apikey",
 	"password", "passwd", "secret", "client_secret", "signature", "sig", "code", "auth", "session", "sessionid"}
+
+// Upstream is a group of application servers that routes proxy to.
+type Upstream struct {
+	// Name is how routes refer to the group.
+	Name string
+	// Servers are "unix:/path/to.sock" or "host:port" addresses with
+	// optional weights. A dynamic group (the supervised application) may
+	// start empty: its servers are set with Engine.SetUpstreamServers, and
+	// while it has none, requests get 503 with Retry-After.
+	Servers []UpstreamServer
+	// Balance is "round_robin" (default, weighted) or "least_conn".
+	Balance string
+	// MaxFails transport failures within FailTimeout take a server out
+	// for FailTimeout (defaults 1 and 10 s, as nginx).
+	MaxFails    int
+	FailTimeout time.Duration
+	// HealthCheck, when set, polls every server with an HTTP GET.
+	HealthCheck *HealthCheck
+}
+
+// UpstreamServer is one server of a group.
+type UpstreamServer struct {
+	Addr   string
+	Weight int // default 1
+}
+
+// HealthCheck configures active health checks: a server answering with a
+// status below 500 within Timeout is healthy.
+type HealthCheck struct {
+	Path     string        // default "/"
+	Host     string        // Host header (default "localhost")
+	Interval time.Duration // default 5 s
+	Timeout  time.Duration // default 2 s
+}
+
+// ProxyConfig holds the engine-wide settings of the reverse proxy.
+type ProxyConfig struct {
+	ConnectTimeout  time.Duration // default 5 s (504 after)
+	ResponseTimeout time.Duration // waiting for a response head, and between body reads (default 60 s; 504)
+	PoolIdle        time.Duration // idle pooled connection lifetime (default 4 s: below gunicorn's keep-alive)
+	PoolSize        int           // idle connections kept per server per worker (default 64)
+	// BufferMemory is how much of a request or response body is held in
+	// memory before the rest goes to a temporary file (default 64 KiB).
+	BufferMemory int64
+	// MaxTempFile bounds the temporary file of one response; beyond it the
+	// application is read only as fast as the client drains (default 1 GiB).
+	MaxTempFile int64
+	TempDir     string        // default os.TempDir()
+	TunnelIdle  time.Duration // idle WebSocket tunnel (default 10 min)
+	// Compress compresses proxied responses on the fly (off by default).
+	Compress Compression
+	// TrustedProxies are CIDR prefixes (or "cloudflare", "private") whose
+	// X-Forwarded-* headers are believed; from anyone else they are
+	// replaced.
+	TrustedProxies []string
+}
+
+// Compression configures on-the-fly compression of proxied responses
+// (static files use precompressed siblings instead: compressed once, at
+// release). The coding follows Accept-Encoding: zstd, then brotli, then
+// gzip — zstd and brotli at fast levels compress text about as well as
+// gzip's best, at a fraction of its time.
+type Compression struct {
+	// Off turns it off (default on).
+	Off bool
+	// MinSize: responses announced smaller than this are sent as they are
+	// (default 1024 bytes).
+	MinSize int64
+	// GzipLevel is 1 (fastest) to 9 (smallest) (default 5).
+	GzipLevel int
+}

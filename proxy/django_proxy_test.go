@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,7 +204,12 @@ func TestShieldsOneSyncWorker(t *testing.T) {
 			}
 		}()
 	}
-	// Slow uploaders: 48 KiB at 10 KiB/s, each with its own digest.
+	// Slow uploaders: 47 KiB at 10 KiB/s, then a byte every half second
+	// until the test has measured, then the rest: every upload holds its
+	// connection, unfinished, while the fast client asks. Each has its own
+	// digest.
+	finish := make(chan struct{})
+	var uploadsDone atomic.Int32
 	for i := 0; i < clients; i++ {
 		go func(i int) {
 			body := bytes.Repeat([]byte{byte('a' + i%26)}, uploadSize)
@@ -214,13 +220,33 @@ func TestShieldsOneSyncWorker(t *testing.T) {
 			}
 			defer c.Close()
 			fmt.Fprintf(c, "POST /echo/?u=%d HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", i, len(body))
-			for off := 0; off < len(body); off += 10 << 10 {
-				end := min(off+10<<10, len(body))
+			off, held := 0, len(body)-1<<10
+			for off < held {
+				end := min(off+10<<10, held)
 				if _, err := c.Write(body[off:end]); err != nil {
 					done <- fmt.Errorf("slow upload: %v", err)
 					return
 				}
+				off = end
 				time.Sleep(time.Second)
+			}
+		trickle:
+			for off < len(body)-1 {
+				select {
+				case <-finish:
+					break trickle
+				case <-time.After(500 * time.Millisecond):
+				}
+				if _, err := c.Write(body[off : off+1]); err != nil {
+					done <- fmt.Errorf("slow upload: %v", err)
+					return
+				}
+				off++
+			}
+			<-finish
+			if _, err := c.Write(body[off:]); err != nil {
+				done <- fmt.Errorf("slow upload: %v", err)
+				return
 			}
 			c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -233,38 +259,40 @@ func TestShieldsOneSyncWorker(t *testing.T) {
 				done <- fmt.Errorf("upload answered %d", resp.StatusCode)
 				return
 			}
+			uploadsDone.Add(1)
 			done <- nil
 		}(i)
 	}
 	// Once every reader has its first bytes, all 400 slow connections are
-	// in flight: the fast client's requests must still be quick.
+	// in flight, and no upload can finish before the test lets it: the one
+	// sync worker would be held by the first of them if the edge passed
+	// bodies through, or by a slow reader if it passed responses through,
+	// and the fast client would get no answer at all. Its requests are
+	// answered (times are logged; speed is measured in bench/, not here).
 	for i := 0; i < clients; i++ {
 		select {
 		case <-readersStarted:
 		case err := <-done:
 			t.Fatalf("before measuring: %v", err)
-		case <-time.After(30 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatalf("only %d slow readers got their first bytes", i)
 		}
 	}
-	fast := &http.Client{}
-	var worst time.Duration
+	fast := &http.Client{Timeout: 15 * time.Second}
 	var times []time.Duration
 	for i := 0; i < 20; i++ {
 		start := time.Now()
 		resp, body := mustHTTP(t, fast, newRequest(t, "GET", "http://"+te.addr+"/healthz/", nil, nil))
-		d := time.Since(start)
+		times = append(times, time.Since(start))
 		if resp.StatusCode != 200 || body != "ok\n" {
 			t.Fatalf("fast client: %d %q", resp.StatusCode, body)
 		}
-		times = append(times, d)
-		worst = max(worst, d)
-		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("fast client with 400 slow clients in flight: %v (worst %v)", times, worst)
-	if worst > 100*time.Millisecond {
-		t.Errorf("a fast request took %v (want < 100 ms each)", worst)
+	t.Logf("fast client with 400 slow clients in flight: %v", times)
+	if n := uploadsDone.Load(); n != 0 {
+		t.Fatalf("%d uploads finished before the test let them: the measurement proves nothing", n)
 	}
+	close(finish)
 	// Wait for the uploads, then stop the readers.
 	for i := 0; i < clients; i++ {
 		if err := <-done; err != nil {

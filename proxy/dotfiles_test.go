@@ -87,35 +87,6 @@ func TestDotfilesAreNotServed(t *testing.T) {
 	}
 }
 
-func TestHasDotSegment(t *testing.T) {
-	for _, tc := range []struct {
-		rel       string
-		atURLRoot bool
-		want      bool
-	}{
-		{".", true, false},
-		{"a.css", true, false},
-		{"a/b.c/d..e", true, false},
-		{".env", true, true},
-		{".env", false, true},
-		{"a/.env", true, true},
-		{"a/b/.git/config", true, true},
-		{"..a", true, true},
-		{".well-known", true, false},
-		{".well-known/x", true, false},
-		{".well-known/.x", true, true},
-		{".well-known/x/.y", true, true},
-		{".well-known", false, true},
-		{".well-knownx", true, true},
-		{".well-known/x", false, true},
-		{"a/.well-known/x", true, true},
-	} {
-		if got := hasDotSegment([]byte(tc.rel), tc.atURLRoot); got != tc.want {
-			t.Errorf("hasDotSegment(%q, %v) = %v, want %v", tc.rel, tc.atURLRoot, got, tc.want)
-		}
-	}
-}
-
 // TestTraceIsRefusedAtTheEdge: TRACE would echo the request back, cookies
 // and credentials included (cross-site tracing). On a proxied route the
 // edge answers 405 itself and the application never sees the request; the

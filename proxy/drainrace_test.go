@@ -42,7 +42,7 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	w.post(func(*worker) { close(entered); <-release })
+	w.loop.Post(nil, func() { close(entered); <-release })
 	<-entered
 	stopped := make(chan error, 1)
 	go func() {
@@ -51,7 +51,7 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 		stopped <- e.Shutdown(ctx)
 	}()
 	// Shutdown has posted the drain when the worker holds one more task.
-	for deadline := time.Now().Add(5 * time.Second); w.tasks.pending() == 0; {
+	for deadline := time.Now().Add(5 * time.Second); w.loop.PendingTasks() == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("Shutdown posted nothing to the worker")
 		}
@@ -68,11 +68,4 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
-}
-
-// pending counts the tasks queued and not yet taken by the worker.
-func (q *taskQueue) pending() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.tasks)
 }

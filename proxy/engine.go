@@ -3,6 +3,10 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"frontdoor/proxy/loop"
+	"frontdoor/proxy/static"
+	"frontdoor/proxy/tlsterm"
+	"frontdoor/proxy/upstream"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -28,16 +32,15 @@ type Engine struct {
 	// hold the pointer they were given until their switch task runs.
 	cfg       *Config
 	router    *router
-	groups    map[string]*groupSpec
+	groups    map[string]*upstream.Spec
 	trusted   *trustedSet
 	listeners []Listener
 	workers   []*worker
 	done      chan struct{}
 	tempDir   string
-	servers   serverRegistry
+	servers   upstream.Registry
 	limiter   ipLimiter
-	tlsTrim   tlsTrimmer
-	health    *healthChecker
+	health    *upstream.Checker
 
 	// beforeServe, when set (by tests only), runs before each request is
 	// routed; it lets a test make a handler panic.
@@ -48,7 +51,10 @@ type Engine struct {
 // takes ownership of the listeners' descriptors and closes them when the
 // workers have stopped.
 func New(cfg Config, listeners []Listener) (*Engine, error) {
-	cfg = cfg.withDefaults()
+	if errs := cfg.Validate(); errs != nil {
+		return nil, errs
+	}
+	cfg = cfg.WithDefaults()
 	listeners = append([]Listener(nil), listeners...)
 	for i := range listeners {
 		if err := prepareListener(&listeners[i]); err != nil {
@@ -56,7 +62,6 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 		}
 	}
 	e := &Engine{
-		tlsTrim:   newTLSTrimmer(),
 		log:       cfg.Logger,
 		texts:     newResponseTexts(),
 		start:     time.Now(),
@@ -67,7 +72,7 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRouter(cfg.Sites, groups)
+	rt, err := newRouter(cfg.Sites)
 	if err != nil {
 		return nil, err
 	}
@@ -92,39 +97,37 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 }
 
 func (e *Engine) newWorker(id int) (*worker, error) {
-	p, err := newPoller()
+	l, err := loop.New(e.start, e.log.With("worker", id))
 	if err != nil {
 		return nil, fmt.Errorf("worker %d: %w", id, err)
 	}
 	w := &worker{
 		id:          id,
 		e:           e,
-		p:           p,
+		loop:        l,
 		log:         e.log,
-		start:       e.start,
-		events:      make([]unix.EpollEvent, 256),
 		scratch:     make([]byte, 4096),
 		done:        make(chan struct{}),
 		upScratch:   make([]byte, 16<<10),
 		tlsScratch:  make([]byte, 16<<10),
 		hostScratch: make([]byte, 0, 256),
-		hsSlots:     max(32, 256/e.cfg.Workers),
-		hsJobs:      make(chan handshakeJob),
 		ipScratch:   make([]byte, 0, 64),
 		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
 	}
+	w.acceptTimer.Owner = w
+	w.pool = upstream.NewPool(l, timerUpConnect, timerUpIdle)
+	w.handshakes = tlsterm.NewHandshakes(max(32, 256/e.cfg.Workers), w.done)
 	w.applyConfig(e.cfg, e.router, e.groups, e.trusted)
 	w.alog = accessLog{out: e.cfg.AccessLog, log: func(msg string, args ...any) { e.log.Warn(msg, args...) }}
 	for _, l := range e.listeners {
 		w.addListener(l)
 	}
-	w.tick()
 	return w, nil
 }
 
 // applyConfig installs a configuration on the worker (its own goroutine, or
 // before it starts).
-func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSpec, trusted *trustedSet) {
+func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*upstream.Spec, trusted *trustedSet) {
 	w.cfg = cfg
 	w.router = rt
 	w.proxyCfg = &cfg.Proxy
@@ -135,17 +138,18 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 		w.httpsPort = 443
 	}
 	w.trusted = trusted
+	w.pool.Size = cfg.Proxy.PoolSize
 	w.setGroups(groups)
-	w.spin.setMax(cfg.BusyPoll)
+	w.loop.SetBusyPoll(cfg.BusyPoll)
 	t := &cfg.Timeouts
-	for kind, d := range map[timerKind]time.Duration{
+	for kind, d := range map[loop.TimerKind]time.Duration{
 		timerHead: t.RequestHead, timerBodyIdle: t.BodyIdle, timerSendIdle: t.SendIdle,
 		timerKeepAlive: t.KeepAlive, timerLinger: t.Linger,
 		timerUpConnect: cfg.Proxy.ConnectTimeout, timerUpRead: cfg.Proxy.ResponseTimeout,
 		timerUpIdle: cfg.Proxy.PoolIdle, timerUpRetry: 20 * time.Millisecond,
 		timerTunnel: cfg.Proxy.TunnelIdle, timerHandshake: t.TLSHandshake,
 	} {
-		w.timers.lists[kind].d = int64(d)
+		w.loop.SetTimeout(kind, d)
 	}
 	w.headLimits = http1.Limits{
 		MaxHeadBytes:   cfg.Limits.MaxHeaderBytes,
@@ -154,16 +158,16 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*groupSp
 	}
 	// The read buffer must hold a whole head of the largest allowed size.
 	rsize := max(16<<10, cfg.Limits.MaxHeaderBytes+1024)
-	if w.rpool.size != rsize {
-		w.rpool = newBufPool(rsize, 1024)
+	if w.rpool.Size() != rsize {
+		w.rpool = loop.NewBufPool(rsize, 1024)
 	}
-	if w.wpool.size == 0 {
-		w.wpool = newBufPool(16<<10, 1024)
+	if w.wpool.Size() == 0 {
+		w.wpool = loop.NewBufPool(16<<10, 1024)
 	}
 	if w.files != nil {
-		w.files.clear()
+		w.files.Clear()
 	}
-	w.files = newFileCache(cfg.FileCache)
+	w.files = static.NewCache(cfg.FileCache.Entries, cfg.FileCache.Valid, cfg.FileCache.InlineMax)
 }
 
 // Start runs the workers. It returns at once.
@@ -184,12 +188,12 @@ func (e *Engine) Start() {
 			w.run()
 		}()
 	}
-	e.health = newHealthChecker(e.log)
-	e.health.update(e.groups)
+	e.health = upstream.NewChecker(e.log)
+	e.health.Update(e.groups)
 	go e.sweepLimiter()
 	go func() {
 		wg.Wait()
-		e.health.stop()
+		e.health.Stop()
 		e.closeWorkers()
 		e.mu.Lock()
 		e.router.close()
@@ -206,8 +210,8 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 
 func (e *Engine) closeWorkers() {
 	for _, w := range e.workers {
-		w.files.clear()
-		w.p.close()
+		w.files.Clear()
+		w.loop.Close()
 	}
 }
 
@@ -216,7 +220,10 @@ func (e *Engine) closeWorkers() {
 // configuration whole. On error the old configuration stays in force.
 // Worker count and listeners are not changed by Reload.
 func (e *Engine) Reload(cfg Config) error {
-	cfg = cfg.withDefaults()
+	if errs := cfg.Validate(); errs != nil {
+		return errs
+	}
+	cfg = cfg.WithDefaults()
 	cfg.Workers = len(e.workers)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -227,18 +234,18 @@ func (e *Engine) Reload(cfg Config) error {
 	// A dynamic group keeps the servers it was given at run time (the
 	// supervised application's current generation).
 	for name, g := range groups {
-		if old, ok := e.groups[name]; ok && len(g.servers) == 0 {
-			g.servers = old.servers
+		if old, ok := e.groups[name]; ok && len(g.Servers) == 0 {
+			g.Servers = old.Servers
 		}
 	}
-	rt, err := newRouter(cfg.Sites, groups)
+	rt, err := newRouter(cfg.Sites)
 	if err != nil {
 		return err
 	}
 	old := e.router
 	newCfg := &cfg
 	e.cfg, e.router, e.groups, e.trusted = newCfg, rt, groups, trusted
-	e.health.update(groups)
+	e.health.Update(groups)
 	e.onEachWorker(func(w *worker) {
 		w.applyConfig(newCfg, rt, groups, trusted)
 		w.alog.flush()
@@ -253,7 +260,7 @@ func (e *Engine) onEachWorker(f func(*worker)) {
 	var wg sync.WaitGroup
 	for _, w := range e.workers {
 		wg.Add(1)
-		w.post(func(w *worker) {
+		w.loop.Post(nil, func() {
 			defer wg.Done()
 			f(w)
 		})
@@ -271,7 +278,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		grace = min(grace, time.Until(d))
 	}
 	for _, w := range e.workers {
-		w.post(func(w *worker) { w.startDrain(int64(grace)) })
+		w.loop.Post(nil, func() { w.startDrain(int64(grace)) })
 	}
 	e.mu.Unlock()
 	select {
@@ -292,17 +299,23 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // answered, with Connection: close.
 func (w *worker) startDrain(grace int64) {
 	w.draining = true
-	w.drainDeadline = w.now + grace
+	w.pool.Draining = true
+	w.drainDeadline = w.loop.Now() + grace
 	w.pauseAccept(0)
-	for _, it := range w.items {
-		c, ok := it.(*conn)
-		if !ok || c.state != stateIdle {
+	var idle []*conn
+	w.loop.Each(func(h loop.Handler) {
+		if c, ok := h.(*conn); ok && c.state == stateIdle {
+			idle = append(idle, c)
+		}
+	})
+	for _, c := range idle {
+		if c.state != stateIdle {
 			continue
 		}
 		c.readable = true
-		w.drive(c)
+		c.drive()
 		if c.state == stateIdle && len(c.rbuf) == 0 {
-			w.closeConn(c)
+			c.close()
 		}
 	}
 }
@@ -310,17 +323,17 @@ func (w *worker) startDrain(grace int64) {
 // finishDrain closes whatever is left (client connections, then pooled
 // upstream connections) and stops the loop.
 func (w *worker) finishDrain() {
-	for _, it := range w.items {
-		if c, ok := it.(*conn); ok {
-			w.closeConn(c)
+	w.loop.Each(func(h loop.Handler) {
+		if c, ok := h.(*conn); ok {
+			c.close()
 		}
-	}
-	for _, it := range w.items {
-		if u, ok := it.(*upConn); ok {
-			w.closeUp(u)
+	})
+	w.loop.Each(func(h loop.Handler) {
+		if u, ok := h.(*upstream.Conn); ok {
+			w.pool.Close(u)
 		}
-	}
-	w.stopped = true
+	})
+	w.loop.Stop()
 }
 
 // Stats is a snapshot of the engine's counters.
@@ -347,7 +360,7 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) Alive(maxAge time.Duration) bool {
 	now := time.Now().UnixNano()
 	for _, w := range e.workers {
-		if now-w.heartbeat.Load() > int64(maxAge) {
+		if now-w.loop.Heartbeat() > int64(maxAge) {
 			return false
 		}
 	}

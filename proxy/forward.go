@@ -14,15 +14,16 @@ import (
 // fields and fields the Connection header names, drops names with '_',
 // replaces forwarding fields from untrusted peers and sets X-Forwarded-*,
 // X-Real-IP and X-Request-ID.
-func (w *worker) buildUpstreamHead(b []byte, c *conn, px *proxyExchange) []byte {
-	r := &c.ex.req
+func (ex *exchange) buildUpstreamHead(b []byte) []byte {
+	w, c, px := ex.w, ex.c, ex.px
+	r := ex.req
 	b = append(b, r.Method...)
 	b = append(b, ' ')
 	b = append(b, r.Target...)
 	b = append(b, " HTTP/1.1\r\n"...)
 	host := r.Host
 	if len(host) == 0 {
-		host = w.defaultHost(c)
+		host = defaultHost()
 	}
 	b = append(b, "Host: "...)
 	b = append(b, host...)
@@ -87,7 +88,7 @@ func (w *worker) buildUpstreamHead(b []byte, c *conn, px *proxyExchange) []byte 
 	switch {
 	case xfProto != nil:
 		b = append(b, xfProto...)
-	case c.tls:
+	case c.isTLS():
 		b = append(b, "https"...)
 	default:
 		b = append(b, "http"...)
@@ -136,9 +137,7 @@ func (w *worker) realClientIP(peer netip.Addr, trusted bool, xff, cfIP, peerStr 
 }
 
 // defaultHost is the Host sent for an HTTP/1.0 request that had none.
-func (w *worker) defaultHost(c *conn) []byte {
-	return []byte("localhost")
-}
+func defaultHost() []byte { return []byte("localhost") }
 
 // joinList appends a comma-separated value to a list.
 func joinList(list, v []byte) []byte {

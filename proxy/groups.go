@@ -2,44 +2,34 @@ package proxy
 
 import (
 	"fmt"
-	"strings"
 	"time"
+
+	"frontdoor/proxy/upstream"
 )
 
-// compileProxy resolves the upstream groups and trusted proxies of cfg.
-func (e *Engine) compileProxy(cfg *Config) (map[string]*groupSpec, *trustedSet, error) {
+// compileProxy resolves the upstream groups and trusted proxies of cfg
+// (validated, defaults applied).
+func (e *Engine) compileProxy(cfg *Config) (map[string]*upstream.Spec, *trustedSet, error) {
 	trusted, err := parseTrusted(cfg.Proxy.TrustedProxies)
 	if err != nil {
 		return nil, nil, err
 	}
-	groups := map[string]*groupSpec{}
-	for i, u := range cfg.Upstreams {
-		if u.Name == "" {
-			return nil, nil, fmt.Errorf("upstream %d has no name", i)
+	groups := map[string]*upstream.Spec{}
+	for _, u := range cfg.Upstreams {
+		balance, err := upstream.ParseBalance(u.Balance)
+		if err != nil {
+			return nil, nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
-		if _, dup := groups[u.Name]; dup {
-			return nil, nil, fmt.Errorf("upstream %q is defined twice", u.Name)
-		}
-		spec := &groupSpec{name: u.Name, maxFails: int32(u.MaxFails), failTimeout: u.FailTimeout, health: u.HealthCheck}
-		switch strings.ToLower(u.Balance) {
-		case "", "round_robin", "roundrobin":
-		case "least_conn", "leastconn":
-			spec.leastConn = true
-		default:
-			return nil, nil, fmt.Errorf("upstream %q: balance %q: want round_robin or least_conn", u.Name, u.Balance)
-		}
-		if spec.maxFails <= 0 {
-			spec.maxFails = 1
-		}
-		if spec.failTimeout <= 0 {
-			spec.failTimeout = 10 * time.Second
+		spec := &upstream.Spec{Name: u.Name, Balance: balance, MaxFails: int32(u.MaxFails), FailTimeout: u.FailTimeout}
+		if h := u.HealthCheck; h != nil {
+			spec.Health = &upstream.HealthCheck{Path: h.Path, Host: h.Host, Interval: h.Interval, Timeout: h.Timeout}
 		}
 		for _, s := range u.Servers {
-			st, err := e.servers.get(s.Addr)
+			st, err := e.servers.Get(s.Addr)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 			}
-			spec.servers = append(spec.servers, serverSpec{state: st, weight: max(s.Weight, 1)})
+			spec.Servers = append(spec.Servers, upstream.ServerSpec{Server: st, Weight: max(s.Weight, 1)})
 		}
 		groups[u.Name] = spec
 	}
@@ -47,34 +37,11 @@ func (e *Engine) compileProxy(cfg *Config) (map[string]*groupSpec, *trustedSet, 
 }
 
 // setGroups gives the worker its own view of each group, keeping the
-// balancing state and pools of servers that stay.
-func (w *worker) setGroups(specs map[string]*groupSpec) {
-	old := w.groups
-	defer w.resumeHeld()
-	w.groups = make(map[string]*workerGroup, len(specs))
-	for name, spec := range specs {
-		g := newWorkerGroup(spec)
-		if prev, ok := old[name]; ok {
-			for _, s := range g.servers {
-				for _, p := range prev.servers {
-					if p.state == s.state {
-						s.current, s.active = p.current, p.active
-						s.idle, s.nidle = p.idle, p.nidle
-						p.idle, p.nidle = nil, 0
-						for u := s.idle; u != nil; u = u.nextIdle {
-							u.server = s
-						}
-					}
-				}
-			}
-		}
-		w.groups[name] = g
-	}
-	for _, prev := range old {
-		for _, p := range prev.servers {
-			w.drainPool(p) // servers that left: their idle connections go
-		}
-	}
+// balancing state and pools of servers that stay, and retries the
+// requests waiting for a server.
+func (w *worker) setGroups(specs map[string]*upstream.Spec) {
+	w.groups = w.pool.Regroup(w.groups, specs)
+	w.resumeHeld()
 }
 
 // SetUpstreamServers replaces the servers of a group at run time: the
@@ -91,21 +58,21 @@ func (e *Engine) SetUpstreamServers(group string, addrs []string) error {
 		return fmt.Errorf("upstream %q is not defined", group)
 	}
 	next := *spec
-	next.servers = nil
+	next.Servers = nil
 	for _, a := range addrs {
-		st, err := e.servers.get(a)
+		st, err := e.servers.Get(a)
 		if err != nil {
 			return err
 		}
-		next.servers = append(next.servers, serverSpec{state: st, weight: 1})
+		next.Servers = append(next.Servers, upstream.ServerSpec{Server: st, Weight: 1})
 	}
-	groups := make(map[string]*groupSpec, len(e.groups))
+	groups := make(map[string]*upstream.Spec, len(e.groups))
 	for k, v := range e.groups {
 		groups[k] = v
 	}
 	groups[group] = &next
 	e.groups = groups
-	e.health.update(groups)
+	e.health.Update(groups)
 	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
 	return nil
 }
@@ -122,8 +89,8 @@ func (e *Engine) SetUpstreamHold(group string, d time.Duration) error {
 		return fmt.Errorf("upstream %q is not defined", group)
 	}
 	next := *spec
-	next.hold = d
-	groups := make(map[string]*groupSpec, len(e.groups))
+	next.Hold = d
+	groups := make(map[string]*upstream.Spec, len(e.groups))
 	for k, v := range e.groups {
 		groups[k] = v
 	}
@@ -136,11 +103,12 @@ func (e *Engine) SetUpstreamHold(group string, d time.Duration) error {
 // InFlight reports the requests being proxied to addr and the upgraded
 // tunnels open to it, summed over all workers.
 func (e *Engine) InFlight(addr string) (requests, tunnels int) {
-	s := e.servers.lookup(addr)
+	s := e.servers.Lookup(addr)
 	if s == nil {
 		return 0, 0
 	}
-	return int(s.inflight.Load()), int(s.tunnels.Load())
+	r, t := s.InFlight()
+	return int(r), int(t)
 }
 
 // resumeHeld retries every request waiting for a server (the groups just
@@ -149,15 +117,16 @@ func (w *worker) resumeHeld() {
 	held := w.held
 	w.held = nil
 	for _, h := range held {
-		c := h.c
-		if c.gen != h.gen || c.state != stateUpstream || c.ex == nil || c.ex.px == nil || c.ex.px.up != nil {
+		ex := h.ex
+		if ex.id != h.id || ex.phase != phaseUpstream || ex.px == nil || ex.px.up != nil {
 			continue
 		}
-		px := c.ex.px
+		px := ex.px
 		if g := w.groups[px.route.upstream]; g != nil {
 			px.group = g
 		}
-		w.connectUpstream(c)
-		w.drive(c)
+		s := ex.s
+		ex.connectUpstream()
+		s.resume()
 	}
 }

@@ -2,47 +2,53 @@ package proxy
 
 import (
 	"bytes"
-	"strconv"
 	"syscall"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/loop"
 )
+
+// emptyReason stands for a status line without a reason phrase: not nil,
+// which head reads as "frontdoor's own status".
+var emptyReason = []byte{}
 
 // startResponse sends the client the response head rewritten for it and
 // starts relaying the body. The body is read from the application as fast
 // as it writes (memory, then a temporary file) so its worker is free even
 // while a slow client drains; streams (event streams, X-Accel-Buffering:
 // no) are relayed with back-pressure instead.
-func (w *worker) startResponse(c *conn, px *proxyExchange) {
-	ex := c.ex
+func (ex *exchange) startResponse() {
+	w, px := ex.w, ex.px
 	resp := &px.resp
 	rest := px.upBuf[resp.HeadLen:]
 	if resp.Upgrade {
 		if !ex.req.Upgrade {
-			w.badGateway(c, "101 Switching Protocols without an upgrade request")
+			ex.badGateway("101 Switching Protocols without an upgrade request")
 			return
 		}
-		w.startTunnel(c, px, rest)
+		ex.startTunnel(rest)
 		return
 	}
 	if target := resp.HeaderNamed("x-accel-redirect"); target != nil {
-		w.serveAccel(c, px, target, false)
+		ex.serveAccel(target, false)
 		return
 	}
 	if target := resp.HeaderNamed("x-sendfile"); target != nil {
-		w.serveAccel(c, px, target, true)
+		ex.serveAccel(target, true)
 		return
 	}
-	px.group.markSuccess(px.up.server)
-	ex.status = resp.Status
+	px.group.MarkSuccess(px.up.Member)
 	px.streaming = isStreaming(resp)
+	chunked := ex.s.chunked()
 	switch resp.Framing {
 	case http1.FramingClose:
-		ex.keepAlive = false
+		ex.closeAfter = true
 	case http1.FramingChunked:
-		if ex.req.Minor == 0 {
+		if !chunked {
+			// Decoded, and delimited by the protocol: HTTP/1.0 has no
+			// chunking, the close ends the body.
 			px.decode = true
-			ex.keepAlive = false // HTTP/1.0 has no chunking: the close ends the body
+			ex.closeAfter = true
 		}
 	}
 	px.respLeft = resp.ContentLength
@@ -52,20 +58,23 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 	if px.streaming {
 		fileMax = 0
 	}
-	px.out.init(memLimit, fileMax, false)
-	coding := w.chooseCompression(&ex.req, resp, px.streaming, px.route)
+	px.out.Init(memLimit, fileMax, false)
+	coding := w.chooseCompression(ex.req, resp, px.streaming, px.route)
 	if coding != codecNone {
 		// The body is decoded from any chunking, compressed, and framed
 		// anew: chunked for HTTP/1.1, by closing for HTTP/1.0.
 		px.decode = resp.Framing == http1.FramingChunked
-		if ex.req.Minor == 0 {
-			ex.keepAlive = false
+		if !chunked {
+			ex.closeAfter = true
 		}
-		px.comp = w.getCompressor(coding, px, ex.req.Minor == 1)
+		px.comp = w.getCompressor(coding, px, chunked)
 	}
 
-	b := w.appendStatus(c.wbuf[:0], resp)
-	b = w.appendCommon(b, ex)
+	reason := resp.Reason
+	if reason == nil {
+		reason = emptyReason
+	}
+	b := ex.headReason(resp.Status, reason)
 	b = appendUpstreamHeaders(b, resp, px.comp != nil)
 	switch {
 	case px.comp != nil:
@@ -88,8 +97,7 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		b = append(b, px.requestID...)
 		b = append(b, "\r\n"...)
 	}
-	c.wbuf = append(b, "\r\n"...)
-	c.state = stateWrite
+	ex.phase, px.phase = phaseRespond, upRelay
 	switch {
 	case resp.Framing == http1.FramingNone:
 		// A response that must have no body (HEAD, 204, 304) ends with
@@ -97,24 +105,30 @@ func (w *worker) startResponse(c *conn, px *proxyExchange) {
 		// Django's body after the head of a HEAD response), and it may
 		// arrive after any check: pooled, the connection would hand it
 		// to the next request as that request's answer. Never reuse it.
-		px.upDone = true
+		ex.send(b, nil)
+		px.phase = upComplete
 		px.reusable = false
 	case resp.Framing == http1.FramingLength && resp.ContentLength == 0:
-		px.upDone = true
+		ex.send(b, nil)
+		px.phase = upComplete
 		px.reusable = px.reusable && len(rest) == 0
 	case len(rest) > 0 && px.comp == nil && !px.decode && resp.Framing == http1.FramingLength &&
-		int64(len(rest)) <= px.respLeft && len(c.wbuf)+len(rest) <= cap(c.wbuf):
+		int64(len(rest)) <= px.respLeft && ex.s.fits(b, len(rest)):
 		// A small body that came with the head goes out with it: one send.
-		c.wbuf = append(c.wbuf, rest...)
-		ex.sent = int64(len(rest))
+		ex.send(b, rest)
 		px.respLeft -= int64(len(rest))
-		px.upDone = px.respLeft == 0
+		if px.respLeft == 0 {
+			px.phase = upComplete
+		}
 	case len(rest) > 0:
-		w.takeBody(px, rest, true)
+		ex.send(b, nil)
+		ex.takeResponseBody(rest, true)
+	default:
+		ex.send(b, nil)
 	}
-	if px.upDone {
-		w.bodyComplete(px)
-		w.releaseUp(px, px.reusable)
+	if px.bodyRead() {
+		px.bodyComplete()
+		px.releaseUp(px.reusable)
 	}
 }
 
@@ -127,18 +141,6 @@ func isStreaming(resp *http1.Response) bool {
 		return true
 	}
 	return false
-}
-
-// appendStatus writes the status line for an upstream status.
-func (w *worker) appendStatus(b []byte, resp *http1.Response) []byte {
-	if line, ok := w.e.texts.statusLine[resp.Status]; ok {
-		return append(b, line...)
-	}
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(resp.Status), 10)
-	b = append(b, ' ')
-	b = append(b, resp.Reason...)
-	return append(b, "\r\n"...)
 }
 
 // appendUpstreamHeaders copies the application's header fields, minus
@@ -180,32 +182,40 @@ func varyListsAcceptEncoding(resp *http1.Response) bool {
 	return false
 }
 
+// bodyDone marks the response body completely read, unless it was cut
+// short.
+func (px *proxyExchange) bodyDone() {
+	if px.phase != upTruncated {
+		px.phase = upComplete
+	}
+}
+
 // bodyComplete runs once the whole response body has been read: it ends
 // the compressed stream.
-func (w *worker) bodyComplete(px *proxyExchange) {
-	if px.comp != nil && !px.truncated {
+func (px *proxyExchange) bodyComplete() {
+	if px.comp != nil && px.phase != upTruncated {
 		px.comp.finish()
-		w.putCompressor(px.comp)
+		px.w.putCompressor(px.comp)
 		px.comp = nil
 	}
 }
 
 // emit passes decoded body bytes on: through the compressor, or into the
 // spool.
-func (w *worker) emit(px *proxyExchange, p []byte) {
+func (px *proxyExchange) emit(p []byte) {
 	if px.comp != nil {
 		px.comp.write(p)
 		return
 	}
-	w.spoolAppend(&px.out, p)
+	px.out.AppendAlways(p)
 }
 
-// takeBody accounts for response body bytes read from upstream. When
-// inSpool is false the bytes are in a scratch buffer and are copied into
-// the spool; when true they are the tail of the spool's last chunk, just
-// read there, and are committed (or not) in place. It returns whether the
-// spool accepted them.
-func (w *worker) takeBody(px *proxyExchange, data []byte, copyIn bool) bool {
+// takeResponseBody accounts for response body bytes read from upstream.
+// When copyIn is true the bytes are in a scratch buffer and are copied
+// into the spool; when false they are the tail of the spool's last chunk,
+// just read there, and are committed (or not) in place.
+func (ex *exchange) takeResponseBody(data []byte, copyIn bool) {
+	px := ex.px
 	var keep []byte // body bytes to keep, in order
 	switch px.resp.Framing {
 	case http1.FramingLength:
@@ -215,12 +225,15 @@ func (w *worker) takeBody(px *proxyExchange, data []byte, copyIn bool) bool {
 		if n < len(data) {
 			px.reusable = false
 		}
-		px.upDone = px.respLeft == 0
+		if px.respLeft == 0 {
+			px.bodyDone()
+		}
 	case http1.FramingClose:
 		keep = data
 	case http1.FramingChunked:
 		if px.decode {
-			return w.takeDecoded(px, data)
+			px.takeDecoded(data)
+			return
 		}
 		used := 0
 		for used < len(data) && !px.respDec.Done() {
@@ -228,8 +241,7 @@ func (w *worker) takeBody(px *proxyExchange, data []byte, copyIn bool) bool {
 			used += n
 			if err != nil {
 				px.reusable = false
-				px.truncated = true
-				px.upDone = true
+				px.phase = upTruncated
 				break
 			}
 			if n == 0 {
@@ -238,47 +250,46 @@ func (w *worker) takeBody(px *proxyExchange, data []byte, copyIn bool) bool {
 		}
 		keep = data[:used]
 		if px.respDec.Done() {
-			px.upDone = true
+			px.bodyDone()
 			if used < len(data) {
 				px.reusable = false
 			}
 		}
 	}
-	if px.comp != nil {
+	switch {
+	case px.comp != nil:
 		px.comp.write(keep)
-		return true
+	case copyIn:
+		px.out.AppendAlways(keep)
+	default:
+		px.out.Commit(len(keep))
 	}
-	if copyIn {
-		return px.out.append(w, keep) == nil || px.out.forceMemory(w, keep)
-	}
-	px.out.commit(len(keep))
-	return true
 }
 
-// takeDecoded de-chunks a response for an HTTP/1.0 client.
-func (w *worker) takeDecoded(px *proxyExchange, data []byte) bool {
+// takeDecoded de-chunks a response for a client that cannot take it
+// chunk-framed.
+func (px *proxyExchange) takeDecoded(data []byte) {
 	used := 0
 	for used < len(data) && !px.respDec.Done() {
 		n, chunk, err := px.respDec.Decode(data[used:])
 		used += n
 		if err != nil {
-			px.reusable, px.truncated, px.upDone = false, true, true
-			return true
+			px.reusable, px.phase = false, upTruncated
+			return
 		}
 		if len(chunk) > 0 {
-			w.emit(px, chunk)
+			px.emit(chunk)
 		}
 		if n == 0 {
 			break
 		}
 	}
 	if px.respDec.Done() {
-		px.upDone = true
+		px.bodyDone()
 		if used < len(data) {
 			px.reusable = false
 		}
 	}
-	return true
 }
 
 // pumpUpstream reads the response body from the application while the
@@ -288,20 +299,21 @@ func (w *worker) takeDecoded(px *proxyExchange, data []byte) bool {
 // bytes then requires): a client that keeps up is served from memory, and
 // only what a slow client leaves behind goes to the temporary file. It
 // returns true when it read something.
-func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
+func (ex *exchange) pumpUpstream(spill bool) bool {
+	w, px := ex.w, ex.px
 	u := px.up
 	progress, paused := false, false
-	for u != nil && u.readable && !px.upDone {
-		room := px.out.room()
-		if px.streaming || (!spill && !px.out.inFile) {
-			room = px.out.memLimit - px.out.pending()
+	for u != nil && u.Readable && !px.bodyRead() {
+		room := px.out.Room()
+		if px.streaming || (!spill && !px.out.InFile()) {
+			room = px.out.MemLimit() - px.out.Pending()
 		}
 		if room <= 0 {
 			// Back-pressure: the client must drain first. The
 			// application is not late meanwhile, so its read timer
 			// (response_timeout) waits too.
 			paused = true
-			w.timers.stop(&u.timer)
+			w.loop.Disarm(&u.Timer)
 			break
 		}
 		// Read straight into the spool's memory when the bytes are kept as
@@ -310,7 +322,7 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 		var buf []byte
 		inSpool := false
 		if !px.decode && px.comp == nil {
-			if t := px.out.tail(w); t != nil {
+			if t := px.out.Tail(); t != nil {
 				buf, inSpool = t, true
 			}
 		}
@@ -320,61 +332,62 @@ func (w *worker) pumpUpstream(c *conn, px *proxyExchange, spill bool) bool {
 		if int64(len(buf)) > room {
 			buf = buf[:room]
 		}
-		n, errno := sysRead(u.fd, buf)
+		n, errno := loop.Read(u.Fd, buf)
 		switch {
 		case errno == syscall.EAGAIN:
-			u.readable = false
+			u.Readable = false
 			continue
 		case errno == syscall.EINTR:
 			continue
 		case errno != 0 || n == 0:
+			px.reusable = false
 			if px.resp.Framing == http1.FramingClose && errno == 0 {
-				px.upDone, px.reusable = true, false
+				px.phase = upComplete
 			} else {
-				px.upDone, px.truncated, px.reusable = true, true, false
-				c.ex.keepAlive = false
+				px.phase = upTruncated
+				ex.closeAfter = true
 			}
 			continue
 		}
-		if n < len(buf) && !u.hup {
-			u.readable = false // drained: the next arrival raises an edge
+		if n < len(buf) && !u.Hup {
+			u.Readable = false // drained: the next arrival raises an edge
 		}
 		progress = true
-		w.takeBody(px, buf[:n], !inSpool)
-		if !px.upDone {
-			w.timers.arm(&u.timer, timerUpRead, w.now)
+		ex.takeResponseBody(buf[:n], !inSpool)
+		if !px.bodyRead() {
+			w.loop.Arm(&u.Timer, timerUpRead)
 		}
 	}
-	if px.upDone && px.up != nil {
-		w.bodyComplete(px)
-		w.releaseUp(px, px.reusable && !px.truncated)
-	} else if u != nil && !px.upDone && !paused && !u.timer.armed() {
-		w.timers.arm(&u.timer, timerUpRead, w.now) // waiting for the application again
+	if px.bodyRead() && px.up != nil {
+		px.bodyComplete()
+		px.releaseUp(px.reusable && px.phase != upTruncated)
+	} else if u != nil && !px.bodyRead() && !paused && !u.Timer.Armed() {
+		w.loop.Arm(&u.Timer, timerUpRead) // waiting for the application again
 	}
 	return progress
 }
 
-// relay is drive's step for a proxied response in stateWrite: read a
-// memory's worth from the application, send it, again; when the client's
-// socket is full, take the rest off the application into the temporary
+// relay is the respond phase's step for a proxied response: read a
+// memory's worth from the application, send it, again; when the client
+// cannot take more, take the rest off the application into the temporary
 // file so that its worker is free while the client drains.
-func (w *worker) relay(c *conn) bool {
-	px := c.ex.px
+func (ex *exchange) relay() bool {
+	px, s := ex.px, ex.s
 	idle := false
 	for {
-		read := w.pumpUpstream(c, px, false)
-		if c.state == stateClosed {
+		read := ex.pumpUpstream(false)
+		if s.closed() {
 			return false
 		}
-		if !w.flush(c) {
-			if c.state != stateClosed && !px.upDone {
-				w.pumpUpstream(c, px, true)
+		if !s.flush() {
+			if !s.closed() && !px.bodyRead() {
+				ex.pumpUpstream(true)
 			}
 			return false
 		}
-		if px.upDone {
-			if px.truncated {
-				w.closeConn(c) // the client must see the body end early
+		if px.bodyRead() {
+			if px.phase == upTruncated {
+				s.cut() // the client must see the body end early
 				return false
 			}
 			return true
@@ -384,7 +397,7 @@ func (w *worker) relay(c *conn) bool {
 			// back-pressure left its bytes in the socket, where no new
 			// event will announce them. The flush made room: pump once
 			// more before waiting for the application.
-			if idle || px.up == nil || !px.up.readable {
+			if idle || px.up == nil || !px.up.Readable {
 				return false
 			}
 			idle = true

@@ -102,72 +102,46 @@ func brandedPage(title, msg string) []byte {
 		`</p><hr><small>frontdoor</small></body></html>` + "\n")
 }
 
-// appendHead starts a response head: status line, Server, Date and the
-// connection header the exchange calls for.
-func (w *worker) appendHead(b []byte, status int, ex *exchange) []byte {
-	line, ok := w.e.texts.statusLine[status]
-	if !ok {
-		line = []byte("HTTP/1.1 " + strconv.Itoa(status) + " Status\r\n")
-	}
-	return w.appendCommon(append(b, line...), ex)
-}
-
-// appendCommon adds Server, Date, the connection header the exchange calls
-// for, and the site's HSTS over TLS.
-func (w *worker) appendCommon(b []byte, ex *exchange) []byte {
-	b = append(b, "Server: frontdoor\r\nDate: "...)
-	b = append(b, w.date[:]...)
-	b = append(b, "\r\n"...)
-	switch {
-	case !ex.keepAlive:
-		b = append(b, "Connection: close\r\n"...)
-	case ex.req.Minor == 0:
-		b = append(b, "Connection: keep-alive\r\n"...)
-	}
-	if ex.site != nil && ex.site.hsts != nil && ex.tls {
-		b = append(b, ex.site.hsts...)
-	}
-	return b
-}
-
 func appendContentLength(b []byte, n int64) []byte {
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, n, 10)
 	return append(b, "\r\n"...)
 }
 
-// writeError queues a complete error response in c.wbuf.
-func (w *worker) writeError(c *conn, status int) {
-	w.writeErrorWith(c, status, "")
+// respondError answers with a small error page. When the request has a
+// body the connection is closed afterwards (after lingering), because the
+// body was not read.
+func (ex *exchange) respondError(status int) {
+	ex.skipBody()
+	ex.writeError(status)
+}
+
+// writeError queues a complete error response.
+func (ex *exchange) writeError(status int) {
+	ex.writeErrorWith(status, "")
 }
 
 // writeErrorWith queues an error response with extra header lines (each
 // ending in CRLF).
-func (w *worker) writeErrorWith(c *conn, status int, extra string) {
-	w.writePage(c, status, extra, w.e.texts.errorPage[status])
+func (ex *exchange) writeErrorWith(status int, extra string) {
+	ex.writePage(status, extra, ex.w.e.texts.errorPage[status])
 }
 
 // writePage queues a response with an HTML body that must not be cached.
-func (w *worker) writePage(c *conn, status int, extra string, body []byte) {
-	ex := c.ex
-	ex.status = status
-	b := w.appendHead(c.wbuf[:0], status, ex)
+func (ex *exchange) writePage(status int, extra string, body []byte) {
+	b := ex.head(status)
 	b = append(b, "Content-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n"...)
 	b = append(b, extra...)
 	b = appendContentLength(b, int64(len(body)))
-	b = append(b, "\r\n"...)
-	if !ex.parsed || string(ex.req.Method) != "HEAD" {
-		b = append(b, body...)
-		ex.sent = int64(len(body))
+	if ex.req != nil && string(ex.req.Method) == "HEAD" {
+		body = nil
 	}
-	c.wbuf = b
-	c.wOff = 0
+	ex.send(b, body)
 }
 
 // writeJSONError queues an error as JSON, for API clients.
-func (w *worker) writeJSONError(c *conn, status int, extra string) {
-	ex := c.ex
-	ex.status = status
+func (ex *exchange) writeJSONError(status int, extra string) {
+	w := ex.w
 	body := w.jsonScratch[:0]
 	body = append(body, `{"error":`...)
 	body = strconv.AppendQuote(body, statusText[status])
@@ -182,17 +156,14 @@ func (w *worker) writeJSONError(c *conn, status int, extra string) {
 	}
 	body = append(body, "}\n"...)
 	w.jsonScratch = body
-	b := w.appendHead(c.wbuf[:0], status, ex)
+	b := ex.head(status)
 	b = append(b, "Content-Type: application/json\r\nCache-Control: no-store\r\n"...)
 	b = append(b, extra...)
 	b = appendContentLength(b, int64(len(body)))
-	b = append(b, "\r\n"...)
-	if string(ex.req.Method) != "HEAD" {
-		b = append(b, body...)
-		ex.sent = int64(len(body))
+	if string(ex.req.Method) == "HEAD" {
+		body = nil
 	}
-	c.wbuf = b
-	c.wOff = 0
+	ex.send(b, body)
 }
 
 // wantsJSON reports a client that asks for JSON rather than HTML.

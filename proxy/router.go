@@ -2,10 +2,9 @@ package proxy
 
 import (
 	"fmt"
+	"frontdoor/proxy/static"
 	"sort"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // router is the compiled, read-only form of Config.Sites. Workers share one
@@ -35,78 +34,45 @@ type site struct {
 type route struct {
 	id         int
 	prefix     string
-	static     *staticRoute
-	upstream   string // group name, for proxied routes
-	noCompress bool   // no on-the-fly compression of proxied responses
+	static     *static.Dir // for static routes
+	upstream   string      // group name, for proxied routes
+	noCompress bool        // no on-the-fly compression of proxied responses
 }
 
-type staticRoute struct {
-	root            string
-	rootFd          int // O_PATH directory all lookups are confined to
-	index           string
-	cacheControl    string
-	immutableHashed bool
-	precompressed   bool
-	internal        bool
-	dotfiles        bool // serve names with a segment starting with '.'
-	// walk: openat2 is refused here (a seccomp filter), so files are
-	// opened by walking their path (confine.go).
-	walk bool
-	// variants is the directory of precompressed siblings kept outside
-	// the root (Static.VariantRoot), nil without one.
-	variants *staticRoute
-	// manifest is Django's staticfiles.json at the root, as last read
-	// (manifest.go); shared by every worker.
-	manifest manifestCache
-}
-
-// newRouter compiles sites. Errors name the site and route at fault.
-// groups are the upstream group names routes may refer to.
-func newRouter(sites []Site, groups map[string]*groupSpec) (*router, error) {
+// newRouter compiles sites (validated: Config.Validate). An error is a
+// static root that cannot be opened.
+func newRouter(sites []Site) (*router, error) {
 	r := &router{exact: map[string]*site{}}
 	for si, s := range sites {
 		st := &site{name: strings.Join(s.Hosts, ","), httpsRedirect: s.HTTPSRedirect, redirectWWW: s.RedirectWWW}
 		if s.HSTS != "" {
 			st.hsts = []byte("Strict-Transport-Security: " + s.HSTS + "\r\n")
 		}
-		switch s.RedirectWWW {
-		case "", "to_apex", "to_www":
-		default:
-			r.close()
-			return nil, fmt.Errorf("site %d (%s): redirect_www %q: want to_apex, to_www or nothing", si, st.name, s.RedirectWWW)
-		}
-		if len(s.Routes) == 0 {
-			r.close()
-			return nil, fmt.Errorf("site %d (%s): no routes", si, st.name)
-		}
 		for ri, rt := range s.Routes {
-			compiled, err := r.compileRoute(rt, groups)
-			if err != nil {
-				r.close()
-				return nil, fmt.Errorf("site %d (%s) route %d (%q): %w", si, st.name, ri, rt.Prefix, err)
+			c := &route{id: len(r.routes), prefix: rt.Prefix, upstream: rt.Upstream, noCompress: rt.NoCompress}
+			if rt.Static != nil {
+				d, err := static.Open(c.id, staticOptions(rt.Static))
+				if err != nil {
+					r.close()
+					return nil, fmt.Errorf("site %d (%s) route %d (%q): %w", si, st.name, ri, rt.Prefix, err)
+				}
+				c.static = d
 			}
-			st.routes = append(st.routes, compiled)
+			r.routes = append(r.routes, c)
+			st.routes = append(st.routes, c)
 		}
 		sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
 		if len(s.Hosts) == 0 {
-			if r.fallback != nil {
-				r.close()
-				return nil, fmt.Errorf("site %d: a second site without host names (only one may catch all hosts)", si)
-			}
 			r.fallback = st
 		}
 		for _, h := range s.Hosts {
-			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			h = normalizeHost(h)
 			switch {
 			case h == "*":
 				r.fallback = st
 			case strings.HasPrefix(h, "*."):
 				r.wildcard = append(r.wildcard, wildcardSite{suffix: h[1:], site: st})
 			default:
-				if _, dup := r.exact[h]; dup {
-					r.close()
-					return nil, fmt.Errorf("site %d: host %q is already served by another site", si, h)
-				}
 				r.exact[h] = st
 			}
 		}
@@ -115,37 +81,8 @@ func newRouter(sites []Site, groups map[string]*groupSpec) (*router, error) {
 	return r, nil
 }
 
-func (r *router) compileRoute(rt Route, groups map[string]*groupSpec) (*route, error) {
-	if !strings.HasPrefix(rt.Prefix, "/") {
-		return nil, fmt.Errorf("prefix must start with /")
-	}
-	c := &route{id: len(r.routes), prefix: rt.Prefix, noCompress: rt.NoCompress}
-	switch {
-	case rt.Static != nil && rt.Upstream != "":
-		return nil, fmt.Errorf("route has both a static directory and an upstream")
-	case rt.Upstream != "":
-		if _, ok := groups[rt.Upstream]; !ok {
-			return nil, fmt.Errorf("upstream %q is not defined", rt.Upstream)
-		}
-		c.upstream = rt.Upstream
-	case rt.Static != nil:
-		s, err := openStatic(rt.Static)
-		if err != nil {
-			return nil, err
-		}
-		c.static = s
-	default:
-		return nil, fmt.Errorf("route has no handler (static or upstream)")
-	}
-	r.routes = append(r.routes, c)
-	return c, nil
-}
-
-func openStatic(s *Static) (*staticRoute, error) {
-	fd, err := unix.Open(s.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("static root %s: %w", s.Root, err)
-	}
+// staticOptions reads a static route's configuration.
+func staticOptions(s *Static) static.Options {
 	index := s.Index
 	switch index {
 	case "":
@@ -153,31 +90,23 @@ func openStatic(s *Static) (*staticRoute, error) {
 	case "-":
 		index = ""
 	}
-	st := &staticRoute{
-		root:            s.Root,
-		rootFd:          fd,
-		walk:            !probeOpenat2(fd),
-		index:           index,
-		cacheControl:    s.CacheControl,
-		immutableHashed: !s.NoImmutable,
-		precompressed:   !s.NoPrecompressed,
-		internal:        s.Internal,
-		dotfiles:        s.Dotfiles,
+	return static.Options{
+		Root:          s.Root,
+		Index:         index,
+		CacheControl:  s.CacheControl,
+		Immutable:     !s.NoImmutable,
+		Precompressed: !s.NoPrecompressed,
+		VariantRoot:   s.VariantRoot,
+		Internal:      s.Internal,
+		Dotfiles:      s.Dotfiles,
 	}
-	if s.VariantRoot != "" && st.precompressed {
-		// Missing until the first release writes it: no variants then.
-		if vfd, err := unix.Open(s.VariantRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-			st.variants = &staticRoute{root: s.VariantRoot, rootFd: vfd, walk: st.walk}
-		}
-	}
-	return st, nil
 }
 
 // walksPaths reports whether a static route opens its files by walking
-// their paths because openat2 is refused (confine.go).
+// their paths because openat2 is refused (static/confine.go).
 func (r *router) walksPaths() bool {
 	for _, rt := range r.routes {
-		if rt.static != nil && rt.static.walk {
+		if rt.static != nil && rt.static.Walks() {
 			return true
 		}
 	}
@@ -187,13 +116,8 @@ func (r *router) walksPaths() bool {
 // close releases the directories the router holds.
 func (r *router) close() {
 	for _, rt := range r.routes {
-		if rt.static != nil && rt.static.rootFd >= 0 {
-			unix.Close(rt.static.rootFd)
-			rt.static.rootFd = -1
-		}
-		if rt.static != nil && rt.static.variants != nil && rt.static.variants.rootFd >= 0 {
-			unix.Close(rt.static.variants.rootFd)
-			rt.static.variants.rootFd = -1
+		if rt.static != nil {
+			rt.static.Close()
 		}
 	}
 }

@@ -1,0 +1,129 @@
+package loop
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Epoll event data layout: Fd holds the file descriptor and Pad a generation
+// number. A descriptor number is reused as soon as it is closed, so an event
+// queued for an old connection must not reach the new owner of its number:
+// the loop compares the generation before acting.
+
+const (
+	// connEvents is what a connection is registered for, once, for its whole
+	// life: edge-triggered reads and writes and the peer's half-close. No
+	// epoll_ctl call is ever needed to switch between reading and writing.
+	connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	// listenerEvents: level-triggered so that a backlog left over after an
+	// accept batch is reported again; EPOLLEXCLUSIVE wakes one loop per
+	// connection instead of all of them.
+	listenerEvents = unix.EPOLLIN | unix.EPOLLEXCLUSIVE
+)
+
+// poller is one loop's epoll set plus the eventfd that other goroutines
+// use to wake it.
+type poller struct {
+	epfd    int
+	eventfd int
+}
+
+func newPoller() (poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return poller{}, fmt.Errorf("epoll_create1: %w", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return poller{}, fmt.Errorf("eventfd: %w", err)
+	}
+	p := poller{epfd: epfd, eventfd: efd}
+	if err := p.add(efd, unix.EPOLLIN, 0); err != nil {
+		p.close()
+		return poller{}, err
+	}
+	return p, nil
+}
+
+func (p *poller) add(fd int, events uint32, gen uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(gen)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl add fd %d: %w", fd, err)
+	}
+	return nil
+}
+
+func (p *poller) remove(fd int) error {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		return fmt.Errorf("epoll_ctl del fd %d: %w", fd, err)
+	}
+	return nil
+}
+
+// wake makes the loop's next epoll_wait return.
+func (p *poller) wake() {
+	var one = [8]byte{1}
+	unix.Write(p.eventfd, one[:])
+}
+
+// drainWake consumes the eventfd counter.
+func (p *poller) drainWake() {
+	var buf [8]byte
+	unix.Read(p.eventfd, buf[:])
+}
+
+func (p *poller) close() {
+	unix.Close(p.eventfd)
+	unix.Close(p.epfd)
+}
+
+// taskQueue is how other goroutines reach a loop: they append a function
+// and wake the poller; the loop runs the functions on its own goroutine,
+// so what the loop owns is never shared.
+type taskQueue struct {
+	mu    sync.Mutex
+	tasks []task
+	spare []task
+}
+
+// task is a function posted to the loop, and whom it concerns.
+type task struct {
+	owner any
+	f     func()
+}
+
+func (q *taskQueue) push(t task) {
+	q.mu.Lock()
+	q.tasks = append(q.tasks, t)
+	q.mu.Unlock()
+}
+
+// take returns the queued tasks; the caller hands the slice back with
+// recycle when done, so steady-state posting does not allocate.
+func (q *taskQueue) take() []task {
+	q.mu.Lock()
+	t := q.tasks
+	q.tasks = q.spare[:0]
+	q.spare = nil
+	q.mu.Unlock()
+	return t
+}
+
+// pending counts the tasks queued and not yet taken.
+func (q *taskQueue) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.tasks)
+}
+
+func (q *taskQueue) recycle(t []task) {
+	clear(t)
+	q.mu.Lock()
+	if q.spare == nil {
+		q.spare = t[:0]
+	}
+	q.mu.Unlock()
+}
