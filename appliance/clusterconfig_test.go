@@ -42,7 +42,7 @@ lease = "30s"
 
 	for _, tc := range []struct {
 		name, body, want string
-		line           int
+		line             int
 	}{
 		{"no database", "[cluster]\nedge = \"x\"\nkey_file = %q\n", "cluster.postgres: the cluster's database is not set", 1},
 		{"app without [app]", "[cluster]\npostgres = \"app\"\nkey_file = %q\n", "there is no [app]", 2},
