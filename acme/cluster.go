@@ -62,7 +62,8 @@ type Cluster interface {
 	// for name; it never blocks on I/O.
 	LookupALPN(name string) (keyAuth string, ok bool)
 	// Watch calls fn for every entry another edge changed, once the
-	// store has it, until stop is called.
+	// store has it, and fn("", "") when the store (re)connects, until
+	// stop is called.
 	Watch(fn func(bucket, key string)) (stop func())
 }
 
@@ -216,6 +217,8 @@ func (m *Manager) adopt(ns *nameState, cert *tls.Certificate) {
 // entry; take it in.
 func (m *Manager) storeChanged(bucket, key string) {
 	switch {
+	case bucket == "" && key == "":
+		m.wake() // the cluster is reachable (again): orders may proceed
 	case bucket == "" && key == accountCacheKey:
 		m.accountMu.Lock()
 		m.accountKey = nil // read again at the next order

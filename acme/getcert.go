@@ -141,7 +141,11 @@ func (m *Manager) waitForCert(hello *tls.ClientHelloInfo, ns *nameState) (*tls.C
 			}
 		}
 	}
+	elsewhere := a == nil && m.now().Before(ns.heldUntil)
 	m.mu.Unlock()
+	if elsewhere {
+		return m.waitForOtherEdge(hello, ns, reason)
+	}
 	if a == nil {
 		return nil, fmt.Errorf("acme: no certificate for %q yet: %s", ns.name, reason)
 	}
@@ -161,5 +165,31 @@ func (m *Manager) waitForCert(hello *tls.ClientHelloInfo, ns *nameState) (*tls.C
 		return nil, fmt.Errorf("acme: no certificate for %q yet: %w", ns.name, ctx.Err())
 	case <-timer.C:
 		return nil, fmt.Errorf("acme: no certificate for %q yet: the order is still under way", ns.name)
+	}
+}
+
+// waitForOtherEdge waits, like waitForCert, for the certificate another
+// edge of the cluster is ordering: it arrives through the cluster's
+// notification.
+func (m *Manager) waitForOtherEdge(hello *tls.ClientHelloInfo, ns *nameState, reason string) (*tls.Certificate, error) {
+	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	deadline := time.NewTimer(m.cfg.HandshakeWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c := ns.cert.Load(); c != nil {
+			return c, nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("acme: no certificate for %q yet: %w", ns.name, ctx.Err())
+		case <-deadline.C:
+			return nil, fmt.Errorf("acme: no certificate for %q yet: %s", ns.name, reason)
+		}
 	}
 }

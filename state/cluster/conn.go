@@ -251,7 +251,9 @@ func (s *Store) session(dsn string, up func()) error {
 		s.log.Info("connected to the cluster's PostgreSQL", "database", redactDSN(dsn), "schema", s.opts.Schema, "edge", s.opts.Edge, "changed", len(changed))
 	}
 	up()
-	s.notifyWatchers(changed)
+	// Then ("", ""): connected (again), anything may have changed and
+	// what needed the database (an order) may proceed.
+	s.notifyWatchers(append(changed, change{"", ""}))
 
 	hbDone := make(chan struct{})
 	go func() {

@@ -257,7 +257,9 @@ func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelF
 
 // Watch calls fn, from one goroutine and in order, for every shared entry
 // another edge changed, after the change is in the local cache: bucket ""
-// is the certificate cache. It returns a function that stops the calls.
+// is the certificate cache. After every (re)connection it also calls
+// fn("", ""): what waited for the database may go on. It returns a
+// function that stops the calls.
 func (s *Store) Watch(fn func(bucket, key string)) (stop func()) {
 	s.mu.Lock()
 	id := s.nextWatcher

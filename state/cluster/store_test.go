@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,6 +333,13 @@ func TestOutageServesFromCacheAndCatchesUp(t *testing.T) {
 		return string(v) == "cert v1"
 	})
 
+	var reconnects atomic.Int32
+	stop := b.Watch(func(bucket, key string) {
+		if bucket == "" && key == "" {
+			reconnects.Add(1)
+		}
+	})
+	defer stop()
 	pg.Stop()
 	for _, e := range []*edge{a, b} {
 		testkit.WaitFor(t, 10*time.Second, e.opts.Edge+" sees the outage", func() bool { return e.Status().State == StateDown })
@@ -362,6 +370,7 @@ func TestOutageServesFromCacheAndCatchesUp(t *testing.T) {
 	if st := a.Status(); st.LastOutageEnd.IsZero() || st.State != StateUp {
 		t.Fatalf("status after the outage: %+v", st)
 	}
+	testkit.WaitFor(t, 5*time.Second, "b's watcher told of the reconnection", func() bool { return reconnects.Load() == 1 })
 	testkit.WaitFor(t, 5*time.Second, "the event kept while away is in the cluster's history", func() bool {
 		v, err := b.View(ctx)
 		if err != nil {
