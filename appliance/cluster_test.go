@@ -328,6 +328,9 @@ func TestClusterPostgresOutage(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if metrics, err := a.admin().Metrics(ctx); err != nil || !strings.Contains(metrics, `frontdoor_cluster_up{edge="a"} 0`) {
+		t.Errorf("metrics during the outage: %v\n%s", err, metrics)
+	}
 	res, err := a.admin().Renew(ctx, "outage.test")
 	if err != nil || res.OK || !strings.Contains(res.Error, "unavailable") {
 		t.Errorf("a renewal during the outage: %v %+v (want it refused: the cluster's database is unavailable)", err, res)
