@@ -1,0 +1,120 @@
+package acme
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"frontdoor/internal/pgtest"
+	"frontdoor/internal/testkit"
+	"frontdoor/state"
+	"frontdoor/state/cluster"
+)
+
+// clusterEdgeStore opens one edge's cluster store (its own state file)
+// on pg.
+func clusterEdgeStore(t *testing.T, pg *pgtest.Server, name string) *cluster.Store {
+	t.Helper()
+	db, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cluster.Open(cluster.Options{
+		DSN:  fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.Port),
+		Edge: name, Key: bytes.Repeat([]byte{9}, cluster.KeySize), Local: db, Shared: ClusterBuckets(),
+		Heartbeat: 200 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); db.Close() })
+	testkit.WaitFor(t, 20*time.Second, name+" connected", func() bool { return s.Status().State == cluster.StateUp })
+	return s
+}
+
+// TestClusterSharesTicketKeysAndAccount: edges of one cluster start with
+// the same session-ticket keys, rotate them once for all when they are
+// due (both try at the same moment; one wins, the other takes its set),
+// and register one ACME account between them.
+func TestClusterSharesTicketKeysAndAccount(t *testing.T) {
+	if withoutCA {
+		t.Skip("starts PostgreSQL; not in the mutation run's fast layer")
+	}
+	pg := pgtest.Start(t)
+	var clock atomic.Pointer[time.Time]
+	start := time.Now()
+	clock.Store(&start)
+	now := func() time.Time { return *clock.Load() }
+	var managers []*Manager
+	for _, name := range []string{"a", "b"} {
+		s := clusterEdgeStore(t, pg, name)
+		m, err := New(Config{Store: s, Cluster: s, Now: now, DirectoryURL: "https://127.0.0.1:1/dir", TicketKeyRotation: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		managers = append(managers, m)
+	}
+	a, b := managers[0], managers[1]
+	keysOf := func(m *Manager) [][32]byte {
+		m.tickets.mu.Lock()
+		defer m.tickets.mu.Unlock()
+		return m.tickets.rawLocked()
+	}
+	if ka, kb := keysOf(a), keysOf(b); len(ka) != 1 || fmt.Sprint(ka) != fmt.Sprint(kb) {
+		t.Fatalf("the edges started with different session-ticket keys: %x and %x", ka, kb)
+	}
+
+	later := start.Add(2 * time.Hour)
+	clock.Store(&later)
+	var rotated atomic.Int32
+	var wg sync.WaitGroup
+	for _, m := range managers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := m.tickets.rotateIfDue()
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				rotated.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if rotated.Load() != 1 {
+		t.Fatalf("%d edges rotated the keys, want 1", rotated.Load())
+	}
+	ka, kb := keysOf(a), keysOf(b)
+	if len(ka) != 2 || fmt.Sprint(ka) != fmt.Sprint(kb) {
+		t.Fatalf("after the rotation: %d and %d keys, equal %v", len(ka), len(kb), fmt.Sprint(ka) == fmt.Sprint(kb))
+	}
+
+	// One account for the cluster, however many edges ask at once.
+	var keys [2]any
+	for i, m := range managers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := m.account()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			keys[i] = k
+		}()
+	}
+	wg.Wait()
+	da, _ := x509.MarshalECPrivateKey(keys[0].(*ecdsa.PrivateKey))
+	db, _ := x509.MarshalECPrivateKey(keys[1].(*ecdsa.PrivateKey))
+	if !bytes.Equal(da, db) {
+		t.Fatal("the edges made two ACME accounts")
+	}
+}
