@@ -93,7 +93,11 @@ func (c *Config) validateCluster() ConfigErrors {
 	}
 	path := cluster.KeyFile(cc.KeyFile)
 	if _, err := cluster.LoadKey(path); err != nil {
-		add("cluster.key_file", err.Error(), fmt.Sprintf("make the key once with `frontdoor cluster-key > %s` (mode 600) and copy that file to every edge", path))
+		fix := fmt.Sprintf("make the key once with `frontdoor cluster-key > %s`, `chgrp frontdoor %s && chmod 640 %s`, and copy that file to every edge", path, path, path)
+		if _, serr := os.Stat(path); serr == nil {
+			fix = fmt.Sprintf("`chgrp frontdoor %s && chmod 640 %s`, with the same key on every edge (`frontdoor cluster-key` prints a new one)", path, path)
+		}
+		add("cluster.key_file", err.Error(), fix)
 	}
 	for _, d := range []struct {
 		key string
