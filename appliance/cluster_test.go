@@ -223,17 +223,18 @@ func TestClusterOrderingEdgeKilled(t *testing.T) {
 	if got := r.p.Orders(); got != 1 {
 		t.Fatalf("pebble saw %d orders before the kill, want 1", got)
 	}
-	orderer.proc.cmd.Process.Kill()
-	orderer.proc.cmd.Wait()
-	killed := time.Now()
 	var survivors []*clusterEdge
 	for _, e := range r.edges {
 		if e != orderer {
 			survivors = append(survivors, e)
 		}
 	}
-	// From now on the name leads to a surviving edge.
+	// From now on the name leads to a surviving edge (the validation
+	// under way stays in the hole), then the orderer dies mid-order.
 	r.p.SetA(t, "kill.test", survivors[0].ip)
+	orderer.proc.cmd.Process.Kill()
+	orderer.proc.cmd.Wait()
+	killed := time.Now()
 	hole.close()
 
 	// No client asks for the name meanwhile: the takeover must come from
@@ -361,10 +362,26 @@ func TestClusterPostgresOutage(t *testing.T) {
 
 	// The history got every edge's outage, written while the database was away.
 	testkit.WaitFor(t, 10*time.Second, "the outage in the cluster's history, and three live edges", func() bool {
-		out, err := b.cli("status", "--cluster")
-		return err == nil && strings.Count(out, "live") == 3 &&
-			strings.Contains(out, "a  cluster  down") && strings.Contains(out, "b  cluster  down") && strings.Contains(out, "c  cluster  down")
+		rep, err := b.admin().Cluster(ctx)
+		if err != nil || rep.View == nil {
+			return false
+		}
+		live, down := 0, map[string]bool{}
+		for _, e := range rep.View.Edges {
+			if e.Live {
+				live++
+			}
+		}
+		for _, e := range rep.View.Events {
+			if e.Source == "cluster" && e.Kind == "down" {
+				down[e.Edge] = true
+			}
+		}
+		return live == 3 && down["a"] && down["b"] && down["c"]
 	})
+	if out, err := b.cli("status", "--cluster"); err != nil || strings.Count(out, "live") != 3 || !strings.Contains(out, "lost PostgreSQL 1 time(s)") {
+		t.Errorf("status --cluster after the outage: %v\n%s", err, out)
+	}
 
 	// The cluster works again: a renewal on b reaches a and c.
 	res, err = b.admin().Renew(ctx, "outage.test")
