@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -59,6 +60,35 @@ func TestClusterEdgesShareCertificates(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("status --cluster lacks %q:\n%s", want, out)
 			}
+		}
+
+		// The same from another edge, as JSON: every edge with its
+		// heartbeat, version and certificates; this edge's connection.
+		raw, err := c.cli("status", "--cluster", "--json")
+		if err != nil {
+			t.Fatalf("status --cluster --json: %v\n%s", err, raw)
+		}
+		var rep ClusterReport
+		if err := json.Unmarshal([]byte(raw), &rep); err != nil {
+			t.Fatalf("status --cluster --json is not a cluster report: %v\n%s", err, raw)
+		}
+		if rep.Status.Edge != "c" || rep.Status.State != cluster.StateUp || rep.Status.SchemaVersion < 1 || rep.View == nil {
+			t.Fatalf("status --cluster --json from edge c: %+v", rep)
+		}
+		var edges []string
+		for _, e := range rep.View.Edges {
+			edges = append(edges, e.Edge)
+			served := map[string]string{}
+			for _, s := range e.Certificates {
+				served[s.Name] = s.Serial
+			}
+			if !e.Live || e.HeartbeatAt.IsZero() || e.Version == "" || e.Hostname == "" || e.Self != (e.Edge == "c") ||
+				served["one.test"] != serials["one.test"] || served["two.test"] != serials["two.test"] {
+				t.Errorf("edge %s in status --cluster --json: %+v (serving %v, want %v)", e.Edge, e, served, serials)
+			}
+		}
+		if strings.Join(edges, ",") != "a,b,c" {
+			t.Errorf("status --cluster --json lists edges %v, want a, b, c", edges)
 		}
 	})
 
@@ -361,6 +391,12 @@ func TestClusterPostgresOutage(t *testing.T) {
 	}
 
 	// The history got every edge's outage, written while the database was away.
+	lastSeen := "no answer"
+	defer func() {
+		if t.Failed() {
+			t.Logf("the cluster's view last seen: %s", lastSeen)
+		}
+	}()
 	testkit.WaitFor(t, 10*time.Second, "the outage in the cluster's history, and three live edges", func() bool {
 		rep, err := b.admin().Cluster(ctx)
 		if err != nil || rep.View == nil {
@@ -377,6 +413,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 				down[e.Edge] = true
 			}
 		}
+		lastSeen = fmt.Sprintf("%d live edges, outages recorded for %v; events %+v", live, down, rep.View.Events)
 		return live == 3 && down["a"] && down["b"] && down["c"]
 	})
 	if out, err := b.cli("status", "--cluster"); err != nil || strings.Count(out, "live") != 3 || !strings.Contains(out, "lost PostgreSQL 1 time(s)") {
