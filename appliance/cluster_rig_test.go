@@ -1,9 +1,11 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"frontdoor/internal/pebbletest"
 	"frontdoor/internal/pgtest"
@@ -341,4 +345,70 @@ func (g *loadGen) finish(t *testing.T, edges ...*clusterEdge) {
 		}
 	}
 	t.Logf("load: served %v, failed %v", g.ok, g.failed)
+}
+
+// checkSealed reads the cluster's whole schema as PostgreSQL stores it
+// and fails when a private key, or anything else, is there in clear:
+// every shared value (the certificate cache's entries named by certKeys,
+// the ACME records, the session-ticket keys) must be present and sealed
+// (the seal's version byte, then nonce and ciphertext), and no row of any
+// table may hold a PEM block, as text or as bytes.
+func (r *clusterRig) checkSealed(t *testing.T, certKeys ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, r.dsn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT space, key, value FROM frontdoor.kv WHERE NOT deleted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaces := map[string]int{}
+	stored := map[string]bool{}
+	for rows.Next() {
+		var space, key string
+		var value []byte
+		if err := rows.Scan(&space, &key, &value); err != nil {
+			t.Fatal(err)
+		}
+		spaces[space]++
+		if space == "" {
+			stored[key] = true
+		}
+		if len(value) < 1+12+16 || value[0] != 1 || bytes.Contains(value, []byte("PRIVATE KEY")) || bytes.Contains(value, []byte("-----BEGIN")) {
+			t.Errorf("kv %q/%q is not sealed: %q", space, key, value)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range certKeys {
+		if !stored[k] {
+			t.Errorf("the certificate cache's %q is not in the database (entries: %v)", k, stored)
+		}
+	}
+	if spaces["acme"] == 0 || spaces["tls"] == 0 {
+		t.Errorf("the ACME records or the session-ticket keys are not shared: rows per space %v", spaces)
+	}
+	var tables []string
+	rows, err = conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'frontdoor'")
+	if err == nil {
+		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil || len(tables) < 6 {
+		t.Fatalf("the schema's tables: %v, %v", tables, err)
+	}
+	pemHex := hex.EncodeToString([]byte("-----BEGIN"))
+	for _, table := range tables {
+		var dump string
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM frontdoor.%s t", pgx.Identifier{table}.Sanitize())).Scan(&dump); err != nil {
+			t.Fatalf("read table %s: %v", table, err)
+		}
+		if strings.Contains(dump, "-----BEGIN") || strings.Contains(dump, "PRIVATE KEY") || strings.Contains(dump, pemHex) {
+			t.Errorf("table frontdoor.%s holds a PEM block in clear:\n%s", table, dump)
+		}
+	}
 }

@@ -92,6 +92,10 @@ func TestClusterEdgesShareCertificates(t *testing.T) {
 		}
 	})
 
+	t.Run("no private key in clear in the database", func(t *testing.T) {
+		r.checkSealed(t, "one.test", "two.test", "acme_account+key")
+	})
+
 	t.Run("validation at another edge; the renewal reaches every edge at once", func(t *testing.T) {
 		r.p.SetA(t, "one.test", "127.0.0.2") // the CA validates at b; a orders
 		load := r.startLoad("one.test", a, b, c)

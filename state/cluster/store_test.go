@@ -452,6 +452,9 @@ func TestChallengeReachesEveryEdge(t *testing.T) {
 	if ans, ok := b.LookupALPN("example.com"); !ok || ans != "tok2.thumb" {
 		t.Fatalf("b's TLS-ALPN-01 answer: %q, %v", ans, ok)
 	}
+	if stored := query[[]byte](t, dsn, "SELECT answer FROM frontdoor.challenges WHERE token = 'tok2'"); bytes.Contains(stored, []byte("thumb")) {
+		t.Fatalf("the database holds a challenge answer in clear: %q", stored)
+	}
 	a.WithdrawChallenge("example.com", "tok1")
 	testkit.WaitFor(t, 5*time.Second, "the withdrawal reaches b", func() bool {
 		_, ok := b.LookupChallenge("example.com", "tok1")
