@@ -65,12 +65,18 @@ type clusterEdge struct {
 // clusterEdgeIPs are the edges' addresses: loopback only.
 var clusterEdgeIPs = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}
 
+// spareEdgeIP is an address no edge listens on, where a test puts what
+// the CA should find instead (a black hole, a forwarder); the rig's ports
+// are free there too.
+const spareEdgeIP = "127.0.0.4"
+
 func newClusterRig(t *testing.T, names []string, opts rigOptions) *clusterRig {
 	t.Helper()
 	pg := pgtest.Start(t) // skips without PostgreSQL, and with -short
 	r := &clusterRig{t: t, pg: pg, dir: t.TempDir(), names: names, opts: opts}
-	r.httpPort = sharedPort(t, clusterEdgeIPs)
-	r.tlsPort = sharedPort(t, clusterEdgeIPs)
+	ips := append([]string{spareEdgeIP}, clusterEdgeIPs...)
+	r.httpPort = sharedPort(t, ips)
+	r.tlsPort = sharedPort(t, ips)
 	r.p = pebbletest.Start(t, r.httpPort, r.tlsPort)
 	r.roots = r.p.Roots(t)
 	r.keyFile = filepath.Join(r.dir, "cluster.key")
@@ -411,4 +417,53 @@ func (r *clusterRig) checkSealed(t *testing.T, certKeys ...string) {
 			t.Errorf("table frontdoor.%s holds a PEM block in clear:\n%s", table, dump)
 		}
 	}
+}
+
+// forwarder relays every TCP connection accepted on addr to target, and
+// counts them.
+type forwarder struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	n      int
+}
+
+func newForwarder(t *testing.T, addr, target string) *forwarder {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{l: l, target: target}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			f.n++
+			f.mu.Unlock()
+			go f.relay(c)
+		}
+	}()
+	return f
+}
+
+func (f *forwarder) relay(c net.Conn) {
+	defer c.Close()
+	up, err := net.DialTimeout("tcp", f.target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+	io.Copy(c, up)
+}
+
+func (f *forwarder) accepted() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
 }

@@ -152,6 +152,27 @@ func TestClusterEdgesShareCertificates(t *testing.T) {
 		}
 	})
 
+	t.Run("HTTP-01 answered by another edge", func(t *testing.T) {
+		// At 127.0.0.4 nothing answers HTTPS (TLS-ALPN-01 fails at once)
+		// and port 80 leads to edge b: edge a's renewal can only succeed
+		// with HTTP-01, answered by b from what a published.
+		fwd := newForwarder(t, fmt.Sprintf("%s:%d", spareEdgeIP, r.httpPort), fmt.Sprintf("%s:%d", b.ip, r.httpPort))
+		r.p.SetA(t, "one.test", spareEdgeIP)
+		before, _ := a.serial("one.test")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err := a.admin().Renew(ctx, "one.test")
+		if err != nil || !res.OK {
+			t.Fatalf("renewal ordered by edge a, HTTP-01 validated at b: %v %+v", err, res)
+		}
+		if after, err := a.serial("one.test"); err != nil || after == before {
+			t.Fatalf("edge a serves %s after the renewal (before %s): %v", after, before, err)
+		}
+		if fwd.accepted() == 0 {
+			t.Fatal("the CA's HTTP-01 validation never reached edge b")
+		}
+	})
+
 	t.Run("a session ticket from edge a resumes on edge b", func(t *testing.T) {
 		cache := tls.NewLRUClientSessionCache(8)
 		conf := &tls.Config{ServerName: "one.test", RootCAs: r.roots, ClientSessionCache: cache}
@@ -240,8 +261,8 @@ func (h *blackHole) close() {
 func TestClusterOrderingEdgeKilled(t *testing.T) {
 	r := newClusterRig(t, []string{"kill.test"}, rigOptions{skipResolveCheck: true})
 	// The name leads to an address where the validation hangs.
-	hole := newBlackHole(t, fmt.Sprintf("127.0.0.4:%d", r.tlsPort))
-	r.p.SetA(t, "kill.test", "127.0.0.4")
+	hole := newBlackHole(t, fmt.Sprintf("%s:%d", spareEdgeIP, r.tlsPort))
+	r.p.SetA(t, "kill.test", spareEdgeIP)
 	for _, e := range r.edges {
 		e.start()
 	}
