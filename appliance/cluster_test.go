@@ -348,11 +348,12 @@ func clusterOutage(t *testing.T) time.Duration {
 }
 
 // TestClusterPostgresOutage: PostgreSQL stopped under load is no outage:
-// no request fails on any edge, no order is placed (an operator's renewal
-// is refused, saying why), `frontdoor status` shows the outage, an edge
-// started meanwhile serves what its state file holds; when PostgreSQL is
-// back every edge reconnects, the events of the outage reach the
-// cluster's history, and a renewal reaches every edge again.
+// no request fails on any edge (edge c under load once restarted), no
+// order is placed (an operator's renewal is refused, saying why),
+// `frontdoor status` shows the outage, an edge started meanwhile serves
+// what its state file holds; when PostgreSQL is back every edge
+// reconnects, the events of the outage reach the cluster's history, and a
+// renewal reaches every edge again.
 func TestClusterPostgresOutage(t *testing.T) {
 	outage := clusterOutage(t)
 	r := newClusterRig(t, []string{"outage.test"}, rigOptions{})
@@ -398,9 +399,13 @@ func TestClusterPostgresOutage(t *testing.T) {
 	if s := c.waitServing("outage.test", "", 20*time.Second); s != serial {
 		t.Errorf("edge c restarted during the outage serves %s, want %s", s, serial)
 	}
+	loadC := r.startLoad("outage.test", c) // and keeps serving it under load
 
 	time.Sleep(time.Until(stopped.Add(outage))) // the outage lasts this long, under load
 	r.pg.Start()
+	// A new deadline: the first one may have run out during a long outage.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	for _, e := range r.edges {
 		testkit.WaitFor(t, 30*time.Second, "edge "+e.name+" reconnected", func() bool {
 			st := e.status().Cluster
@@ -408,6 +413,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 		})
 	}
 	load.finish(t, a, b)
+	loadC.finish(t, c)
 	if got := r.p.Orders(); got != orders {
 		t.Fatalf("pebble saw %d orders during the outage, %d before", got, orders)
 	}
@@ -425,6 +431,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "the outage in the cluster's history, and three live edges", func() bool {
 		rep, err := b.admin().Cluster(ctx)
 		if err != nil || rep.View == nil {
+			lastSeen = fmt.Sprintf("no view: %v %s", err, rep.ViewError)
 			return false
 		}
 		live, down := 0, map[string]bool{}
