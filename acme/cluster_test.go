@@ -3,9 +3,11 @@ package acme
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,5 +118,58 @@ func TestClusterSharesTicketKeysAndAccount(t *testing.T) {
 	db, _ := x509.MarshalECPrivateKey(keys[1].(*ecdsa.PrivateKey))
 	if !bytes.Equal(da, db) {
 		t.Fatal("the edges made two ACME accounts")
+	}
+}
+
+// TestClusterSharesBackoff: a name whose order failed on one edge is in
+// backoff on every edge: another edge, started afterwards, places no
+// order for it (a handshake says it is backing off) until the backoff
+// the first edge recorded is over.
+func TestClusterSharesBackoff(t *testing.T) {
+	f := newFront(t, true, true)
+	const name = "fail.test"
+	refused := name
+	f.refuse.Store(&refused)
+	p := startPebble(t, f.httpPort, f.tlsPort)
+	pg := pgtest.Start(t)
+	clock := &fakeClock{}
+	onCluster := func(s *cluster.Store) func(*Config) {
+		return func(c *Config) { c.Store, c.Cluster, c.Now = s, s, clock.Now }
+	}
+	sa := clusterEdgeStore(t, pg, "a")
+	a, _ := testManager(t, p, f, sa, []string{name}, onCluster(sa))
+	a.Start()
+	testkit.WaitFor(t, 60*time.Second, "edge a's attempt to fail", func() bool { return statusOf(a, name).Failures == 1 })
+	waitIdle(t, a)
+	orders := p.Orders()
+
+	sb := clusterEdgeStore(t, pg, "b")
+	b, _ := testManager(t, p, f, sb, []string{name}, onCluster(sb))
+	b.Start()
+	for range 3 {
+		if _, err := b.GetCertificate(&tls.ClientHelloInfo{ServerName: name}); err == nil || !strings.Contains(err.Error(), "backing off") {
+			t.Errorf("a handshake on edge b during edge a's backoff: %v", err)
+		}
+		b.maintain()
+	}
+	waitIdle(t, b)
+	if got := p.Orders(); got != orders {
+		t.Fatalf("edge b placed %d orders during the backoff edge a recorded", got-orders)
+	}
+	if s := statusOf(b, name); s.Failures != 1 || !strings.Contains(s.LastError, "tls-alpn-01") {
+		t.Errorf("edge b's view of the name: %+v (want edge a's failure)", s)
+	}
+
+	// Over: the next attempt goes out (from either edge), once.
+	clock.Advance(61 * time.Second)
+	b.maintain()
+	a.maintain()
+	testkit.WaitFor(t, 60*time.Second, "the second attempt to fail", func() bool {
+		return statusOf(a, name).Failures == 2 && statusOf(b, name).Failures == 2
+	})
+	waitIdle(t, a)
+	waitIdle(t, b)
+	if got := p.Orders(); got != 2*orders {
+		t.Errorf("pebble saw %d orders after the backoff, want %d (one attempt for the cluster)", got, 2*orders)
 	}
 }
