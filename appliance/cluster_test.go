@@ -275,6 +275,26 @@ func TestClusterOrderingEdgeKilled(t *testing.T) {
 		}
 		return orderer != nil && hole.accepted() > 0
 	})
+	// While its validation hangs the orderer renews its lease: it holds it
+	// past twice its time to live, under the same fencing token, and no
+	// other edge orders.
+	var held cluster.OrderView
+	testkit.WaitFor(t, 30*time.Second, "the orderer's lease held past twice its 3 s", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rep, err := orderer.admin().Cluster(ctx)
+		if err != nil || rep.View == nil || len(rep.View.Orders) != 1 || rep.View.Orders[0].Edge != orderer.name {
+			t.Fatalf("the orders under way while edge %s orders: %+v, %v", orderer.name, rep.View, err)
+		}
+		o := rep.View.Orders[0]
+		if held.Token == 0 {
+			held = o
+		}
+		if o.Token != held.Token {
+			t.Fatalf("the lease changed hands while its holder was alive: %+v, then %+v", held, o)
+		}
+		return time.Since(o.AcquiredAt) > 2*3*time.Second
+	})
 	if got := r.p.Orders(); got != 1 {
 		t.Fatalf("pebble saw %d orders before the kill, want 1", got)
 	}
