@@ -33,7 +33,14 @@ import (
 // `frontdoor run` on its own loopback address (127.0.0.1, .2, .3) with
 // the same HTTP and HTTPS ports, as several machines would have: pebble
 // validates on those ports at whichever address challtestsrv gives the
-// name (127.0.0.1 unless the test says otherwise).
+// name (127.0.0.1 unless the test says otherwise). The rig binds every
+// edge's sockets and passes them to it, as systemd's socket activation
+// does: a connection to an edge that is still starting (or restarting)
+// waits for it rather than being refused. Three edges started at once
+// reach PostgreSQL one after the other (the first migrates the schema),
+// so the CA may knock at an edge before it serves: on separate machines
+// the resolve check's probe would wait for it, here its address is on
+// "this machine" for every edge.
 type clusterRig struct {
 	t                 *testing.T
 	pg                *pgtest.Server
@@ -41,10 +48,13 @@ type clusterRig struct {
 	dir               string
 	keyFile           string
 	httpPort, tlsPort int
-	roots             *x509.CertPool
-	names             []string
-	opts              rigOptions
-	edges             []*clusterEdge
+	// spareHTTP and spareTLS hold the rig's ports at spareEdgeIP, for a
+	// test to use or close.
+	spareHTTP, spareTLS net.Listener
+	roots               *x509.CertPool
+	names               []string
+	opts                rigOptions
+	edges               []*clusterEdge
 }
 
 type rigOptions struct {
@@ -60,6 +70,8 @@ type clusterEdge struct {
 	ip   string
 	cfg  string // its configuration file
 	proc *process
+	// httpFile and tlsFile are its listening sockets, bound by the rig.
+	httpFile, tlsFile *os.File
 }
 
 // clusterEdgeIPs are the edges' addresses: loopback only.
@@ -74,9 +86,11 @@ func newClusterRig(t *testing.T, names []string, opts rigOptions) *clusterRig {
 	t.Helper()
 	pg := pgtest.Start(t) // skips without PostgreSQL, and with -short
 	r := &clusterRig{t: t, pg: pg, dir: t.TempDir(), names: names, opts: opts}
-	ips := append([]string{spareEdgeIP}, clusterEdgeIPs...)
-	r.httpPort = sharedPort(t, ips)
-	r.tlsPort = sharedPort(t, ips)
+	ips := append(append([]string{}, clusterEdgeIPs...), spareEdgeIP)
+	var httpLs, tlsLs []net.Listener
+	r.httpPort, httpLs = sharedListeners(t, ips)
+	r.tlsPort, tlsLs = sharedListeners(t, ips)
+	r.spareHTTP, r.spareTLS = httpLs[len(ips)-1], tlsLs[len(ips)-1]
 	r.p = pebbletest.Start(t, r.httpPort, r.tlsPort)
 	r.roots = r.p.Roots(t)
 	r.keyFile = filepath.Join(r.dir, "cluster.key")
@@ -84,7 +98,9 @@ func newClusterRig(t *testing.T, names []string, opts rigOptions) *clusterRig {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"a", "b", "c"} {
-		r.edges = append(r.edges, r.newEdge(name, clusterEdgeIPs[i]))
+		e := r.newEdge(name, clusterEdgeIPs[i])
+		e.httpFile, e.tlsFile = listenerFile(t, httpLs[i]), listenerFile(t, tlsLs[i])
+		r.edges = append(r.edges, e)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -98,8 +114,9 @@ func newClusterRig(t *testing.T, names []string, opts rigOptions) *clusterRig {
 	return r
 }
 
-// sharedPort returns a TCP port free on every one of ips a moment ago.
-func sharedPort(t *testing.T, ips []string) int {
+// sharedListeners listens on the same TCP port, picked by the kernel, on
+// every one of ips.
+func sharedListeners(t *testing.T, ips []string) (int, []net.Listener) {
 	t.Helper()
 	for range 100 {
 		first, err := net.Listen("tcp", ips[0]+":0")
@@ -108,24 +125,38 @@ func sharedPort(t *testing.T, ips []string) int {
 		}
 		port := first.Addr().(*net.TCPAddr).Port
 		held := []net.Listener{first}
-		ok := true
 		for _, ip := range ips[1:] {
 			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 			if err != nil {
-				ok = false
 				break
 			}
 			held = append(held, l)
 		}
+		if len(held) == len(ips) {
+			for _, l := range held {
+				t.Cleanup(func() { l.Close() })
+			}
+			return port, held
+		}
 		for _, l := range held {
 			l.Close()
 		}
-		if ok {
-			return port
-		}
 	}
 	t.Fatal("no port free on every edge address")
-	return 0
+	return 0, nil
+}
+
+// listenerFile is l's socket as a file to pass to an edge; l itself is
+// closed (the file keeps the socket until the test ends).
+func listenerFile(t *testing.T, l net.Listener) *os.File {
+	t.Helper()
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func (r *clusterRig) dsn() string {
@@ -184,8 +215,21 @@ hosts = [%s]
 	return &clusterEdge{r: r, name: name, ip: ip, cfg: cfg}
 }
 
+// start runs the edge on its sockets, passed as systemd passes them.
 func (e *clusterEdge) start() {
-	e.proc = startFrontdoor(e.r.t, "run", "--config", e.cfg)
+	t := e.r.t
+	p := &process{stderr: &syncBuffer{}}
+	p.cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" run --config "$1"`, binPath, e.cfg)
+	p.cmd.ExtraFiles = []*os.File{e.httpFile, e.tlsFile}
+	p.cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https")
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.guardHostPaths(t)
+	t.Cleanup(p.end)
+	e.proc = p
 }
 
 // stop ends the edge with SIGTERM and waits for it.
@@ -419,7 +463,7 @@ func (r *clusterRig) checkSealed(t *testing.T, certKeys ...string) {
 	}
 }
 
-// forwarder relays every TCP connection accepted on addr to target, and
+// forwarder relays every TCP connection accepted on l to target, and
 // counts them.
 type forwarder struct {
 	l      net.Listener
@@ -428,12 +472,8 @@ type forwarder struct {
 	n      int
 }
 
-func newForwarder(t *testing.T, addr, target string) *forwarder {
+func newForwarder(t *testing.T, l net.Listener, target string) *forwarder {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &forwarder{l: l, target: target}
 	t.Cleanup(func() { l.Close() })
 	go func() {

@@ -156,7 +156,8 @@ func TestClusterEdgesShareCertificates(t *testing.T) {
 		// At 127.0.0.4 nothing answers HTTPS (TLS-ALPN-01 fails at once)
 		// and port 80 leads to edge b: edge a's renewal can only succeed
 		// with HTTP-01, answered by b from what a published.
-		fwd := newForwarder(t, fmt.Sprintf("%s:%d", spareEdgeIP, r.httpPort), fmt.Sprintf("%s:%d", b.ip, r.httpPort))
+		r.spareTLS.Close()
+		fwd := newForwarder(t, r.spareHTTP, fmt.Sprintf("%s:%d", b.ip, r.httpPort))
 		r.p.SetA(t, "one.test", spareEdgeIP)
 		before, _ := a.serial("one.test")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -207,7 +208,7 @@ func httpsOver(t *testing.T, addr string, conf *tls.Config) tls.ConnectionState 
 	return conn.ConnectionState()
 }
 
-// blackHole accepts connections on addr and holds them without a word
+// blackHole accepts connections on l and holds them without a word
 // until closed: the CA's validation, sent there, waits.
 type blackHole struct {
 	l     net.Listener
@@ -215,12 +216,8 @@ type blackHole struct {
 	conns []net.Conn
 }
 
-func newBlackHole(t *testing.T, addr string) *blackHole {
+func newBlackHole(t *testing.T, l net.Listener) *blackHole {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &blackHole{l: l}
 	go func() {
 		for {
@@ -261,7 +258,7 @@ func (h *blackHole) close() {
 func TestClusterOrderingEdgeKilled(t *testing.T) {
 	r := newClusterRig(t, []string{"kill.test"}, rigOptions{skipResolveCheck: true})
 	// The name leads to an address where the validation hangs.
-	hole := newBlackHole(t, fmt.Sprintf("%s:%d", spareEdgeIP, r.tlsPort))
+	hole := newBlackHole(t, r.spareTLS)
 	r.p.SetA(t, "kill.test", spareEdgeIP)
 	for _, e := range r.edges {
 		e.start()
