@@ -400,6 +400,10 @@ func TestClusterPostgresOutage(t *testing.T) {
 	if err != nil || !strings.Contains(text, "DOWN since") || !strings.Contains(text, "no certificate is ordered until it is back") {
 		t.Errorf("frontdoor status during the outage: %v\n%s", err, text)
 	}
+	if text, err := b.cli("status", "--cluster"); err != nil || !strings.Contains(text, "DOWN since") ||
+		!strings.Contains(text, "edges     unknown: this edge cannot read the cluster's database") {
+		t.Errorf("frontdoor status --cluster during the outage: %v\n%s", err, text)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if metrics, err := a.admin().Metrics(ctx); err != nil || !strings.Contains(metrics, `frontdoor_cluster_up{edge="a"} 0`) {
