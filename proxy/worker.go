@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/http2"
 	"frontdoor/proxy/loop"
 	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
@@ -54,6 +55,16 @@ type worker struct {
 	// acceptTimer runs while the listeners are out of the epoll set after
 	// EMFILE/ENFILE, so that a full backlog cannot spin the loop.
 	acceptTimer loop.Timer
+
+	// HTTP/2: the codec's configuration (shared by the engine's
+	// workers, replaced on reload), its per-worker memory pool, and the
+	// free lists and scratch of http2conn.go and http2stream.go.
+	h2cfg        *http2.Config
+	h2pool       *http2.Pool
+	h2Free       []*h2conn
+	h2StreamFree []*h2stream
+	h2Fields     []http1.Header
+	h2Run        []*h2stream
 
 	rpool    loop.BufPool
 	wpool    loop.BufPool
@@ -100,6 +111,8 @@ const (
 	timerTunnel                                // idle WebSocket / upgraded tunnel
 	timerHandshake                             // TLS handshake
 	timerAcceptPause                           // listeners out of the epoll set after EMFILE (ArmAt)
+	timerH2Tick                                // an HTTP/2 connection's codec deadline (ArmAt)
+	timerH2Hold                                // an HTTP/2 answer waiting for its request's end
 )
 
 // run turns the worker's loop until the worker has drained.
@@ -132,6 +145,12 @@ func (w *worker) Recovered(owner any, r any) {
 		c = o
 	case *exchange:
 		c = o.c
+	case *h2conn:
+		c = o.c
+	case *h2stream:
+		if o.h != nil {
+			c = o.h.c
+		}
 	}
 	if c != nil && c.state != stateClosed {
 		c.fail()
