@@ -173,3 +173,38 @@ func TestClusterSharesBackoff(t *testing.T) {
 		t.Errorf("pebble saw %d orders after the backoff, want %d (one attempt for the cluster)", got, 2*orders)
 	}
 }
+
+// TestClusterSharesRenewalInfo: the CA's renewal window and the moment
+// chosen in it (at random, once per window) are the cluster's: an edge
+// that joins later plans the renewal for the same moment as the edge that
+// asked the CA, and orders nothing.
+func TestClusterSharesRenewalInfo(t *testing.T) {
+	f := newFront(t, true, true)
+	p := startPebble(t, f.httpPort, f.tlsPort)
+	pg := pgtest.Start(t)
+	const name = "ari.test"
+	sa := clusterEdgeStore(t, pg, "a")
+	a, _ := testManager(t, p, f, sa, []string{name}, func(c *Config) { c.Store, c.Cluster = sa, sa })
+	a.Start()
+	waitValid(t, a, name)
+	a.maintain()
+	waitIdle(t, a)
+	first := statusOf(a, name)
+	if first.RenewSource != SourceARI {
+		t.Fatalf("edge a's plan: %+v, want the CA's renewal window", first)
+	}
+
+	sb := clusterEdgeStore(t, pg, "b")
+	b, _ := testManager(t, p, f, sb, []string{name}, func(c *Config) { c.Store, c.Cluster = sb, sb })
+	b.Start()
+	waitValid(t, b, name)
+	b.maintain()
+	waitIdle(t, b)
+	if got := statusOf(b, name); got.RenewSource != SourceARI || !got.RenewAt.Equal(first.RenewAt) || got.Serial != first.Serial {
+		t.Errorf("edge b plans %s renewal at %v for serial %s; edge a at %v for %s: want one plan for the cluster",
+			got.RenewSource, got.RenewAt, got.Serial, first.RenewAt, first.Serial)
+	}
+	if got := p.Orders(); got != 1 {
+		t.Errorf("pebble saw %d orders, want 1", got)
+	}
+}
