@@ -228,6 +228,7 @@ func (e *clusterEdge) start() {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
+	failOnRecoveredPanic(t, p.stderr)
 	t.Cleanup(p.end)
 	e.proc = p
 }
