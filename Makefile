@@ -21,7 +21,7 @@ test:
 test-quick:
 	$(GO) test -short -count=1 -timeout 5m ./...
 
-## test-cluster-outage: the [cluster] PostgreSQL outage test with a 60 s outage (make test runs it with 5 s)
+## test-cluster-outage: the [cluster] PostgreSQL outage test alone, verbose (60 s outage, as in make test; FRONTDOOR_CLUSTER_OUTAGE=5s shortens it)
 test-cluster-outage:
 	scripts/ensure-deps test
 	FRONTDOOR_CLUSTER_OUTAGE=60s $(GO) test -count=1 -timeout 10m -run 'TestClusterPostgresOutage' -v ./appliance/
