@@ -54,6 +54,10 @@ type worker struct {
 	// acceptTimer runs while the listeners are out of the epoll set after
 	// EMFILE/ENFILE, so that a full backlog cannot spin the loop.
 	acceptTimer loop.Timer
+	// dueTimer wakes the loop for the worker's own deadlines (AfterTurn):
+	// the access log's flush and the end of a drain. An idle loop makes
+	// no turn otherwise.
+	dueTimer loop.Timer
 
 	rpool    loop.BufPool
 	wpool    loop.BufPool
@@ -100,6 +104,7 @@ const (
 	timerTunnel                                // idle WebSocket / upgraded tunnel
 	timerHandshake                             // TLS handshake
 	timerAcceptPause                           // listeners out of the epoll set after EMFILE (ArmAt)
+	timerWorkerDue                             // the worker's own next deadline: log flush, drain end (ArmAt)
 )
 
 // run turns the worker's loop until the worker has drained.
@@ -109,12 +114,28 @@ func (w *worker) run() {
 	w.alog.flush()
 }
 
-// AfterTurn is the worker's periodic work, once per turn of its loop.
+// AfterTurn is the worker's periodic work, once per turn of its loop:
+// the access log flushed when due, a drain finished; dueTimer is set for
+// whichever is next.
 func (w *worker) AfterTurn() {
 	now := w.loop.Now()
 	w.alog.flushIfDue(now)
 	if w.draining && (w.nconns == 0 || now >= w.drainDeadline) {
 		w.finishDrain()
+		return
+	}
+	due := int64(-1)
+	if d, ok := w.alog.due(); ok {
+		due = d
+	}
+	if w.draining && (due < 0 || w.drainDeadline < due) {
+		due = w.drainDeadline
+	}
+	switch {
+	case due < 0:
+		w.loop.Disarm(&w.dueTimer)
+	case !w.dueTimer.Armed() || w.dueTimer.Deadline() != due:
+		w.loop.ArmAt(&w.dueTimer, timerWorkerDue, due)
 	}
 }
 
@@ -138,7 +159,8 @@ func (w *worker) Recovered(owner any, r any) {
 	}
 }
 
-// OnTimeout ends the accept pause after EMFILE/ENFILE.
+// OnTimeout ends the accept pause after EMFILE/ENFILE. (timerWorkerDue
+// needs nothing here: AfterTurn follows every expiry.)
 func (w *worker) OnTimeout(kind loop.TimerKind) {
 	if kind == timerAcceptPause {
 		w.resumeAccept()

@@ -1,0 +1,188 @@
+package loop
+
+import (
+	"io"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The tests of how a loop waits assert counts — turns, expiries — never
+// durations: an idle loop must make no turn at all, however long it is
+// watched.
+
+type testHooks struct{}
+
+func (testHooks) AfterTurn()             {}
+func (testHooks) Recovered(_ any, r any) { panic(r) }
+
+type countingOwner struct{ fired atomic.Int32 }
+
+func (o *countingOwner) OnTimeout(TimerKind) { o.fired.Add(1) }
+
+// runLoop starts a loop on a goroutine of its own and stops it when the
+// test ends.
+func runLoop(t *testing.T) *Loop {
+	t.Helper()
+	l, err := New(time.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(testHooks{})
+	}()
+	t.Cleanup(func() {
+		l.Post(nil, l.Stop)
+		<-done
+		l.Close()
+	})
+	return l
+}
+
+// onLoop runs f on l's goroutine and waits for it.
+func onLoop(l *Loop, f func()) {
+	ran := make(chan struct{})
+	l.Post(nil, func() {
+		f()
+		close(ran)
+	})
+	<-ran
+}
+
+// waitFor polls cond until it holds or 10 s have passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestIdleLoopMakesNoTurn: a loop with nothing to do, or only a timer far
+// ahead (an idle keep-alive connection's), is parked and makes no turn —
+// no heartbeat, no polling — for longer than the one-second heartbeat it
+// once had.
+func TestIdleLoopMakesNoTurn(t *testing.T) {
+	l := runLoop(t)
+	var far Timer
+	far.Owner = &countingOwner{}
+	for _, armed := range []bool{false, true} {
+		onLoop(l, func() {
+			if armed {
+				l.SetTimeout(1, time.Hour)
+				l.Arm(&far, 1)
+			}
+		})
+		before := l.Turns()
+		time.Sleep(1500 * time.Millisecond)
+		if n := l.Turns() - before; n != 0 {
+			t.Fatalf("an idle loop (timer armed: %v) made %d turns", armed, n)
+		}
+	}
+}
+
+// TestParkedLoopWakesForItsTimers: a timer armed while the loop is parked
+// on a later deadline moves the deadline earlier; each timer fires once,
+// and an idle loop turns only for them.
+func TestParkedLoopWakesForItsTimers(t *testing.T) {
+	l := runLoop(t)
+	owner := &countingOwner{}
+	var far, near Timer
+	far.Owner, near.Owner = owner, owner
+	onLoop(l, func() { l.ArmAt(&far, 1, l.Now()+int64(time.Hour)) })
+	start := l.Turns()
+	onLoop(l, func() { l.ArmAt(&near, 2, l.Now()+int64(20*time.Millisecond)) })
+	waitFor(t, "the near timer", func() bool { return owner.fired.Load() == 1 })
+	// Let any extra turn happen before counting.
+	time.Sleep(100 * time.Millisecond)
+	// One turn ran the task that armed the timer, one its expiry; the
+	// runtime may wake the loop once more on the way (an early timer).
+	if n := l.Turns() - start; n < 2 || n > 3 {
+		t.Fatalf("arming and firing one timer took %d turns, want 2 (3 at most)", n)
+	}
+	var farArmed bool
+	onLoop(l, func() { farArmed = far.Armed() })
+	if owner.fired.Load() != 1 || !farArmed {
+		t.Fatalf("fired %d times, far timer armed %v", owner.fired.Load(), farArmed)
+	}
+	// Ten timers due one after the other, armed from the loop: each
+	// fires, all of them from a parked loop.
+	owner.fired.Store(0)
+	timers := make([]Timer, 10)
+	onLoop(l, func() {
+		for i := range timers {
+			timers[i].Owner = owner
+			l.ArmAt(&timers[i], 3, l.Now()+int64(i+1)*int64(5*time.Millisecond))
+		}
+	})
+	waitFor(t, "ten timers", func() bool { return owner.fired.Load() == 10 })
+}
+
+// TestPostWakesAParkedLoop: a task posted from another goroutine runs on
+// a parked loop, every time.
+func TestPostWakesAParkedLoop(t *testing.T) {
+	l := runLoop(t)
+	for range 100 {
+		onLoop(l, func() {})
+	}
+}
+
+// TestResponsive: a loop stuck in a task stops answering probes; once
+// freed, it answers again.
+func TestResponsive(t *testing.T) {
+	l := runLoop(t)
+	const maxAge = 50 * time.Millisecond
+	if !l.Responsive(maxAge) {
+		t.Fatal("a fresh loop is not responsive")
+	}
+	waitFor(t, "the first probe", func() bool { return l.probe.Load() == 0 })
+	turns := l.Turns()
+	// The probe needs no more than its one turn.
+	if !l.Responsive(maxAge) {
+		t.Fatal("a loop that ran its probe is not responsive")
+	}
+	waitFor(t, "the second probe", func() bool { return l.probe.Load() == 0 })
+	if n := l.Turns() - turns; n != 1 {
+		t.Fatalf("a probe took %d turns, want 1", n)
+	}
+	release := make(chan struct{})
+	stuck := make(chan struct{})
+	l.Post(nil, func() {
+		close(stuck)
+		<-release
+	})
+	<-stuck
+	waitFor(t, "the stuck loop to be seen", func() bool { return !l.Responsive(maxAge) })
+	close(release)
+	waitFor(t, "the freed loop to answer", func() bool { return l.Responsive(maxAge) })
+}
+
+// TestRunDelayIsFreshOnAnotherThread: the loop's goroutine is not locked
+// to a thread, so a reading taken on another thread than the last one
+// says so (and the spin window does not compare the two).
+func TestRunDelayIsFreshOnAnotherThread(t *testing.T) {
+	var r runDelay
+	defer r.close()
+	read := func() (fresh, ok bool) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread() // a thread of its own, ended with the goroutine
+			_, fresh, ok = r.read()
+		}()
+		<-done
+		return fresh, ok
+	}
+	if _, ok := read(); !ok {
+		t.Skip("no per-thread scheduler statistics here")
+	}
+	if fresh, _ := read(); !fresh {
+		t.Fatal("a reading on another thread is not fresh")
+	}
+}
