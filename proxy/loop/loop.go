@@ -78,6 +78,11 @@ type Loop struct {
 	nready      int
 	errno       syscall.Errno
 	checks      int
+	// parks counts the times the loop found nothing to do and parked;
+	// asleep is set while it is parked. Read from other goroutines (the
+	// tests, to reach a parked loop); written once per park and wake-up.
+	parks  atomic.Uint64
+	asleep atomic.Bool
 
 	stopped bool
 }

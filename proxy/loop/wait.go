@@ -62,6 +62,9 @@ func (l *Loop) wait() (int, error) {
 	start := time.Now()
 	l.nready, l.errno, l.checks = 0, 0, 0
 	err := l.p.raw.Read(l.ready)
+	if l.asleep.Load() {
+		l.asleep.Store(false) // woken by the deadline
+	}
 	slept := time.Since(start)
 	if l.checks > 1 {
 		l.parked = true // went through the scheduler
@@ -86,7 +89,15 @@ func (l *Loop) readyNow(uintptr) bool {
 		errno = 0
 	}
 	l.nready, l.errno = n, errno
-	return n > 0 || errno != 0
+	found := n > 0 || errno != 0
+	if found == l.asleep.Load() {
+		// Nothing: the loop parks. Something after a park: it woke.
+		l.asleep.Store(!found)
+		if !found {
+			l.parks.Add(1)
+		}
+	}
+	return found
 }
 
 // setDeadline makes the parked loop wake up by next on the loop clock
