@@ -268,26 +268,28 @@ func deployUnderLoad(t *testing.T, d *daemon, project string) {
 	if err := os.WriteFile(versionFile, []byte("MESSAGE = \"version 2\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	load := exec.Command(wrk, "-t2", "-c8", "-d12s", "-H", "Host: localhost", "http://"+d.addr+"/version/")
+	// wrk runs until the deploy is over and a second after, however long
+	// a loaded machine makes it, and is then stopped (it reports on
+	// SIGINT); a request waits up to 30 s before wrk counts it as a
+	// timeout, so only a request the deploy failed counts.
+	load := exec.Command(wrk, "-t2", "-c8", "-d300s", "--timeout", "30s", "-H", "Host: localhost", "http://"+d.addr+"/version/")
 	var out syncBuffer
 	load.Stdout, load.Stderr = &out, &out
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
 	}
-	started := time.Now()
-	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer load.Process.Kill()
+	time.Sleep(time.Second) // the load under way before the deploy starts
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	res, err := d.client().Deploy(ctx)
-	deployed := time.Now()
 	if err != nil || !res.OK {
 		t.Fatalf("deploy: %v %+v", err, res)
 	}
+	time.Sleep(time.Second)
+	load.Process.Signal(os.Interrupt)
 	if err := load.Wait(); err != nil {
 		t.Fatalf("wrk: %v\n%s", err, out.String())
-	}
-	if deployed.Sub(started) > 11*time.Second {
-		t.Errorf("the deploy took longer than the load (%s): the check proves less than it should", deployed.Sub(started))
 	}
 	w := wrkResult{report: out.String()}
 	if m := wrkRequests.FindStringSubmatch(w.report); m != nil {

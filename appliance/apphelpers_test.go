@@ -117,12 +117,7 @@ func startDaemon(t *testing.T, dir, addr string, env ...string) *daemon {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
+	t.Cleanup(p.end)
 	d.process = p
 	t.Cleanup(func() {
 		if t.Failed() {

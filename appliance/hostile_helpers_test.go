@@ -138,17 +138,7 @@ func startDaemonPriority(t *testing.T, dir, addr string) *daemon {
 	p.guardHostPaths(t)
 	d.process = p
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { p.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				p.cmd.Process.Kill()
-				<-done
-			}
-		}
+		p.end()
 		if t.Failed() {
 			t.Logf("frontdoor's log:\n%s", lastLogLines(filterAppLines(p.stderr.String()), 60))
 		}

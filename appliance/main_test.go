@@ -83,13 +83,27 @@ func startFrontdoor(t *testing.T, args ...string) *process {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
+	t.Cleanup(p.end)
 	return p
+}
+
+// end stops frontdoor as systemd would: SIGTERM, so that it stops its
+// application's whole process groups (a SIGKILL leaves the grandchildren
+// a task queue forks writing into the test's directory), then SIGKILL
+// after 15 s.
+func (p *process) end() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // get fetches url, retrying until deadline while frontdoor starts.

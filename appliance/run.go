@@ -109,7 +109,7 @@ func (a *Appliance) start() error {
 	a.httpPort, a.httpsPort = listenerPorts(listeners)
 	a.alertArgv.Store(&a.cfg.TLS.AlertCommand)
 	if a.httpsPort != 0 {
-		if err := a.cfg.checkProfiles(a.log); err != nil {
+		if err := a.cfg.checkCAOffers(a.log); err != nil {
 			closeListeners(listeners)
 			return err
 		}
@@ -207,7 +207,7 @@ func (a *Appliance) apply(cfg *Config) error {
 	}
 	if a.certManager() != nil {
 		// A profile the CA does not offer refuses the reload, with its line.
-		if err := cfg.checkProfiles(a.log); err != nil {
+		if err := cfg.checkCAOffers(a.log); err != nil {
 			return fail(err)
 		}
 	}

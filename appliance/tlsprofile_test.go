@@ -95,3 +95,38 @@ func TestReloadAppliesProfiles(t *testing.T) {
 		t.Errorf("the profile in force after the refused reload: %v\n%s", err, out)
 	}
 }
+
+// A wildcard site on a CA that offers no dns-persist-01 — Debian's pebble
+// 2.4.0, whose directory names no issuer domain for the record — stops
+// `frontdoor run` with the file, the line of the wildcard and the reason;
+// no order is placed. The same site on pebble v2.10.3 starts (it waits for
+// its record: TestWildcardThroughDNSPersist).
+func TestWildcardOnACAWithoutDNSPersistIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	httpAddr, httpsAddr := freePort(t), freePort(t)
+	p := pebbletest.StartWith(t, pebbletest.Options{HTTPPort: portOf(t, httpAddr), TLSPort: portOf(t, httpsAddr), Debian: true})
+	cfg := acmeConfig(t, dir, httpAddr, httpsAddr, p, "www.wild.test", "*.wild.test")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binPath, "run", "--config", cfg).CombinedOutput()
+	if err == nil {
+		t.Fatalf("frontdoor run started with a wildcard on a CA without dns-persist-01:\n%s", out)
+	}
+	text, _ := os.ReadFile(cfg)
+	line := 0
+	for i, l := range strings.Split(string(text), "\n") {
+		if strings.HasPrefix(l, "hosts =") {
+			line = i + 1
+		}
+	}
+	want := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:` + strconv.Itoa(line) + `: site\[0\]\.hosts\[1\]: "\*\.wild\.test" needs a wildcard certificate, validated by dns-persist-01, and the CA at \S+ does not offer it`)
+	if !want.Match(out) {
+		t.Errorf("error does not name the file, line %d, the wildcard and the reason:\n%s", line, out)
+	}
+	if !strings.Contains(string(out), "list the site's names one by one") {
+		t.Errorf("error gives no fix:\n%s", out)
+	}
+	if strings.Contains(string(out), "www.wild.test\" needs") {
+		t.Errorf("the concrete name was refused too:\n%s", out)
+	}
+}

@@ -18,12 +18,17 @@ var bootFailureMarkers = []string{
 	"Failed to find attribute",
 	"Failed to find application object",
 	"Error loading ASGI app",
+	// From here on, Python's exceptions (firstExceptionMarker).
 	"ModuleNotFoundError",
 	"ImportError",
 	"SyntaxError",
 	"IndentationError",
 	"ImproperlyConfigured",
 }
+
+// firstExceptionMarker is the index of the first Python exception among
+// bootFailureMarkers.
+const firstExceptionMarker = 5
 
 // isBootFailure reports whether a child ended in a way that restarting
 // cannot fix, and why. gunicorn's exit codes 3 and 4 always mean that;
@@ -41,12 +46,28 @@ func isBootFailure(e ExitInfo, checkStderr bool) (reason string, fatal bool) {
 	if !checkStderr {
 		return "", false
 	}
-	for _, line := range e.Stderr {
-		for _, m := range bootFailureMarkers {
-			if strings.Contains(line, m) {
-				return "boot failure: " + strings.TrimSpace(line), true
+	// An entry may be a whole traceback (one journal entry); the reason is
+	// the line that names the failure, and a Python exception line
+	// ("ModuleNotFoundError: No module named …") says more than the
+	// server's "Worker failed to boot".
+	var first string
+	for _, entry := range e.Stderr {
+		for _, line := range strings.Split(entry, "\n") {
+			for i, m := range bootFailureMarkers {
+				if !strings.Contains(line, m) {
+					continue
+				}
+				if i >= firstExceptionMarker {
+					return "boot failure: " + strings.TrimSpace(line), true
+				}
+				if first == "" {
+					first = strings.TrimSpace(line)
+				}
 			}
 		}
+	}
+	if first != "" {
+		return "boot failure: " + first, true
 	}
 	return "", false
 }

@@ -246,3 +246,20 @@ func TestDomainsAndApps(t *testing.T) {
 		t.Errorf("apps: %s %s %s", p.Server(), p.AppFor(ServerUvicorn), p.AppFor(ServerGunicorn))
 	}
 }
+
+// The reason of a boot failure is the exception's own line, whether the
+// traceback came as one entry (as the journal keeps it) or as lines, and
+// even when the server's "Worker failed to boot" came first.
+func TestBootFailureReasonIsTheException(t *testing.T) {
+	traceback := "Traceback (most recent call last):\n  File \"/srv/mysite/wsgi.py\", line 1, in <module>\n    import missing\nModuleNotFoundError: No module named 'missing'"
+	for name, stderr := range map[string][]string{
+		"one entry":        {"[INFO] Booting worker", traceback, "[INFO] Worker exiting"},
+		"lines":            strings.Split(traceback, "\n"),
+		"boot error first": {"<HaltServer 'Worker failed to boot.' 3>", traceback},
+	} {
+		reason, fatal := isBootFailure(ExitInfo{Code: 1, Stderr: stderr}, true)
+		if !fatal || reason != "boot failure: ModuleNotFoundError: No module named 'missing'" {
+			t.Errorf("%s: fatal=%v reason=%q, want the exception's line", name, fatal, reason)
+		}
+	}
+}

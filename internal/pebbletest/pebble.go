@@ -86,7 +86,19 @@ type Options struct {
 	// Profiles replace DefaultProfiles when set. Pebble picks one at
 	// random for an order that names none.
 	Profiles map[string]Profile
+	// Debian runs Debian's pebble 2.4.0 (/usr/bin/pebble, apt package
+	// pebble) instead of v2.10.3: a real CA of the older kind, with no
+	// renewal information, profiles, IP identifiers, issuer domain names
+	// or dns-persist-01.
+	Debian bool
 }
+
+// debianPebble and debianChalltestsrv are the binaries of Debian's pebble
+// package.
+const (
+	debianPebble       = "/usr/bin/pebble"
+	debianChalltestsrv = "/usr/bin/pebble-challtestsrv"
+)
 
 // Start is StartWith with the default profiles.
 func Start(t testing.TB, httpPort, tlsPort int) *Server {
@@ -109,7 +121,14 @@ func StartWith(t testing.TB, opts Options) *Server {
 	if opts.Profiles == nil {
 		opts.Profiles = DefaultProfiles
 	}
-	pebbleBin, ctsBin := binaries(t)
+	pebbleBin, ctsBin := debianPebble, debianChalltestsrv
+	if opts.Debian {
+		if _, err := os.Stat(pebbleBin); err != nil {
+			t.Fatalf("Debian's pebble is not installed (scripts/ensure-deps test installs the apt package pebble): %v", err)
+		}
+	} else {
+		pebbleBin, ctsBin = binaries(t)
+	}
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		p, stop, err := start(t, pebbleBin, ctsBin, opts)
@@ -181,11 +200,21 @@ func start(t testing.TB, pebbleBin, ctsBin string, opts Options) (p *Server, sto
 		return nil
 	}
 
-	cts := exec.Command(ctsBin,
+	ctsArgs := []string{
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-dnsserver", p.DNSAddr,
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
-		"-management", fmt.Sprintf("127.0.0.1:%d", ctsPort))
+		"-management", fmt.Sprintf("127.0.0.1:%d", ctsPort)}
+	if opts.Debian {
+		// Debian's challtestsrv 2.4.0 names its DNS server -dns01 and
+		// has no DNS-over-HTTPS.
+		ctsArgs = []string{
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+			"-dns01", p.DNSAddr,
+			"-http01", "", "-https01", "", "-tlsalpn01", "",
+			"-management", fmt.Sprintf("127.0.0.1:%d", ctsPort)}
+	}
+	cts := exec.Command(ctsBin, ctsArgs...)
 	if err := run(cts); err != nil {
 		return p, stop, err
 	}
