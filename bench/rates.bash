@@ -6,9 +6,10 @@
 # idle. Same backend as the proxy suite (nginx answering "ok\n" on CPU 1,
 # over TCP); each proxy has one worker pinned to CPU 0; the load runs on
 # CPU 1. Proxies: nginx, frontdoor (defaults: busy polling on) and
-# frontdoor --busy-poll 0 ("nopoll"), in alternation, ROUNDS times; the
-# median of the rounds is reported, with ratios against issue 17's
-# targets.
+# frontdoor --busy-poll 0 ("nopoll"), all three up for the whole suite on
+# ports of their own, measured one after the other at each rate, in an
+# order rotated each round, ROUNDS times; the median of the rounds is
+# reported, with ratios against issue 17's targets.
 #
 # Fixed rates are sent by bench/rateload (open-loop, like wrk2: latency
 # counted from when a request was due, so a stall is charged to every
@@ -23,9 +24,9 @@
 # /proc/PID/stat (plenty of ticks there).
 #
 # Idle: each proxy started, one request made through it (so frontdoor's
-# backend pool holds a connection, as on a live site), then watched with
-# no traffic for IDLE (default 60s): CPU in % of one core, and wake-ups a
-# second.
+# backend pool holds a connection, as on a live site), left 5 s to settle,
+# then watched with no traffic for IDLE (default 60s): CPU in % of one
+# core, and wake-ups a second.
 #
 # Env: DURATION (each figure, default 10s), IDLE (default 60s), RATES
 # (default "100 1000 5000"). Raw outputs in bench/out/rates/.
@@ -85,14 +86,24 @@ run_rates() {
 	[ -f "$www/1m.bin" ] || head -c 1048576 /dev/urandom > "$www/1m.bin"
 	start_backend
 
-	local r i n=${#rates_proxies[@]} p sc f
+	# Every proxy runs for the whole suite, each on a port of its own
+	# (an idle one costs nothing), so that the three figures of a rate are
+	# taken seconds apart, in an order rotated each round.
+	local r i n=${#rates_proxies[@]} p sc f base_port=$proxy_port
+	local -A port ppid
+	for i in $(seq 0 $((n - 1))); do
+		p=${rates_proxies[$i]}
+		proxy_port=$((base_port + i))
+		start_proxy "$p" tcp
+		port[$p]=$proxy_port
+		ppid[$p]=$PROXY_PID
+	done
 	local scenarios=("${rates_list[@]}" flat)
 	for r in $(seq "$rounds"); do
-		for i in $(seq 0 $((n - 1))); do
-			# Rotated each round, so that no proxy always follows the same one.
-			p=${rates_proxies[$(((i + r - 1) % n))]}
-			start_proxy "$p" tcp
-			for sc in "${scenarios[@]}"; do
+		for sc in "${scenarios[@]}"; do
+			for i in $(seq 0 $((n - 1))); do
+				p=${rates_proxies[$(((i + r - 1) % n))]}
+				proxy_port=${port[$p]} PROXY_PID=${ppid[$p]}
 				f=$rdir/r$r-$sc-$p.txt
 				if [ "$sc" = flat ]; then
 					rates_flat "$f"
@@ -102,15 +113,16 @@ run_rates() {
 				printf 'round %d %-16s %6s: %8.0f req/s p99 %7.3f ms %7.1f us/req\n' "$r" "$p" "$sc" \
 					"$(rates_key "$f" rate)" "$(rates_key "$f" p99_ms)" "$(rates_key "$f" cpu_us_per_req)" >&2
 			done
-			stop_proxy
 		done
 	done
+	for p in "${rates_proxies[@]}"; do stop_pid "${ppid[$p]}"; done
+	proxy_port=$base_port
 
-	# Idle: nginx and frontdoor (with no traffic, frontdoor polls nothing:
-	# its defaults stand for both).
+	# Idle: nginx and frontdoor alone (with no traffic, frontdoor polls
+	# nothing: its defaults stand for both).
 	for p in nginx frontdoor; do
 		start_proxy "$p" tcp
-		sleep 1
+		sleep 5 # past the start-up: its GC, the runtime's first timers
 		taskset -c 1 "$out/rateload" -idle -d "$idle_duration" -pid "$PROXY_PID" -threads \
 			> "$rdir/idle-$p.txt" 2> "$rdir/idle-$p.txt.threads"
 		stop_proxy
