@@ -36,7 +36,7 @@ mutate-acme:
 slowtest:
 	scripts/slowtest
 
-## bench: frontdoor against nginx (and haproxy, caddy) side by side; bench/run SUITE for one (static, proxy, tls, load, rates)
+## bench: frontdoor against nginx (and haproxy, caddy) side by side; bench/run SUITE for one (static, proxy, tls, h2, load, rates)
 bench:
 	scripts/ensure-deps bench
 	$(MAKE) build

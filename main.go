@@ -49,10 +49,10 @@ Usage:
   frontdoor trust [--admin SOCKET | --config FILE | --state FILE] [--dir DIR] [--root DIR]
                                          add the local CA's root (for https://localhost) to the system trust store, beside every other CA
   frontdoor file-server --listen ADDR --root DIR [--workers N] [--access-log PATH|-|off] [--inline-max BYTES] [--busy-poll DURATION]
-                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]] [--http2=false] [--h2c]
                                          serve a directory without a configuration file
   frontdoor reverse-proxy --listen ADDR --to UPSTREAM [--to UPSTREAM]... [--static PREFIX=DIR]... [--workers N] [--access-log PATH|-|off] [--busy-poll DURATION]
-                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]]
+                        [--dotfiles] [--tls-cert FILE --tls-key FILE | --tls local [--state FILE]] [--http2=false] [--h2c]
                                          proxy to an application (unix:/path or host:port) without a configuration file
   frontdoor help                         this text
 
@@ -173,6 +173,7 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 	dotfiles := dotfilesFlag(fs)
 	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
+	h2 := http2Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func cmdFileServer(args []string, stderr io.Writer) error {
 	}
 	return appliance.FileServer(context.Background(), appliance.FileServerOptions{
 		Listen: *listen, TLS: q, Root: *root, Workers: *workers, AccessLog: *accessLog, InlineMax: *inlineMax, BusyPoll: busyPoll(),
-		Dotfiles: *dotfiles, Logger: newLogger(stderr),
+		Dotfiles: *dotfiles, HTTP2: h2(), Logger: newLogger(stderr),
 	})
 }
 
@@ -203,6 +204,7 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 	dotfiles := dotfilesFlag(fs)
 	busyPoll := busyPollFlag(fs)
 	tlsOpts := tlsFlags(fs)
+	h2 := http2Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -220,7 +222,7 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 	}
 	return appliance.ReverseProxy(context.Background(), appliance.ReverseProxyOptions{
 		Listen: *listen, TLS: q, To: to, Static: statics, Workers: *workers, AccessLog: *accessLog, BusyPoll: busyPoll(),
-		Dotfiles: *dotfiles, Logger: newLogger(stderr),
+		Dotfiles: *dotfiles, HTTP2: h2(), Logger: newLogger(stderr),
 	})
 }
 
@@ -228,6 +230,14 @@ func cmdReverseProxy(args []string, stderr io.Writer) error {
 // with "." (.env, .git/…), which get 404 by default.
 func dotfilesFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool("dotfiles", false, `serve names with a path segment starting with "." (.env, .git/…); by default they get 404, except /.well-known/`)
+}
+
+// http2Flags adds --http2 and --h2c to fs; the returned function gives
+// their values after parsing.
+func http2Flags(fs *flag.FlagSet) func() appliance.QuickHTTP2 {
+	on := fs.Bool("http2", true, "with TLS, offer HTTP/2 (ALPN h2); --http2=false serves HTTP/1.1 only")
+	h2c := fs.Bool("h2c", false, "without TLS, accept HTTP/2 with prior knowledge (h2c) besides HTTP/1.1")
+	return func() appliance.QuickHTTP2 { return appliance.QuickHTTP2{Off: !*on, H2C: *h2c} }
 }
 
 // busyPollFlag adds --busy-poll to fs; the returned function gives the

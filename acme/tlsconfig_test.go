@@ -15,8 +15,13 @@ func TestTLSConfigPolicy(t *testing.T) {
 	if cfg.MinVersion != tls.VersionTLS12 || cfg.MaxVersion != 0 {
 		t.Errorf("versions %x..%x, want TLS 1.2 up to the newest", cfg.MinVersion, cfg.MaxVersion)
 	}
-	if !slices.Equal(cfg.NextProtos, []string{"http/1.1", "acme-tls/1"}) {
-		t.Errorf("ALPN %v (no h2 until HTTP/2 exists)", cfg.NextProtos)
+	if !slices.Equal(cfg.NextProtos, []string{"h2", "http/1.1", "acme-tls/1"}) {
+		t.Errorf("ALPN %v, want h2 first, then http/1.1 and acme-tls/1", cfg.NextProtos)
+	}
+	off := m.TLSConfig()
+	WithoutHTTP2(off)
+	if !slices.Equal(off.NextProtos, []string{"http/1.1", "acme-tls/1"}) || !slices.Equal(cfg.NextProtos, []string{"h2", "http/1.1", "acme-tls/1"}) {
+		t.Errorf("WithoutHTTP2: ALPN %v (and the other config's %v)", off.NextProtos, cfg.NextProtos)
 	}
 	for _, id := range cfg.CipherSuites {
 		for _, insecure := range tls.InsecureCipherSuites() {

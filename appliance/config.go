@@ -41,6 +41,13 @@ type ServerConfig struct {
 	// nor https is set; when only http is set, none. Ignored for a socket
 	// passed by systemd under the name "https".
 	HTTPS []string `toml:"https"`
+	// HTTP2 offers HTTP/2 (ALPN h2) on the HTTPS listeners (default
+	// true); false: clients speak HTTP/1.1 there.
+	HTTP2 *bool `toml:"http2"`
+	// H2C accepts HTTP/2 with prior knowledge on the plain-HTTP listeners
+	// (default false): for frontdoor behind a TLS-terminating balancer
+	// that speaks h2c.
+	H2C bool `toml:"h2c"`
 	// Workers is the number of event-loop workers (default: CPU cores).
 	Workers int `toml:"workers"`
 	// MaxConnectionsPerWorker caps each worker (default 10000).
@@ -63,12 +70,18 @@ type ServerConfig struct {
 	RuntimeDir string `toml:"runtime_dir"`
 }
 
+// http2 reports whether the HTTPS listeners offer HTTP/2.
+func (s *ServerConfig) http2() bool { return s.HTTP2 == nil || *s.HTTP2 }
+
 // LimitsConfig is the [limits] table.
 type LimitsConfig struct {
 	MaxHeaderBytes int   `toml:"max_header_bytes"` // default 16384
 	MaxTargetBytes int   `toml:"max_target_bytes"` // default 8192
 	MaxHeaders     int   `toml:"max_headers"`      // default 100
 	MaxBodyBytes   int64 `toml:"max_body_bytes"`   // default 104857600 (100 MiB)
+	// MaxConcurrentStreams bounds the HTTP/2 streams a client may have
+	// open on one connection (default 100).
+	MaxConcurrentStreams int `toml:"max_concurrent_streams"`
 	// Per client address, off by default (0): connections over the cap are
 	// answered 503; requests over the rate get 429 with Retry-After.
 	MaxConnectionsPerIP int     `toml:"max_connections_per_ip"`

@@ -43,6 +43,7 @@ var engineKeys = map[string]string{
 	"Limits.MaxTargetBytes":            "limits.max_target_bytes",
 	"Limits.MaxHeaders":                "limits.max_headers",
 	"Limits.MaxBodyBytes":              "limits.max_body_bytes",
+	"Limits.MaxStreams":                "limits.max_concurrent_streams",
 	"Limits.Clients.MaxConnsPerIP":     "limits.max_connections_per_ip",
 	"Limits.Clients.RequestsPerSecond": "limits.requests_per_second_per_ip",
 	"Limits.Clients.Burst":             "limits.burst_per_ip",

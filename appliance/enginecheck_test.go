@@ -63,6 +63,7 @@ func TestDocsStateTheEngineDefaults(t *testing.T) {
 		"limits.max_target_bytes":           d.Limits.MaxTargetBytes,
 		"limits.max_headers":                d.Limits.MaxHeaders,
 		"limits.max_body_bytes":             d.Limits.MaxBodyBytes,
+		"limits.max_concurrent_streams":     d.Limits.MaxStreams,
 		"limits.max_connections_per_ip":     d.Limits.Clients.MaxConnsPerIP,
 		"limits.requests_per_second_per_ip": d.Limits.Clients.RequestsPerSecond,
 		"timeouts.request_head":             d.Timeouts.RequestHead,

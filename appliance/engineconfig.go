@@ -24,6 +24,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			MaxTargetBytes: c.Limits.MaxTargetBytes,
 			MaxHeaders:     c.Limits.MaxHeaders,
 			MaxBodyBytes:   c.Limits.MaxBodyBytes,
+			MaxStreams:     c.Limits.MaxConcurrentStreams,
 			Clients: proxy.ClientLimits{
 				MaxConnsPerIP:     c.Limits.MaxConnectionsPerIP,
 				RequestsPerSecond: c.Limits.RequestsPerSecondIP,

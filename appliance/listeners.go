@@ -32,6 +32,7 @@ func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activate
 			}
 			switch s.Name {
 			case systemd.SocketHTTP:
+				l.H2C = cfg.Server.H2C
 			case systemd.SocketHTTPS:
 				l.TLS = true
 			default:
@@ -54,6 +55,7 @@ func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activate
 				return nil, false, cfg.bindError(fmt.Sprintf("%s[%d]", kind.key, i), addr, err)
 			}
 			l.TLS = kind.name == systemd.SocketHTTPS
+			l.H2C = !l.TLS && cfg.Server.H2C
 			ls = append(ls, l)
 		}
 	}

@@ -26,7 +26,16 @@ type FileServerOptions struct {
 	InlineMax int64         // proxy.FileCacheConfig.InlineMax
 	BusyPoll  time.Duration // proxy.Config.BusyPoll
 	Dotfiles  bool          // proxy.Static.Dotfiles: serve .env, .git/…
+	HTTP2     QuickHTTP2
 	Logger    *slog.Logger
+}
+
+// QuickHTTP2 is what a quick mode's listener speaks besides HTTP/1.1.
+type QuickHTTP2 struct {
+	// Off: with TLS, HTTP/2 is not offered in ALPN (on by default).
+	Off bool
+	// H2C: without TLS, HTTP/2 with prior knowledge is accepted.
+	H2C bool
 }
 
 // FileServer serves a directory until SIGTERM or SIGINT, like Caddy's
@@ -45,7 +54,7 @@ func FileServer(ctx context.Context, o FileServerOptions) error {
 		FileCache: proxy.FileCacheConfig{InlineMax: o.InlineMax},
 		Sites:     []proxy.Site{{Routes: []proxy.Route{{Prefix: "/", Static: &proxy.Static{Root: root, Dotfiles: o.Dotfiles}}}}},
 	}
-	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, accessLog: o.AccessLog, logger: o.Logger,
+	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, http2: o.HTTP2, accessLog: o.AccessLog, logger: o.Logger,
 		what: "file server", attrs: []any{"root", root}}, cfg)
 }
 
@@ -54,6 +63,7 @@ func FileServer(ctx context.Context, o FileServerOptions) error {
 type quickRun struct {
 	listen    string
 	tls       QuickTLS
+	http2     QuickHTTP2
 	accessLog string // "-", a path, or "" / "off"
 	logger    *slog.Logger
 	what      string
@@ -73,7 +83,7 @@ func runQuick(ctx context.Context, q quickRun, cfg proxy.Config) error {
 	if closer != nil {
 		defer closer.Close()
 	}
-	l, tlsCfg, closeTLS, err := quickListener(q.listen, q.tls, q.logger)
+	l, tlsCfg, closeTLS, err := quickListener(q.listen, q.tls, q.http2, q.logger)
 	if err != nil {
 		return err
 	}
@@ -114,6 +124,7 @@ type ReverseProxyOptions struct {
 	AccessLog string
 	BusyPoll  time.Duration // proxy.Config.BusyPoll
 	Dotfiles  bool          // proxy.Static.Dotfiles for every --static
+	HTTP2     QuickHTTP2
 	Logger    *slog.Logger
 }
 
@@ -149,7 +160,7 @@ func ReverseProxy(ctx context.Context, o ReverseProxyOptions) error {
 		Upstreams: []proxy.Upstream{up},
 		Sites:     []proxy.Site{site},
 	}
-	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, accessLog: o.AccessLog, logger: o.Logger,
+	return runQuick(ctx, quickRun{listen: o.Listen, tls: o.TLS, http2: o.HTTP2, accessLog: o.AccessLog, logger: o.Logger,
 		what: "reverse proxy", attrs: []any{"to", o.To}}, cfg)
 }
 
@@ -200,18 +211,22 @@ func quickTLSConfig(q QuickTLS, log *slog.Logger) (*tls.Config, func(), error) {
 }
 
 // quickListener opens the quick mode's listener, TLS when asked.
-func quickListener(addr string, q QuickTLS, log *slog.Logger) (proxy.Listener, *tls.Config, func(), error) {
+func quickListener(addr string, q QuickTLS, h2 QuickHTTP2, log *slog.Logger) (proxy.Listener, *tls.Config, func(), error) {
 	l, err := proxy.Listen(addr, "http")
 	if err != nil {
 		return proxy.Listener{}, nil, nil, fmt.Errorf("--listen: %w", err)
 	}
 	if !q.enabled() {
+		l.H2C = h2.H2C
 		return l, nil, func() {}, nil
 	}
 	cfg, closer, err := quickTLSConfig(q, log)
 	if err != nil {
 		closeListeners([]proxy.Listener{l})
 		return proxy.Listener{}, nil, nil, err
+	}
+	if h2.Off {
+		acme.WithoutHTTP2(cfg) // before its first use
 	}
 	l.TLS, l.Name = true, "https"
 	return l, cfg, closer, nil

@@ -16,6 +16,9 @@ import (
 //   - server.http, server.https: the listening sockets are opened once (and
 //     under systemd they are the socket units', which the file does not
 //     choose; see activated below).
+//   - server.http2, server.h2c: what the listeners speak is set when they
+//     are opened (h2 in the TLS configuration's ALPN, h2c on the plain
+//     listeners).
 //   - server.workers: each worker owns its connections, its epoll and its
 //     pools; their number is fixed for the engine's life.
 //   - server.state: the state database is open, with its lock.
@@ -30,6 +33,8 @@ type restartKey struct {
 var restartKeys = []restartKey{
 	{"server.http", func(c *Config) any { return c.Server.HTTP }},
 	{"server.https", func(c *Config) any { return c.Server.HTTPS }},
+	{"server.http2", func(c *Config) any { return c.Server.http2() }},
+	{"server.h2c", func(c *Config) any { return c.Server.H2C }},
 	{"server.workers", func(c *Config) any { return c.Server.Workers }},
 	{"server.state", func(c *Config) any { return c.Server.State }},
 	{"server.runtime_dir", func(c *Config) any { return c.Server.RuntimeDir }},

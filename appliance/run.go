@@ -117,7 +117,7 @@ func (a *Appliance) start() error {
 			closeListeners(listeners)
 			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
 		}
-		a.tlsConfig = a.certs.TLSConfig()
+		a.tlsConfig = a.servedTLS(a.certs)
 		a.certsCA, _ = readDirectoryCA(a.cfg) // newCertManager has just read it
 	}
 	engine, err := proxy.New(a.engineConfig(a.cfg, accessLog), listeners)
@@ -262,6 +262,17 @@ func (a *Appliance) certManager() *acme.Manager {
 	a.certsMu.Lock()
 	defer a.certsMu.Unlock()
 	return a.certs
+}
+
+// servedTLS is the live TLS configuration the engine serves with from m:
+// HTTP/2 offered in ALPN unless the configuration the daemon started with
+// turned it off (server.http2 needs a restart: reloadkeys.go).
+func (a *Appliance) servedTLS(m *acme.Manager) *tls.Config {
+	cfg := m.TLSConfig()
+	if !a.started.Server.http2() {
+		acme.WithoutHTTP2(cfg)
+	}
+	return cfg
 }
 
 func (a *Appliance) setCerts(m *acme.Manager, cfg *tls.Config) {

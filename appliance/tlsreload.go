@@ -42,7 +42,7 @@ func (a *Appliance) prepareCerts(cfg *Config) (*certsChange, error) {
 	if ch.next, err = a.newCertManager(cfg, max(a.httpPort, 80)); err != nil {
 		return nil, err
 	}
-	ch.tls = ch.next.TLSConfig()
+	ch.tls = a.servedTLS(ch.next)
 	ch.ca, _ = readDirectoryCA(cfg) // newCertManager has just read it
 	return ch, nil
 }

@@ -99,6 +99,7 @@ func (w *worker) newConn(fd int, l *listenerItem, sa *unix.RawSockaddrAny) {
 	// A new connection gets the head deadline at once: one that never
 	// sends a byte must not hold a descriptor for longer than a slow one.
 	w.loop.Arm(&c.timer, timerHead)
+	c.sniff = l.H2C
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {

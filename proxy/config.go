@@ -35,8 +35,10 @@ type Config struct {
 	Sites []Site
 	// TLS is the configuration for connections accepted on TLS listeners
 	// (Listener.TLS). The engine serves with this very pointer, so a
-	// manager may rotate its session-ticket keys in place. Nil: TLS
-	// listeners close every connection.
+	// manager may rotate its session-ticket keys in place. A connection
+	// that negotiates "h2" in ALPN speaks HTTP/2, so listing "h2" in
+	// NextProtos turns HTTP/2 on (acme's configurations do; see
+	// acme.WithoutHTTP2). Nil: TLS listeners close every connection.
 	TLS *tls.Config
 	// ACMEChallenge answers GET /.well-known/acme-challenge/TOKEN on plain
 	// listeners (HTTP-01): the body and true, or false for 404. Nil: 404.
@@ -61,7 +63,12 @@ type Limits struct {
 	MaxTargetBytes int   // request target (default 8 KiB; 414 above)
 	MaxHeaders     int   // header fields (default 100; 431 above)
 	MaxBodyBytes   int64 // request body (default 100 MiB; 413 above)
-	Clients        ClientLimits
+	// MaxStreams bounds the HTTP/2 streams a client may have open at once
+	// on one connection (default 100; more are refused with
+	// REFUSED_STREAM, which clients retry). An HTTP/2 request head obeys
+	// MaxHeaderBytes and MaxHeaders like an HTTP/1.1 one.
+	MaxStreams int
+	Clients    ClientLimits
 }
 
 // Timeouts bound how long a client may take.
@@ -153,6 +160,15 @@ type Static struct {
 // second.
 const DefaultBusyPoll = 100 * time.Microsecond
 
+// DefaultMaxStreams is Limits.MaxStreams's default, and maxStreams the
+// most Validate accepts: each open stream may hold a request and a
+// response buffer (Proxy.BufferMemory), so the streams of one connection
+// bound its memory.
+const (
+	DefaultMaxStreams = 100
+	maxStreams        = 1000
+)
+
 // DefaultMaxHeaderBytes is Limits.MaxHeaderBytes's default; minHeaderBytes
 // is the least Validate accepts (a request line and a few fields).
 const (
@@ -201,6 +217,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Limits.MaxBodyBytes <= 0 {
 		c.Limits.MaxBodyBytes = 100 << 20
+	}
+	if c.Limits.MaxStreams <= 0 {
+		c.Limits.MaxStreams = DefaultMaxStreams
 	}
 	if c.FileCache.Entries <= 0 {
 		c.FileCache.Entries = 1024

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"frontdoor/proxy/http2"
 	"frontdoor/proxy/loop"
 	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
@@ -35,6 +36,9 @@ const (
 	stateLinger
 	// stateTunnel: an upgraded connection (WebSocket) relayed both ways.
 	stateTunnel
+	// stateHTTP2: the connection speaks HTTP/2 (http2conn.go): its codec
+	// says whether it is idle or serving streams.
+	stateHTTP2
 	// stateClosed: the descriptor is closed; stale events are ignored.
 	stateClosed
 )
@@ -64,6 +68,12 @@ type conn struct {
 	wOff    int    // bytes of wbuf already sent
 	// ex is the exchange in progress (HTTP/1.1 has one at a time).
 	ex *exchange
+	// h2 is the HTTP/2 state of a connection in stateHTTP2.
+	h2 *h2conn
+	// sniff: an h2c listener's connection whose first bytes have not yet
+	// told HTTP/2's preface from an HTTP/1.1 request; sniffedH1: they were
+	// not the preface, and no request has been read yet.
+	sniff, sniffedH1 bool
 }
 
 // isTLS reports a connection accepted on a TLS listener.
@@ -98,9 +108,18 @@ func (c *conn) drive() {
 			c.readHandshake()
 			return
 		case stateIdle, stateActive:
+			if c.sniff && !c.sniffPreface() {
+				return
+			}
+			if c.state == stateHTTP2 {
+				continue
+			}
 			if !c.serveHTTP1() {
 				return
 			}
+		case stateHTTP2:
+			c.serveHTTP2()
+			return
 		case stateTunnel:
 			c.ex.pumpTunnel()
 			return
@@ -115,6 +134,10 @@ func (c *conn) drive() {
 
 // OnTimeout is the loop's entry for the connection's timer.
 func (c *conn) OnTimeout(kind loop.TimerKind) {
+	if c.h2 != nil && (kind == timerHead || kind == timerKeepAlive) {
+		c.h2.timeout() // GOAWAY, then close
+		return
+	}
 	switch kind {
 	case timerHead:
 		if len(c.rbuf) > 0 && c.ex != nil && c.ex.phase == phaseHead {
@@ -199,9 +222,11 @@ func (c *conn) fill() bool {
 		case n == 0:
 			// The client closed its side. A request still in the buffer
 			// is served; a partial one is dropped with the connection.
+			// An HTTP/2 connection may have streams in flight, read
+			// earlier: settle answers them, then closes (peerGone).
 			c.readable = false
 			c.peerClosed = true
-			if len(c.rbuf) == 0 {
+			if len(c.rbuf) == 0 && c.state != stateHTTP2 {
 				c.close()
 				return false
 			}
@@ -365,6 +390,8 @@ func (c *conn) close() {
 		c.ex = nil
 		ex.release()
 	}
+	c.state = stateClosed // before the streams go: nothing writes any more
+	c.releaseHTTP2()
 	c.releaseBuffers()
 	if c.ts != nil {
 		c.ts.Shut() // ends a handshake goroutine's wait
@@ -435,6 +462,30 @@ func (c *conn) drainLinger() {
 			return
 		}
 	}
+}
+
+// sniffPreface tells, on an h2c listener, an HTTP/2 client's preface
+// from an HTTP/1.1 request by the first bytes, and switches the
+// connection to HTTP/2 on the preface. It returns false while it must wait
+// for more bytes (or the connection was closed).
+func (c *conn) sniffPreface() bool {
+	if c.readable && !c.fill() {
+		return false
+	}
+	isH2, sure := http2.SniffPreface(c.rbuf)
+	if !sure {
+		if c.peerClosed {
+			c.close()
+		}
+		return false
+	}
+	c.sniff = false
+	if isH2 {
+		c.startHTTP2()
+	} else {
+		c.sniffedH1 = true
+	}
+	return true
 }
 
 // goIdle parks a keep-alive connection: buffers back to the pools, only the

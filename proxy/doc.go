@@ -1,6 +1,7 @@
 // Package proxy is frontdoor's edge engine: per-core event-loop workers on
-// epoll that accept connections, parse HTTP/1.1 strictly, serve static files
-// with sendfile and reverse-proxy to the application over keep-alive pools.
+// epoll that accept connections, speak HTTP/1.1 (parsed strictly) and
+// HTTP/2, serve static files with sendfile and reverse-proxy to the
+// application over keep-alive pools.
 //
 // A connection is owned by exactly one worker for its whole life; no
 // goroutine is parked per connection. Other goroutines reach a worker only
@@ -10,8 +11,8 @@
 //
 // A request goes down this list; each step names the file that does it
 // (the subpackages do the mechanisms: proxy/loop the event loop,
-// proxy/tlsterm TLS, proxy/http1 the parser, proxy/static the files,
-// proxy/upstream the application side).
+// proxy/tlsterm TLS, proxy/http1 the parser, proxy/http2 the HTTP/2 codec,
+// proxy/static the files, proxy/upstream the application side).
 //
 //	accept      accept.go           a listener's event: accept4, TCP_NODELAY, the
 //	                                per-client-address cap (limits.go), the
@@ -21,11 +22,22 @@
 //	                                deadline, keep-alive, send, linger
 //	TLS         tls.go              on a TLS listener: the handshake off the loop,
 //	                                then every byte through proxy/tlsterm (conn.read,
-//	                                conn.write)
+//	                                conn.write); ALPN "h2" chooses HTTP/2
 //	codec       http1conn.go        HTTP/1.1: a request head scanned and parsed
 //	                                (proxy/http1), an exchange begun, the request body
 //	                                decoded (Content-Length, chunked) as the exchange
 //	                                wants it
+//	            http2conn.go        HTTP/2 (ALPN h2, or the preface on an h2c
+//	                                listener: conn.sniffPreface): bytes fed to the
+//	                                proxy/http2 codec, its events dispatched — a
+//	                                stream's request begins an exchange, DATA feeds
+//	                                its body, RST_STREAM abandons it; the codec's
+//	                                output sent, stalled streams run again (pump);
+//	                                timers and the GOAWAY drain (settle, shutdown)
+//	            http2stream.go      one stream as the exchange's stream: the head's
+//	                                lines become HEADERS, the body, the file (pread)
+//	                                and the spool become DATA within the windows
+//	            http2tunnel.go      a WebSocket on a stream (extended CONNECT)
 //	route       route.go            rate limit, ACME HTTP-01, the site by Host and TLS
 //	                                name (router.go), redirects, the route by path
 //	exchange    exchange.go         one request and its response, whatever the
@@ -41,15 +53,19 @@
 //	            relay.go            the response head rewritten, the body relayed or
 //	                                spooled (compress.go); X-Accel-Redirect served
 //	                                from a file (accel.go)
-//	  tunnel    exchange_tunnel.go  a WebSocket: bytes both ways
+//	  tunnel    exchange_tunnel.go  a WebSocket: bytes both ways (over HTTP/2:
+//	                                http2tunnel.go)
 //	response    respond.go          status texts and error pages; heads and bodies
-//	                                queued through the stream (http1conn.go: head,
-//	                                send)
+//	                                queued through the stream (http1conn.go,
+//	                                http2stream.go: head, send)
 //	write       conn.go             flush: the head, then the file (sendfile) or the
-//	                                spool
+//	                                spool (HTTP/2: http2stream.go flush frames them,
+//	                                http2conn.go pump sends the frames)
 //	access log  accesslog.go        the JSON line
 //	keep-alive  http1conn.go        finishExchange: the next request, idleness,
-//	                                lingering, or close
+//	                                lingering, or close (HTTP/2: the stream ends,
+//	                                http2stream.go finish; the connection idles in
+//	                                http2conn.go settle)
 //
 // Around it: engine.go (New, Start, Reload, Shutdown: the workers and
 // their configuration), worker.go (one loop and what its connections
@@ -61,12 +77,13 @@
 //
 // An exchange knows no protocol: it reads its body and writes its
 // response through a stream (exchange.go), which the HTTP/1.1 connection
-// implements. HTTP/2 plugs in as a second codec: a connection that
-// negotiated "h2" is driven by a proxy/http2 Conn instead of
-// http1conn.go, each of its streams begins an exchange with the stream's
-// request (an http1.Request with Major 2) and implements stream — head
-// and send turn the exchange's header lines into HEADERS, the file range
-// and the response spool become DATA within the flow-control windows,
-// cut resets the stream — so that routing, static files and proxying are
-// the same code for both.
+// and each HTTP/2 stream implement. A connection that negotiated "h2" is
+// driven by a proxy/http2 Conn instead of http1conn.go; each of its
+// streams begins an exchange with the stream's request (an http1.Request
+// with Major 2) — head and send keep the exchange's header lines, which
+// flush turns into HEADERS, the file range and the response spool become
+// DATA within the flow-control windows, cut resets the stream — so that
+// routing, static files and proxying are the same code for both. A
+// WebSocket's extended CONNECT (RFC 8441) goes to the application as an
+// HTTP/1.1 Upgrade, and its tunnel is the stream's (http2tunnel.go).
 package proxy

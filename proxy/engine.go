@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/http2"
 )
 
 // Engine runs the event-loop workers. Create it with New, start it with
@@ -117,6 +118,7 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 	w.acceptTimer.Owner = w
 	w.dueTimer.Owner = w
 	w.pool = upstream.NewPool(l, timerUpConnect, timerUpIdle)
+	w.h2pool = http2.NewPool()
 	w.handshakes = tlsterm.NewHandshakes(max(32, 256/e.cfg.Workers), w.done)
 	w.applyConfig(e.cfg, e.router, e.groups, e.trusted)
 	w.alog = accessLog{out: e.cfg.AccessLog, log: func(msg string, args ...any) { e.log.Warn(msg, args...) }}
@@ -148,10 +150,11 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*upstrea
 		timerKeepAlive: t.KeepAlive, timerLinger: t.Linger,
 		timerUpConnect: cfg.Proxy.ConnectTimeout, timerUpRead: cfg.Proxy.ResponseTimeout,
 		timerUpIdle: cfg.Proxy.PoolIdle, timerUpRetry: 20 * time.Millisecond,
-		timerTunnel: cfg.Proxy.TunnelIdle, timerHandshake: t.TLSHandshake,
+		timerTunnel: cfg.Proxy.TunnelIdle, timerHandshake: t.TLSHandshake, timerH2Hold: t.BodyIdle,
 	} {
 		w.loop.SetTimeout(kind, d)
 	}
+	w.h2cfg = newHTTP2Config(cfg)
 	w.headLimits = http1.Limits{
 		MaxHeadBytes:   cfg.Limits.MaxHeaderBytes,
 		MaxTargetBytes: cfg.Limits.MaxTargetBytes,
@@ -251,6 +254,9 @@ func (e *Engine) Reload(cfg Config) error {
 		w.applyConfig(newCfg, rt, groups, trusted)
 		w.alog.flush()
 		w.alog.out = newCfg.AccessLog
+		// HTTP/2 connections drain (GOAWAY): their clients open new ones,
+		// whose settings and limits are the new configuration's.
+		w.shutdownHTTP2()
 	})
 	old.close()
 	return nil
@@ -309,6 +315,7 @@ func (w *worker) startDrain(grace int64) {
 			idle = append(idle, c)
 		}
 	})
+	w.shutdownHTTP2()
 	for _, c := range idle {
 		if c.state != stateIdle {
 			continue
@@ -317,6 +324,22 @@ func (w *worker) startDrain(grace int64) {
 		c.drive()
 		if c.state == stateIdle && len(c.rbuf) == 0 {
 			c.close()
+		}
+	}
+}
+
+// shutdownHTTP2 starts a graceful drain on every HTTP/2 connection: a
+// GOAWAY that lets the streams in flight finish, after which each closes.
+func (w *worker) shutdownHTTP2() {
+	var h2 []*conn
+	w.loop.Each(func(h loop.Handler) {
+		if c, ok := h.(*conn); ok && c.state == stateHTTP2 {
+			h2 = append(h2, c)
+		}
+	})
+	for _, c := range h2 {
+		if c.state == stateHTTP2 {
+			c.h2.shutdown()
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 // an upgraded tunnel (exchange_tunnel.go), routed by route.go. It does not
 // know the protocol the request came in on: it reads the request's body
 // and writes its response through a stream, which a protocol codec
-// provides — the HTTP/1.1 connection (http1conn.go) today, an HTTP/2 stream
-// next — so both go through the same routing, static and proxy code.
+// provides — the HTTP/1.1 connection (http1conn.go) or an HTTP/2 stream
+// (http2stream.go) — so both go through the same routing, static and proxy
+// code.
 //
 // Exchanges come from a per-worker free list and live only while their
 // request is in progress.
@@ -42,16 +43,24 @@ type stream interface {
 	// fits reports whether n body bytes fit beside head in the stream's
 	// buffer, so that they leave with it in one write.
 	fits(head []byte, n int) bool
-	// flush writes what is queued. It returns true once everything is
-	// out, false when the client must read first (the stream resumes
-	// when it has) or the stream ended.
+	// flush writes what is queued (HTTP/2: frames it into the
+	// connection's output, END_STREAM on the last piece once the
+	// exchange will queue nothing more). It returns true once everything
+	// is out, false when the client must read first or grant window (the
+	// stream resumes when it has) or the stream ended.
 	flush() bool
 	// resume drives the stream after the exchange made progress outside
 	// its events (the upstream connection, a timer).
 	resume()
+	// tunnel answers the application's 101 Switching Protocols (a
+	// WebSocket) and relays bytes both ways from then on; rest is what
+	// the application sent after its head. HTTP/1.1 takes the connection
+	// over (exchange_tunnel.go); HTTP/2 answers 200 to the extended
+	// CONNECT and carries the bytes in DATA frames (http2tunnel.go).
+	tunnel(rest []byte)
 	// cut ends a response whose body is incomplete (the application went
 	// away in the middle): the client must be able to tell, so HTTP/1.x
-	// closes the connection.
+	// closes the connection and HTTP/2 resets the stream.
 	cut()
 	// closed reports that the stream ended (the client went away) and
 	// the exchange with it: nothing more may be done with the exchange.
@@ -114,12 +123,18 @@ type exchange struct {
 	// bodyUnread: the request has a body that will not be read (the
 	// answer came first, or the body was refused), so nothing after it on
 	// the connection can be trusted: HTTP/1.1 closes after the response,
-	// lingering.
+	// lingering. (HTTP/2 frames stay trustworthy: the codec resets the
+	// stream with NO_ERROR after the response instead.)
 	bodyUnread bool
 	// closeAfter: the response ends with its connection (HTTP/1.x) — its
 	// body is delimited by closing, it was cut short (the application
-	// went away), or it is a tunnel.
+	// went away), or it is a tunnel. HTTP/2 ignores it: the end of the
+	// stream delimits the body.
 	closeAfter bool
+	// connectUpgrade: an HTTP/2 extended CONNECT for a WebSocket (RFC
+	// 8441), sent to the application as the HTTP/1.1 Upgrade it expects
+	// (exchange_proxy.go, forward.go).
+	connectUpgrade bool
 
 	// h1 is what the HTTP/1.1 codec keeps for its request (http1conn.go); an
 	// HTTP/2 stream brings its own.

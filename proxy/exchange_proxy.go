@@ -94,6 +94,9 @@ func (px *proxyExchange) bodyRead() bool {
 
 var errUpstream = errors.New("upstream closed the connection")
 
+// methodGET is the method an HTTP/2 WebSocket's extended CONNECT becomes.
+var methodGET = []byte("GET")
+
 // startProxy begins a proxied request: the head for the application is
 // built at once (the client's head bytes may be overwritten while the body
 // is read), then the body is buffered completely before the application
@@ -122,7 +125,11 @@ func (ex *exchange) startProxy(s *site, rt *route) {
 		ex.respondUnavailable()
 		return
 	}
-	if r.Upgrade && !http1.EqualFold(bytes.TrimSpace(r.Header(http1.HeaderUpgrade)), "websocket") {
+	if ex.connectUpgrade {
+		// An HTTP/2 WebSocket (extended CONNECT, RFC 8441): the
+		// application gets the HTTP/1.1 handshake it expects (forward.go).
+		r.Method, r.Upgrade, r.ContentLength = methodGET, true, 0
+	} else if r.Upgrade && !http1.EqualFold(bytes.TrimSpace(r.Header(http1.HeaderUpgrade)), "websocket") {
 		// Only WebSocket is tunnelled: an "h2c" (or other) upgrade sent
 		// through would let a client speak a protocol the edge does not
 		// parse straight to the application. The request goes on as plain
@@ -563,10 +570,11 @@ func (px *proxyExchange) release() {
 	if px.comp != nil {
 		w.putCompressor(px.comp)
 	}
-	head, rid, hs := px.head[:0], px.requestID[:0], px.resp.Headers[:0]
+	head, rid, hs, trailer := px.head[:0], px.requestID[:0], px.resp.Headers[:0], px.respDec.Trailer[:0]
 	body, out := px.body, px.out
 	*px = proxyExchange{w: w, head: head, requestID: rid, body: body, out: out}
 	px.resp.Headers = hs
+	px.respDec.Trailer = trailer
 	px.respScan.Reset()
 	w.pxFree = append(w.pxFree, px)
 }

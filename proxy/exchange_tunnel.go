@@ -12,13 +12,14 @@ import (
 // A tunnel is an exchange answered with 101 Switching Protocols (a
 // WebSocket): it takes its HTTP/1.1 connection over, and bytes flow both
 // ways between the client and the application as they come, with an idle
-// timeout of their own. (HTTP/2 carries WebSockets on a stream, RFC 8441,
-// which would need a pump of its own.)
+// timeout of their own. (HTTP/2 carries a WebSocket on a stream, RFC
+// 8441: http2tunnel.go.)
 
-// startTunnel sends the 101 head and turns the connection into a tunnel.
-// The upstream connection is never pooled afterwards.
-func (ex *exchange) startTunnel(rest []byte) {
-	w, px, c := ex.w, ex.px, ex.c
+// tunnel sends the 101 head and turns the connection into a tunnel
+// (stream). The upstream connection is never pooled afterwards.
+func (c *conn) tunnel(rest []byte) {
+	ex := c.ex
+	w, px := ex.w, ex.px
 	resp := &px.resp
 	ex.status = 101
 	ex.closeAfter = true

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 
@@ -63,6 +65,9 @@ func (ex *exchange) buildUpstreamHead(b []byte) []byte {
 		if http1.IsHopByHop(h.ID) || h.Underscore || listsToken(connection, h.Name) {
 			continue
 		}
+		if ex.connectUpgrade && http1.EqualFold(h.Name, "sec-websocket-key") {
+			continue // ours is sent below
+		}
 		if w.trusted != nil && w.trusted.cloudflare && http1.EqualFold(h.Name, "cf-connecting-ip") {
 			if trusted {
 				cfIP = h.Value
@@ -109,7 +114,13 @@ func (ex *exchange) buildUpstreamHead(b []byte) []byte {
 	}
 	b = append(b, px.requestID...)
 	b = append(b, "\r\n"...)
-	if r.Upgrade {
+	if r.Upgrade && ex.connectUpgrade {
+		// RFC 8441 §5: the HTTP/1.1 handshake an extended CONNECT stands
+		// for, with the key HTTP/2 does without.
+		b = append(b, "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: "...)
+		b = w.newWebSocketKey(b)
+		b = append(b, "\r\n"...)
+	} else if r.Upgrade {
 		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
 		b = append(b, r.Header(http1.HeaderUpgrade)...)
 		b = append(b, "\r\n"...)
@@ -192,6 +203,16 @@ func (w *worker) newRequestID(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// newWebSocketKey appends a Sec-WebSocket-Key value: 16 random bytes in
+// base64 (RFC 6455 §4.1), a nonce the application answers with its
+// Sec-WebSocket-Accept.
+func (w *worker) newWebSocketKey(b []byte) []byte {
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], w.rng.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], w.rng.Uint64())
+	return base64.StdEncoding.AppendEncode(b, raw[:])
 }
 
 // appendContentLengthLine adds Content-Length for a request body.

@@ -96,9 +96,18 @@ func (c *conn) readRequest() bool {
 		if !errors.As(err, &pe) {
 			pe = &http1.Error{Status: 400}
 		}
+		if c.sniffedH1 && (pe.Status == 400 || pe.Status == 505) {
+			// On an h2c listener, a first request that is not HTTP/1.x
+			// is no HTTP at all, or an HTTP/2 client's broken preface:
+			// either way the connection ends without an answer it could
+			// not read (RFC 9113 §3.4).
+			c.close()
+			return false
+		}
 		c.refuse(pe.Status)
 		return true
 	}
+	c.sniffedH1 = false
 	c.w.loop.Disarm(&c.timer)
 	ex.req = &h.req
 	h.keepAlive = h.req.KeepAlive && !c.w.draining

@@ -16,6 +16,12 @@ type Listener struct {
 	Name string // "http", "https", or an address
 	Addr string // the bound address, for logs and status
 	TLS  bool
+	// H2C accepts HTTP/2 with prior knowledge on a plain listener (RFC
+	// 9113 §3.3): a connection that opens with the HTTP/2 preface speaks
+	// HTTP/2, any other HTTP/1.1. For a listener behind a TLS-terminating
+	// balancer that speaks h2c; off by default. (TLS listeners offer
+	// HTTP/2 in ALPN: Config.TLS.)
+	H2C bool
 }
 
 // listenBacklog is the accept queue asked of the kernel (capped by

@@ -26,7 +26,7 @@ func (ex *exchange) startResponse() {
 			ex.badGateway("101 Switching Protocols without an upgrade request")
 			return
 		}
-		ex.startTunnel(rest)
+		ex.s.tunnel(rest)
 		return
 	}
 	if target := resp.HeaderNamed("x-accel-redirect"); target != nil {
@@ -53,6 +53,9 @@ func (ex *exchange) startResponse() {
 	}
 	px.respLeft = resp.ContentLength
 	px.respDec.Reset()
+	// A client that does not take the chunked framing may still take the
+	// trailer fields (an HTTP/2 stream: a trailing HEADERS frame).
+	px.respDec.KeepTrailer = !chunked
 	px.reusable = resp.KeepAlive
 	memLimit, fileMax := w.proxyCfg.BufferMemory, w.proxyCfg.MaxTempFile
 	if px.streaming {

@@ -60,9 +60,13 @@ func (w *worker) handshakeFinished(c *conn, gen uint32, err error) {
 		c.close()
 		return
 	}
-	c.state = stateIdle
 	c.readable = true // the request may already be in the transport
-	w.loop.Arm(&c.timer, timerHead)
+	if ts.HTTP2() {
+		c.startHTTP2()
+	} else {
+		c.state = stateIdle
+		w.loop.Arm(&c.timer, timerHead)
+	}
 	c.drive()
 }
 

@@ -63,6 +63,9 @@ func (c *Config) Validate() ConfigErrors {
 	if c.Limits.MaxBodyBytes < 0 {
 		add("Limits.MaxBodyBytes", "must not be negative", "use 0 for the default of 100 MiB")
 	}
+	if n := c.Limits.MaxStreams; n < 0 || n > maxStreams {
+		add("Limits.MaxStreams", fmt.Sprintf("%d is outside 1..%d", n, maxStreams), fmt.Sprintf("use %d (the default) unless you know better", DefaultMaxStreams))
+	}
 	if l := c.Proxy.Compress.GzipLevel; l < 0 || l > 9 {
 		add("Proxy.Compress.GzipLevel", fmt.Sprintf("%d is not a gzip level", l), "use 1 (fastest) to 9 (smallest), or 0 for the default")
 	}

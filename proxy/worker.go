@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"frontdoor/proxy/http1"
+	"frontdoor/proxy/http2"
 	"frontdoor/proxy/loop"
 	"frontdoor/proxy/static"
 	"frontdoor/proxy/tlsterm"
@@ -59,6 +60,16 @@ type worker struct {
 	// no turn otherwise.
 	dueTimer loop.Timer
 
+	// HTTP/2: the codec's configuration (shared by the engine's
+	// workers, replaced on reload), its per-worker memory pool, and the
+	// free lists and scratch of http2conn.go and http2stream.go.
+	h2cfg        *http2.Config
+	h2pool       *http2.Pool
+	h2Free       []*h2conn
+	h2StreamFree []*h2stream
+	h2Fields     []http1.Header
+	h2Run        []*h2stream
+
 	rpool    loop.BufPool
 	wpool    loop.BufPool
 	exFree   []*exchange
@@ -105,6 +116,8 @@ const (
 	timerHandshake                             // TLS handshake
 	timerAcceptPause                           // listeners out of the epoll set after EMFILE (ArmAt)
 	timerWorkerDue                             // the worker's own next deadline: log flush, drain end (ArmAt)
+	timerH2Tick                                // an HTTP/2 connection's codec deadline (ArmAt)
+	timerH2Hold                                // an HTTP/2 answer waiting for its request's end
 )
 
 // run turns the worker's loop until the worker has drained.
@@ -153,6 +166,12 @@ func (w *worker) Recovered(owner any, r any) {
 		c = o
 	case *exchange:
 		c = o.c
+	case *h2conn:
+		c = o.c
+	case *h2stream:
+		if o.h != nil {
+			c = o.h.c
+		}
 	}
 	if c != nil && c.state != stateClosed {
 		c.fail()

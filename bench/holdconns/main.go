@@ -2,11 +2,14 @@
 // one request on each (so the server sees a finished request and an idle
 // keep-alive connection), prints "ready" and holds them until its standard
 // input closes. bench/run measures the server's resident memory before and
-// after, per held connection.
+// after, per held connection. With -h2 the connections speak HTTP/2 (over
+// TLS with ALPN h2, or h2c with prior knowledge): one stream each, the
+// server's SETTINGS acknowledged, then idle.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -17,6 +20,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 func main() {
@@ -24,6 +30,7 @@ func main() {
 	n := flag.Int("n", 9000, "connections")
 	path := flag.String("path", "/1k.bin", "path to request on each connection")
 	useTLS := flag.Bool("tls", false, "connect with TLS (certificates not verified)")
+	useH2 := flag.Bool("h2", false, "speak HTTP/2 (ALPN h2 with -tls, else h2c with prior knowledge)")
 	flag.Parse()
 	var rl syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
@@ -44,13 +51,31 @@ func main() {
 					errs <- err
 					return
 				}
+				c.SetDeadline(time.Now().Add(30 * time.Second))
 				if *useTLS {
-					tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+					cfg := &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}
+					if *useH2 {
+						cfg.NextProtos = []string{"h2"}
+					}
+					tc := tls.Client(c, cfg)
 					if err := tc.Handshake(); err != nil {
 						errs <- err
 						return
 					}
+					if *useH2 && tc.ConnectionState().NegotiatedProtocol != "h2" {
+						errs <- fmt.Errorf("the server did not negotiate h2")
+						return
+					}
 					c = tc
+				}
+				if *useH2 {
+					if err := h2Request(c, *path); err != nil {
+						errs <- err
+						return
+					}
+					c.SetDeadline(time.Time{})
+					conns[i] = c
+					continue
 				}
 				if _, err := c.Write(req); err != nil {
 					errs <- err
@@ -63,6 +88,7 @@ func main() {
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				c.SetDeadline(time.Time{})
 				conns[i] = c
 			}
 		}(g)
@@ -77,5 +103,42 @@ func main() {
 	io.Copy(io.Discard, os.Stdin)
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// h2Request opens HTTP/2 on c, acknowledges the server's SETTINGS and
+// makes one GET of path, read to its end.
+func h2Request(c net.Conn, path string) error {
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		return err
+	}
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", path}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		return err
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return err
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.GoAwayFrame:
+			return fmt.Errorf("GOAWAY %v", f.ErrCode)
+		case *http2.RSTStreamFrame:
+			return fmt.Errorf("RST_STREAM %v", f.ErrCode)
+		}
+		if f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream) {
+			return nil
+		}
 	}
 }

@@ -1,11 +1,15 @@
 // Package testkit holds the few helpers that tests in several packages
-// share: a free loopback port, polling for a condition, and a log sink that
-// goroutines may write to at once.
+// share: a free loopback port, polling for a condition, a log sink that
+// goroutines may write to at once, and finding an installed tool.
 package testkit
 
 import (
 	"bytes"
+	"go/build"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -54,4 +58,26 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// FindTool returns a program's path from PATH, or from where `go install`
+// puts it (GOBIN, GOPATH/bin); "" when it is not installed.
+func FindTool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	dirs := []string{os.Getenv("GOBIN")}
+	for _, gp := range filepath.SplitList(build.Default.GOPATH) {
+		dirs = append(dirs, filepath.Join(gp, "bin"))
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }

@@ -2,8 +2,8 @@ package http1
 
 // ChunkedDecoder decodes a chunked message body (RFC 9112 §7.1) without
 // copying: Decode hands back slices of its input. Chunk extensions are
-// checked and skipped; trailer fields are checked and discarded (they are
-// never forwarded). The zero value is ready for a new body.
+// checked and skipped; trailer fields are checked, and discarded unless
+// KeepTrailer asks for them. The zero value is ready for a new body.
 type ChunkedDecoder struct {
 	state      chunkState
 	size       int64 // bytes left in the current chunk
@@ -17,6 +17,13 @@ type ChunkedDecoder struct {
 	MaxChunkLine int
 	// MaxTrailerBytes bounds the trailer section; 0 → 16 KiB.
 	MaxTrailerBytes int
+	// KeepTrailer: the trailer section's field lines (each with its
+	// CRLF, without the empty line that ends the body) are collected in
+	// Trailer, for a client that gets them other than in chunked framing
+	// (an HTTP/2 stream's trailing HEADERS). Reset clears both, keeping
+	// Trailer's memory.
+	KeepTrailer bool
+	Trailer     []byte
 }
 
 type chunkState uint8
@@ -34,7 +41,7 @@ const (
 // Reset prepares the decoder for a new body.
 func (d *ChunkedDecoder) Reset() {
 	maxLine, maxTrailer := d.MaxChunkLine, d.MaxTrailerBytes
-	*d = ChunkedDecoder{MaxChunkLine: maxLine, MaxTrailerBytes: maxTrailer}
+	*d = ChunkedDecoder{MaxChunkLine: maxLine, MaxTrailerBytes: maxTrailer, Trailer: d.Trailer[:0]}
 }
 
 // Done reports whether the whole body, trailers included, has been decoded.
@@ -111,6 +118,9 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, err error
 				return i, nil, errTrailerTooLarge
 			}
 			i++
+			if d.KeepTrailer {
+				d.Trailer = append(d.Trailer, c)
+			}
 			if d.sawCR {
 				if c != '\n' {
 					return i, nil, errBareCR
@@ -118,6 +128,9 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, err error
 				d.sawCR = false
 				if d.lineLen == 0 {
 					d.state = chunkDone
+					if d.KeepTrailer {
+						d.Trailer = d.Trailer[:len(d.Trailer)-2] // the empty line
+					}
 					return i, nil, nil
 				}
 				d.lineLen = 0

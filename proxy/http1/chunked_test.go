@@ -118,3 +118,37 @@ func FuzzChunked(f *testing.F) {
 		}
 	})
 }
+
+// With KeepTrailer the trailer section's field lines are collected
+// (without the empty line that ends the body), fed whole or byte by byte;
+// Reset empties them for the next body.
+func TestChunkedKeepsTrailer(t *testing.T) {
+	for _, c := range []struct{ in, trailer string }{
+		{"2\r\nhi\r\n0\r\nX-Checksum: abc\r\nX-Two: 2\r\n\r\n", "X-Checksum: abc\r\nX-Two: 2\r\n"},
+		{"2\r\nhi\r\n0\r\n\r\n", ""},
+	} {
+		for _, step := range []int{0, 1} {
+			var d ChunkedDecoder
+			d.KeepTrailer = true
+			in := []byte(c.in)
+			for len(in) > 0 && !d.Done() {
+				piece := in
+				if step > 0 {
+					piece = in[:step]
+				}
+				n, _, err := d.Decode(piece)
+				if err != nil {
+					t.Fatalf("%q: %v", c.in, err)
+				}
+				in = in[n:]
+			}
+			if !d.Done() || string(d.Trailer) != c.trailer {
+				t.Errorf("%q step %d: done %v, trailer %q; want %q", c.in, step, d.Done(), d.Trailer, c.trailer)
+			}
+			d.Reset()
+			if len(d.Trailer) != 0 || d.KeepTrailer {
+				t.Errorf("after Reset: trailer %q, keep %v", d.Trailer, d.KeepTrailer)
+			}
+		}
+	}
+}

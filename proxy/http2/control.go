@@ -74,6 +74,11 @@ func (c *Conn) startPriority() Event {
 		if s := c.find(fh.stream); s != nil {
 			return c.streamError(s, errPrioritySize)
 		}
+		if c.idle(fh.stream) {
+			// No RST_STREAM on an idle stream (RFC 9113 §6.4): the
+			// stream error becomes the connection's.
+			return c.connError(errPrioritySize)
+		}
 		return c.resetClosed(fh.stream, errPrioritySize)
 	}
 	return Event{}
@@ -88,6 +93,9 @@ func (c *Conn) finishPriority() Event {
 	}
 	if s := c.find(id); s != nil {
 		return c.streamError(s, errSelfDependency)
+	}
+	if c.idle(id) {
+		return c.connError(errSelfDependency) // no RST_STREAM on an idle stream
 	}
 	return c.resetClosed(id, errSelfDependency)
 }

@@ -30,7 +30,7 @@ func appendHPACKInt(dst []byte, n uint, first byte, v uint64) []byte {
 // appendHPACKString appends a string literal, Huffman-coded when shorter.
 // With lower set, ASCII letters are written in lower case (field names).
 func appendHPACKString(dst, s []byte, lower bool) []byte {
-	if h := huffmanEncodedLen(s); h < len(s) {
+	if h := huffmanEncodedLen(s, lower); h < len(s) {
 		dst = appendHPACKInt(dst, 7, 0x80, uint64(h))
 		return appendHuffman(dst, s, lower)
 	}

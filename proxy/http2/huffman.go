@@ -85,10 +85,15 @@ func buildHuffman() *huffmanTables {
 	return t
 }
 
-// huffmanEncodedLen is the length of s Huffman-coded, in bytes.
-func huffmanEncodedLen(s []byte) int {
+// huffmanEncodedLen is the length of s Huffman-coded, in bytes; with
+// lower set, as appendHuffman codes it (upper-case letters as lower case,
+// whose codes are shorter).
+func huffmanEncodedLen(s []byte, lower bool) int {
 	n := 0
 	for _, c := range s {
+		if lower && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
 		n += int(huffmanLen[c])
 	}
 	return (n + 7) / 8

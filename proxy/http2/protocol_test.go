@@ -271,6 +271,37 @@ func TestEvenStreamIsIdle(t *testing.T) {
 	}
 }
 
+// A PRIORITY frame may name an idle stream, but a stream error on one
+// cannot be a RST_STREAM (RFC 9113 §6.4: none for an idle stream): a
+// PRIORITY of the wrong length, or one that depends on itself, naming a
+// stream the client never opened ends the connection instead. (Found by
+// FuzzHTTP2Engine: a RST_STREAM on the even stream 808464432.)
+func TestNoResetOnIdleStream(t *testing.T) {
+	for name, c := range map[string]struct {
+		frame func(tc *tclient)
+		want  string
+	}{
+		"short PRIORITY on an even stream": {func(tc *tclient) { tc.fw.WriteRawFrame(http2.FramePriority, 0, 2, []byte{0, 0, 0, 0}) }, "GOAWAY 5 FRAME_SIZE_ERROR"},
+		"short PRIORITY on a later stream": {func(tc *tclient) { tc.fw.WriteRawFrame(http2.FramePriority, 0, 9, []byte{0, 0, 0, 0}) }, "GOAWAY 5 FRAME_SIZE_ERROR"},
+		"PRIORITY on itself, later stream": {func(tc *tclient) { tc.fw.WritePriority(9, http2.PriorityParam{StreamDep: 9}) }, "GOAWAY 5 PROTOCOL_ERROR"},
+	} {
+		tc := newClient(t, nil)
+		tc.handshake()
+		tc.get(5, "/")
+		c.frame(tc)
+		tc.feed()
+		out := tc.output()
+		for _, f := range out {
+			if strings.HasPrefix(f, "RST_STREAM") {
+				t.Errorf("%s: %s on an idle stream: %v", name, f, out)
+			}
+		}
+		if out[len(out)-1] != c.want {
+			t.Errorf("%s: %v, want %s last", name, out, c.want)
+		}
+	}
+}
+
 func TestSniffPreface(t *testing.T) {
 	for _, c := range []struct {
 		in         string

@@ -19,6 +19,7 @@ type Conn struct {
 	done bool          // handshake finished
 	sni  string        // server name the client asked for
 	acme bool          // ALPN acme-tls/1: a CA validating; close after the handshake
+	h2   bool          // ALPN h2: the connection speaks HTTP/2
 }
 
 // maxHandshakeInput bounds the ciphertext buffered before the handshake is
@@ -46,6 +47,10 @@ func (c *Conn) Done() bool { return c.done }
 
 // ServerName is the name the client asked for (SNI), once established.
 func (c *Conn) ServerName() string { return c.sni }
+
+// HTTP2 reports that the client and the configuration agreed on "h2" in
+// ALPN: the connection speaks HTTP/2 from its first byte.
+func (c *Conn) HTTP2() bool { return c.h2 }
 
 // ACME reports a CA validating TLS-ALPN-01 (ALPN acme-tls/1): it has what
 // it came for once the handshake is done (RFC 8737).
@@ -115,6 +120,7 @@ func (c *Conn) Established() {
 	// The addresses were for GetCertificate; the connection has its own.
 	t.local, t.remote = nil, nil
 	c.acme = cs.NegotiatedProtocol == "acme-tls/1"
+	c.h2 = cs.NegotiatedProtocol == "h2"
 }
 
 // Shut ends a handshake in progress (the connection is closing): the
