@@ -4,7 +4,7 @@ BIN     := bin/frontdoor
 VERSION ?= $(shell packaging/debversion 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test test-quick fuzz slowtest bench demo deb e2e clean mutate-acme
+.PHONY: build test test-quick test-cluster-outage fuzz mutate mutate-acme slowtest bench demo deb e2e clean
 
 ## build: the static binary bin/frontdoor
 build:
@@ -21,13 +21,22 @@ test:
 test-quick:
 	$(GO) test -short -count=1 -timeout 5m ./...
 
+## test-cluster-outage: the [cluster] PostgreSQL outage test alone, verbose (60 s outage, as in make test; FRONTDOOR_CLUSTER_OUTAGE=5s shortens it)
+test-cluster-outage:
+	scripts/ensure-deps test
+	FRONTDOOR_CLUSTER_OUTAGE=60s $(GO) test -count=1 -timeout 10m -run 'TestClusterPostgresOutage' -v ./appliance/
+
 ## fuzz: the fuzz targets, long (FUZZTIME each, default 5m)
 FUZZTIME ?= 5m
 fuzz:
 	scripts/fuzz $(FUZZTIME)
 
-## mutate-acme: mutation testing of acme/ with gremlins on its fast unit layer (no pebble: -tags mutation)
+## mutate: mutation testing (gremlins) of proxy/http1, state, proxy's request path and proxy/static; prints each efficacy (long; not part of test; MUTATE=http1 for one)
 GREMLINS ?= $(shell $(GO) env GOPATH)/bin/gremlins
+mutate:
+	GREMLINS=$(GREMLINS) GO=$(GO) scripts/mutate $(MUTATE)
+
+## mutate-acme: mutation testing of acme/ with gremlins on its fast unit layer (no pebble: -tags mutation)
 mutate-acme:
 	test -x $(GREMLINS) || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 	$(GREMLINS) unleash --tags mutation --timeout-coefficient 5 --threshold-efficacy 90 ./acme

@@ -96,6 +96,10 @@ func TestAdminSocket(t *testing.T) {
 	if err == nil || !strings.Contains(string(out2), "no [app]") {
 		t.Errorf("deploy without [app]: %v\n%s", err, out2)
 	}
+	out2, err = exec.Command(bin, "status", "--cluster", "--admin", d.socket).CombinedOutput()
+	if err == nil || !strings.Contains(string(out2), "this edge has no [cluster]") {
+		t.Errorf("status --cluster without [cluster]: %v\n%s", err, out2)
+	}
 	// Nothing listening: a clear message.
 	out2, err = exec.Command(bin, "status", "--admin", filepath.Join(dir, "nothing.sock")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out2), "frontdoor is not running") {

@@ -117,6 +117,7 @@ func startDaemon(t *testing.T, dir, addr string, env ...string) *daemon {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
+	failOnRecoveredPanic(t, p.stderr)
 	t.Cleanup(p.end)
 	d.process = p
 	t.Cleanup(func() {

@@ -21,6 +21,9 @@ type Config struct {
 	Sites     []SiteConfig     `toml:"site"`
 	// App is the supervised Django project (appconfig.go); nil without [app].
 	App *AppConfig `toml:"app"`
+	// Cluster shares certificates and ACME state with other edges
+	// (clusterconfig.go); nil without [cluster].
+	Cluster *ClusterConfig `toml:"cluster"`
 
 	// path is the file the configuration came from, for messages.
 	path string

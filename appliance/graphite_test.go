@@ -138,6 +138,7 @@ func TestGraphiteWeb(t *testing.T) {
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	failOnRecoveredPanic(t, d.stderr)
 	t.Cleanup(func() {
 		d.cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})

@@ -136,6 +136,7 @@ func startDaemonPriority(t *testing.T, dir, addr string) *daemon {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
+	failOnRecoveredPanic(t, p.stderr)
 	d.process = p
 	t.Cleanup(func() {
 		p.end()

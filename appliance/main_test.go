@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"frontdoor/internal/testkit"
 )
 
 // binPath is the frontdoor binary built once for the tests that run it as a
@@ -36,15 +38,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback address nobody listens on.
+// freePort returns a loopback address nobody listens on, reserved for
+// frontdoor until the test ends (testkit.FreePort tells how).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testkit.FreeAddr(t)
+}
+
+// failOnRecoveredPanic fails t, at its end, when frontdoor's log shows a
+// panic its engine recovered from: a worker answers 500 and closes the
+// connection, which a test looking at other things would not notice.
+func failOnRecoveredPanic(t *testing.T, stderr *syncBuffer) {
+	t.Cleanup(func() {
+		if log := stderr.String(); strings.Contains(log, "panic while handling a connection") {
+			t.Errorf("frontdoor recovered from a panic in a handler:\n%s", log)
+		}
+	})
 }
 
 // process is a frontdoor started by a test.
@@ -83,6 +92,7 @@ func startFrontdoor(t *testing.T, args ...string) *process {
 		t.Fatal(err)
 	}
 	p.guardHostPaths(t)
+	failOnRecoveredPanic(t, p.stderr)
 	t.Cleanup(p.end)
 	return p
 }

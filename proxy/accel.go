@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"strings"
 
 	"frontdoor/proxy/http1"
 	"frontdoor/proxy/static"
@@ -68,7 +69,10 @@ func (w *worker) accelTarget(s *site, target []byte, sendfilePath bool) (*route,
 			if rt.static == nil {
 				continue
 			}
-			root := rt.static.Root
+			// The root is clean (static.Open): a configured
+			// "/srv/media/" (Django's MEDIA_ROOT often ends in '/') is
+			// "/srv/media"; "/" becomes "" so that "/x" falls under it.
+			root := strings.TrimSuffix(rt.static.Root, "/")
 			if len(target) > len(root) && string(target[:len(root)]) == root && target[len(root)] == '/' {
 				rel, ok := static.CleanPath(w.scratch, pathEscape(target[len(root):]))
 				return rt, rel, ok

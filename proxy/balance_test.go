@@ -204,6 +204,8 @@ func TestCompression(t *testing.T) {
 			if tc.path == "/text" && resp.Header.Get("Etag") != `W/"v1"` {
 				t.Fatalf("ETag %q, want weak", resp.Header.Get("Etag"))
 			}
+		} else if tc.path == "/text" && resp.Header.Get("Etag") != `"v1"` {
+			t.Fatalf("ETag %q of the application's own bytes, want it strong as it was", resp.Header.Get("Etag"))
 		}
 	}
 }

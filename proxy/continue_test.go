@@ -75,6 +75,7 @@ func TestPanicOverTLSIsAnswered500(t *testing.T) {
 		}
 	}
 	te.e.beforeServe.Store(&hook)
+	te.panicsProvoked = 1
 	c, err := tls.Dial("tcp", httpsAddr, &tls.Config{RootCAs: ca.pool, ServerName: "example.test", NextProtos: []string{"http/1.1"}})
 	if err != nil {
 		t.Fatal(err)

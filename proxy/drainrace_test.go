@@ -30,6 +30,7 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	(&testEngine{e: e}).watchPanics(t)
 	e.Start()
 	w := e.workers[0]
 

@@ -366,12 +366,17 @@ type Stats struct {
 	Connections int64
 	Accepted    uint64
 	Requests    uint64
+	// Panics is how many panics the workers' loops recovered from
+	// (proxy/loop): each one is a bug that cost one connection, and
+	// tests fail on any.
+	Panics uint64
 }
 
 // Stats sums the workers' counters. It may be called from any goroutine.
 func (e *Engine) Stats() Stats {
 	s := Stats{Workers: len(e.workers)}
 	for _, w := range e.workers {
+		s.Panics += w.loop.Panics()
 		s.Connections += w.stats.active.Load()
 		s.Accepted += w.stats.accepted.Load()
 		s.Requests += w.stats.requests.Load()

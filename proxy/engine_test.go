@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,12 @@ import (
 type testEngine struct {
 	e    *Engine
 	addr string
+	// panicsProvoked is how many panics the test causes on purpose; any
+	// other recovered panic fails the test (watchPanics).
+	panicsProvoked uint64
+	// errLog holds the engine's error records (a recovered panic's value
+	// and stack) when the test gave no logger of its own.
+	errLog *lockedWriter
 }
 
 func startEngine(t testing.TB, cfg Config) *testEngine {
@@ -26,8 +33,9 @@ func startEngine(t testing.TB, cfg Config) *testEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	te := &testEngine{addr: l.Addr}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger, te.errLog = errorLogger()
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
@@ -36,6 +44,8 @@ func startEngine(t testing.TB, cfg Config) *testEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	te.e = e
+	te.watchPanics(t)
 	e.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -44,7 +54,43 @@ func startEngine(t testing.TB, cfg Config) *testEngine {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &testEngine{e: e, addr: l.Addr}
+	return te
+}
+
+// errorLogger is a logger that keeps only error records, for a failing
+// test to show.
+func errorLogger() (*slog.Logger, *lockedWriter) {
+	var w lockedWriter
+	return slog.New(slog.NewTextHandler(&w, &slog.HandlerOptions{Level: slog.LevelError})), &w
+}
+
+// watchPanics fails t when, at its end (after the engine's shutdown, so
+// call it before registering that), the engine has recovered from more
+// or fewer panics than the test provoked. The engine survives a panic in
+// a handler by answering 500 and closing that connection, which most
+// tests cannot tell from a refusal: without this check a crash on some
+// path would pass them.
+func (te *testEngine) watchPanics(t testing.TB) {
+	t.Cleanup(func() {
+		if err := te.panicCheck(0); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// panicCheck reports an error when the engine recovered from a number of
+// panics other than since + te.panicsProvoked.
+func (te *testEngine) panicCheck(since uint64) error {
+	n := te.e.Stats().Panics - since
+	if n == te.panicsProvoked {
+		return nil
+	}
+	log := "(the test's own logger has the details)"
+	if te.errLog != nil {
+		log = te.errLog.String()
+	}
+	return fmt.Errorf("the engine recovered from %d panic(s), %d provoked by the test: a handler crashed\n%s",
+		n, te.panicsProvoked, log)
 }
 
 // staticSite is a config serving root at "/".

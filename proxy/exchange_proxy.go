@@ -189,13 +189,18 @@ func (ex *exchange) bodyReceived() {
 // a connection and a buffer forever.
 func (ex *exchange) bodyTooSlow() bool {
 	cfg := &ex.w.cfg.Timeouts
-	rate := cfg.BodyMinRate
-	elapsed := ex.w.loop.Now() - ex.px.bodyStart
-	grace := int64(cfg.BodyIdle)
+	return uploadTooSlow(ex.px.body.Total(), ex.w.loop.Now()-ex.px.bodyStart, cfg.BodyMinRate, int64(cfg.BodyIdle))
+}
+
+// uploadTooSlow is the rule of bodyTooSlow: received bytes in elapsed
+// nanoseconds are below rate bytes/s on average, once grace (nanoseconds)
+// has passed (rate 0 turns the rule off). Kept apart from the exchange so
+// that its edges can be tested without a loop's clock.
+func uploadTooSlow(received, elapsed, rate, grace int64) bool {
 	if rate <= 0 || elapsed < grace {
 		return false
 	}
-	return ex.px.body.Total()*1e9/elapsed < rate
+	return received*1e9/elapsed < rate
 }
 
 // refuseBody answers a body that cannot be taken: malformed framing (400),

@@ -241,7 +241,7 @@ func TestHTTP2GoAwayOnReload(t *testing.T) {
 		t.Fatalf("before the reload: %s", s)
 	}
 	next := staticSite(filepath.Join(root, "new"))
-	next.Logger = discardLogger()
+	next.Logger, _ = errorLogger()
 	if err := he.e.Reload(next); err != nil {
 		t.Fatal(err)
 	}

@@ -58,14 +58,17 @@ func startH2Engine(t testing.TB, cfg Config, names ...string) *h2Engine {
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
+	var errLog *lockedWriter
 	if cfg.Logger == nil {
-		cfg.Logger = discardLogger()
+		cfg.Logger, errLog = errorLogger()
 	}
 	e, err := New(cfg, []Listener{plain, secure})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Start()
+	te := &testEngine{e: e, addr: plain.Addr, errLog: errLog}
+	te.watchPanics(t) // after the shutdown below: cleanups run last first
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -73,7 +76,7 @@ func startH2Engine(t testing.TB, cfg Config, names ...string) *h2Engine {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &h2Engine{testEngine: &testEngine{e: e, addr: plain.Addr}, httpsAddr: secure.Addr, ca: ca}
+	return &h2Engine{testEngine: te, httpsAddr: secure.Addr, ca: ca}
 }
 
 // client is an HTTP/2 client over TLS for serverName, every connection to

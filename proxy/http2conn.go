@@ -264,6 +264,11 @@ func (h *h2conn) runStalled() {
 // could, and ends it when the codec is finished with it.
 func (h *h2conn) settle() {
 	c := h.c
+	if c == nil {
+		// pump closed the connection (a write failed) and gave this
+		// state back: nothing is left to settle.
+		return
+	}
 	w := c.w
 	if c.state != stateHTTP2 {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,6 +21,7 @@ func TestPanicIsConfinedToItsConnection(t *testing.T) {
 		}
 	}
 	te.e.beforeServe.Store(&hook)
+	te.panicsProvoked = 1
 	other := dial(t, te.addr)
 	other.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 	other.response("GET")
@@ -32,6 +34,15 @@ func TestPanicIsConfinedToItsConnection(t *testing.T) {
 	if !rc.closed(2 * time.Second) {
 		t.Fatal("connection of the panicking request not closed")
 	}
+	if n := te.e.Stats().Panics; n != 1 {
+		t.Fatalf("Stats().Panics = %d after one panic", n)
+	}
+	// Had the test not declared it, the panic would fail the test.
+	te.panicsProvoked = 0
+	if err := te.panicCheck(0); err == nil || !strings.Contains(err.Error(), "handler bug") {
+		t.Fatalf("an undeclared panic passes the check: %v", err)
+	}
+	te.panicsProvoked = 1
 	// The worker lives on: the other keep-alive connection and new ones work.
 	other.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, body := other.response("GET"); resp.StatusCode != 200 || body != "alpha" {
@@ -87,6 +98,7 @@ func TestShutdownFinishesInFlightAndStopsAccepting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	(&testEngine{e: e}).watchPanics(t)
 	e.Start()
 	idle := dial(t, l.Addr)
 	idle.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -68,6 +68,7 @@ func TestPanicWatchSeesARecoveredPanic(t *testing.T) {
 	cfg.Workers = 1
 	cfg.Logger = pw.logger()
 	he := startH2Engine(t, cfg, "example.test")
+	he.panicsProvoked = 1
 	hook := func(path []byte) {
 		if string(path) == "/boom" {
 			panic("handler bug")

@@ -113,6 +113,7 @@ func TestStaticDirectories(t *testing.T) {
 	writeFile(t, filepath.Join(root, "index.html"), "home")
 	writeFile(t, filepath.Join(root, "docs", "index.html"), "docs")
 	writeFile(t, filepath.Join(root, "noindex", "a.txt"), "a")
+	writeFile(t, filepath.Join(root, "d", "index.html"), "one-letter directory")
 	te := startEngine(t, staticSite(root))
 	for _, tc := range []struct {
 		path     string
@@ -125,6 +126,9 @@ func TestStaticDirectories(t *testing.T) {
 		{"/docs", 301, "", "/docs/"},
 		{"/docs?x=1", 301, "", "/docs/?x=1"},
 		{"/noindex/", 404, "", ""}, // no listings
+		{"/d/", 200, "one-letter directory", ""},
+		{"/docs/index.html/", 404, "", ""}, // a file named as a directory
+		{"/docs/./", 200, "docs", ""},
 	} {
 		rc := dial(t, te.addr)
 		rc.send("GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -101,14 +100,17 @@ func startTLSEngine(t testing.TB, cfg Config, ca *testCA, names ...string) (te *
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
-	cfg.Logger = discardLogger()
+	te = &testEngine{addr: plain.Addr}
+	cfg.Logger, te.errLog = errorLogger()
 	e, err := New(cfg, []Listener{plain, secure})
 	if err != nil {
 		t.Fatal(err)
 	}
+	te.e = e
+	te.watchPanics(t)
 	e.Start()
 	t.Cleanup(func() { e.Shutdown(t.Context()) })
-	return &testEngine{e: e, addr: plain.Addr}, secure.Addr
+	return te, secure.Addr
 }
 
 func httpsClient(ca *testCA, serverName string, addr string) *http.Client {
@@ -120,8 +122,6 @@ func httpsClient(ca *testCA, serverName string, addr string) *http.Client {
 		},
 	}}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestTLSServesStaticAndProxy(t *testing.T) {
 	ca := newTestCA(t)

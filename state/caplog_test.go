@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -40,6 +41,40 @@ func TestEventsAreCappedNewestFirst(t *testing.T) {
 		}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("Events(%d) = %v, want %v", c.n, got, c.want)
+		}
+	}
+}
+
+// TestLoweredCapTrimsAtNextAppend: a file written under a larger cap,
+// opened with a smaller one, is cut down to the new cap by the next
+// append, oldest first, and stays there.
+func TestLoweredCapTrimsAtNextAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := Open(path, Options{MaxEvents: 10})
+	must(t, err)
+	base := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	add := func(db *DB, i int) {
+		t.Helper()
+		must(t, db.AddEvent(Event{Time: base.Add(time.Duration(i) * time.Second), Message: fmt.Sprint(i)}))
+	}
+	for i := range 10 {
+		add(db, i)
+	}
+	must(t, db.Close())
+	db, err = Open(path, Options{MaxEvents: 3})
+	must(t, err)
+	defer db.Close()
+	for i := 10; i < 12; i++ {
+		add(db, i)
+		ev, err := db.Events(0)
+		must(t, err)
+		var got []string
+		for _, e := range ev {
+			got = append(got, e.Message)
+		}
+		want := []string{fmt.Sprint(i), fmt.Sprint(i - 1), fmt.Sprint(i - 2)}
+		if !slices.Equal(got, want) {
+			t.Fatalf("after event %d under a cap of 3: %v, want %v", i, got, want)
 		}
 	}
 }

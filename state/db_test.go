@@ -121,3 +121,23 @@ func TestUseAfterCloseFails(t *testing.T) {
 		t.Error("AddEvent after Close succeeded")
 	}
 }
+
+// TestOptionsDefaults: a zero or negative option means its default; a
+// positive one is kept.
+func TestOptionsDefaults(t *testing.T) {
+	defaults := Options{MaxEvents: DefaultMaxEvents, MaxRestarts: DefaultMaxRestarts, MaxHealth: DefaultMaxHealth,
+		MaxConfigs: DefaultMaxConfigs, LockTimeout: DefaultLockTimeout}
+	mine := Options{MaxEvents: 1, MaxRestarts: 2, MaxHealth: 3, MaxConfigs: 4, LockTimeout: 5}
+	for _, c := range []struct {
+		name     string
+		in, want Options
+	}{
+		{"zero", Options{}, defaults},
+		{"negative", Options{MaxEvents: -1, MaxRestarts: -1, MaxHealth: -1, MaxConfigs: -1, LockTimeout: -1}, defaults},
+		{"given", mine, mine},
+	} {
+		if got := c.in.withDefaults(); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}

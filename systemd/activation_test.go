@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"frontdoor/internal/testkit"
 )
 
 // activationReport is what the activation child prints on its first line.
@@ -168,15 +170,12 @@ func TestActivatedSocketsByName(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback address nobody listens on, reserved for
+// systemd-socket-activate until the test ends (testkit.FreePort tells
+// how).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testkit.FreeAddr(t)
 }
 
 // TestActivatedSocketsUnderSystemdSocketActivate runs the child under

@@ -10,7 +10,11 @@ import (
 
 // decodeAll decodes in, feeding step bytes more each time (0 = all at once).
 func decodeAll(in []byte, step int) (data []byte, rest int, done bool, err error) {
-	var d ChunkedDecoder
+	return decodeWith(&ChunkedDecoder{}, in, step)
+}
+
+// decodeWith is decodeAll with a decoder set up by the caller.
+func decodeWith(d *ChunkedDecoder, in []byte, step int) (data []byte, rest int, done bool, err error) {
 	buf := []byte{}
 	fed := 0
 	for {
@@ -53,6 +57,8 @@ func TestChunkedDecoder(t *testing.T) {
 		{"quoted extension", "5;n=\"v\"\r\nhello\r\n0\r\n\r\n", "hello", 0},
 		{"trailers discarded", "5\r\nhello\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n", "hello", 0},
 		{"upper hex", "A\r\n0123456789\r\n0\r\n\r\n", "0123456789", 0},
+		{"lower hex", "a\r\n0123456789\r\nf\r\nabcdefghijklmno\r\n0\r\n\r\n", "0123456789abcdefghijklmno", 0},
+		{"leading zeros", "0000a\r\n0123456789\r\n00\r\n\r\n", "0123456789", 0},
 		{"incomplete", "5\r\nhel", "hel", -1},
 		{"no size", "\r\nhello\r\n0\r\n\r\n", "", 400},
 		{"bad hex", "g\r\nhello\r\n0\r\n\r\n", "", 400},
@@ -84,6 +90,32 @@ func TestChunkedDecoder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChunkedLimits: a size line (digits, extensions and CRLF) may be
+// MaxChunkLine bytes long, the trailer section (its final CRLF included)
+// MaxTrailerBytes, and not one byte more.
+func TestChunkedLimits(t *testing.T) {
+	const maxLine, maxTrailer = 16, 14
+	tests := []struct {
+		name, in string
+		status   int
+	}{
+		{"size line of the limit", "00000005;aaaaa\r\nhello\r\n0\r\n\r\n", 0},
+		{"size line over the limit", "00000005;aaaaaa\r\nhello\r\n0\r\n\r\n", 400},
+		{"digits count", "000000000000005\r\nhello\r\n0\r\n\r\n", 400},
+		{"trailers of the limit", "0\r\nX: 1\r\nY: 2\r\n\r\n", 0},
+		{"trailers over the limit", "0\r\nX: 1\r\nY: 23\r\n\r\n", 431},
+	}
+	for _, tc := range tests {
+		for _, step := range []int{0, 1} {
+			d := &ChunkedDecoder{MaxChunkLine: maxLine, MaxTrailerBytes: maxTrailer}
+			_, _, _, err := decodeWith(d, []byte(tc.in), step)
+			if got := status(err); got != tc.status {
+				t.Errorf("%s (step %d): status %d (%v), want %d", tc.name, step, got, err, tc.status)
+			}
+		}
 	}
 }
 

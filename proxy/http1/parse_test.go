@@ -147,6 +147,26 @@ func TestParseRules(t *testing.T) {
 		{"target too long", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
 		{"head too large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat(long, 2) + "\r\n\r\n", 431},
 		{"too many fields", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: y\r\n", 101) + "\r\n", 431},
+		// Every character a class admits, the class's last ones included.
+		{"host IPv4 address", "GET / HTTP/1.1\r\nHost: 192.168.0.9\r\n\r\n", ok},
+		{"host of every letter and digit", "GET / HTTP/1.1\r\nHost: abcdefghijklmnopqrstuvwxyz.ABCDEFGHIJKLMNOPQRSTUVWXYZ.0123456789\r\n\r\n", ok},
+		{"host port of five digits", "GET / HTTP/1.1\r\nHost: a:65535\r\n\r\n", ok},
+		{"host port of six digits", "GET / HTTP/1.1\r\nHost: a:655350\r\n\r\n", 400},
+		{"host port of nines", "GET / HTTP/1.1\r\nHost: a:9999\r\n\r\n", ok},
+		{"field name of every token character", "GET / HTTP/1.1\r\nHost: a\r\nabcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789!#$%&'*+.^_`|~: 1\r\n\r\n", ok},
+		{"method of twenty letters", "ABCDEFGHIJKLMNOPQRST / HTTP/1.1\r\nHost: a\r\n\r\n", ok},
+		{"method of twenty-one letters", "ABCDEFGHIJKLMNOPQRSTU / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+		{"method with the last letters", "UVWXYZ / HTTP/1.1\r\nHost: a\r\n\r\n", ok},
+		{"version HTTP/9.1", "GET / HTTP/9.1\r\nHost: a\r\n\r\n", 505},
+		{"version HTTP/1.9 served as 1.1", "GET / HTTP/1.9\r\nHost: a\r\n\r\n", ok},
+		{"content-length of 18 digits", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999999999\r\n\r\n", ok},
+		{"content-length of 19 digits", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n", 400},
+		{"TE in capitals", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: GZIP, X-GZIP, CHUNKED\r\n\r\n", ok},
+		{"TE parameter quoted", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip;level=\"9\", chunked\r\n\r\n", ok},
+		{"TE parameter with a separator", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip;a=(b), chunked\r\n\r\n", 400},
+		{"lookalike of TE at 24 characters", "POST / HTTP/1.1\r\nHost: a\r\nTransfer--------Encoding: chunked\r\n\r\n", 400},
+		{"leading empty lines: four tolerated", strings.Repeat("\r\n", 4) + "GET / HTTP/1.1\r\nHost: a\r\n\r\n", ok},
+		{"leading empty lines: five refused", strings.Repeat("\r\n", 5) + "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,9 +217,159 @@ func TestParseFields(t *testing.T) {
 	if !r.Chunked || r.ContentLength != -1 || !r.KeepAlive || !r.Upgrade || !r.Expect100 || !r.AbsoluteForm {
 		t.Errorf("flags: %+v", r)
 	}
-	if len(r.Headers) != 7 || !r.Headers[3].Underscore || r.Headers[0].ID != HeaderHost {
+	if len(r.Headers) != 7 || r.Headers[0].ID != HeaderHost {
 		t.Errorf("headers: %+v", r.Headers)
 	}
+	for i, h := range r.Headers {
+		if h.Underscore != (string(h.Name) == "X_Weird") {
+			t.Errorf("field %d %q: Underscore %v", i, h.Name, h.Underscore)
+		}
+	}
+}
+
+// TestUpgradeNeedsBoth: a request asks to upgrade only with an Upgrade
+// field that names a protocol and "upgrade" in Connection, on HTTP/1.1.
+func TestUpgradeNeedsBoth(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, upgrade\r\nUpgrade: websocket\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade:\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n", false},
+		{"GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", false},
+	} {
+		var r Request
+		if _, err := parseWhole([]byte(tc.raw), &r); err != nil {
+			t.Fatalf("%q: %v", tc.raw, err)
+		}
+		if r.Upgrade != tc.want {
+			t.Errorf("%q: Upgrade %v, want %v", tc.raw, r.Upgrade, tc.want)
+		}
+	}
+}
+
+// TestRefusalReasons: a refusal names what was wrong (the reason goes to
+// the log), not only its status.
+func TestRefusalReasons(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"GET / HTTP/1.1\r\nHost : a\r\n\r\n", "whitespace between header field name and colon"},
+		{"GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", "whitespace between header field name and colon"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n", "invalid character in header field name"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX(: b\r\n\r\n", "invalid character in header field name"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", "bare CR in message head"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", "control character in header field value"},
+		{"GET / HTTP/9.1\r\nHost: a\r\n\r\n", "HTTP version not supported"},
+		{"GET / HTTP/1.x\r\nHost: a\r\n\r\n", "malformed HTTP version"},
+	} {
+		var r Request
+		_, err := parseWhole([]byte(tc.raw), &r)
+		if err == nil || err.Error() != "http1: "+tc.want {
+			t.Errorf("%q: %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+}
+
+// TestParseAlone: Parse refuses on its own what HeadScanner would have
+// refused before it (it is exported, and callers may hand it any head).
+func TestParseAlone(t *testing.T) {
+	lim := DefaultLimits
+	for _, raw := range []string{
+		"GET\r\n\r\n",
+		"GET /\r\nHost: a\r\n\r\n",
+		"\r\n",
+		"",
+		"G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n",
+	} {
+		var r Request
+		if err := r.Parse([]byte(raw), &lim); status(err) != 400 {
+			t.Errorf("%q: %v, want a 400 refusal", raw, err)
+		}
+	}
+}
+
+// TestLimitBoundaries: each limit admits exactly its value and refuses one
+// more, whether the bytes come at once or one by one, and a head still
+// arriving is refused as soon as it passes a limit, not before.
+func TestLimitBoundaries(t *testing.T) {
+	lim := Limits{MaxHeadBytes: 128, MaxTargetBytes: 16, MaxHeaders: 3}
+	maxLine := lim.MaxTargetBytes + requestLineSlack // 48
+	target := "/" + strings.Repeat("a", lim.MaxTargetBytes-1)
+	// A request line of exactly maxLine bytes, CRLF included.
+	longest := "ABCDEFGHIJKLMNOPQRST " + target + " HTTP/1.1\r\n"
+	if len(longest) != maxLine {
+		t.Fatalf("test setup: request line of %d bytes, want %d", len(longest), maxLine)
+	}
+	// head fills a head to n bytes with the field X.
+	head := func(n int) string {
+		h := "GET / HTTP/1.1\r\nHost: a\r\nX: "
+		return h + strings.Repeat("x", n-len(h)-4) + "\r\n\r\n"
+	}
+	whole := []struct {
+		name, raw string
+		want      int
+	}{
+		{"target of the limit", "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+		{"target over the limit", "GET " + target + "a HTTP/1.1\r\nHost: a\r\n\r\n", 414},
+		{"request line of the limit", longest + "Host: a\r\n\r\n", 0},
+		{"head of the limit", head(lim.MaxHeadBytes), 0},
+		{"head over the limit", head(lim.MaxHeadBytes + 1), 431},
+		{"fields of the limit", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nY: 2\r\n\r\n", 0},
+		{"fields over the limit", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nY: 2\r\nZ: 3\r\n\r\n", 431},
+	}
+	for _, tc := range whole {
+		for _, bytewise := range []bool{false, true} {
+			got := scanAndParse([]byte(tc.raw), &lim, bytewise)
+			if got != tc.want {
+				t.Errorf("%s (bytewise %v): status %d, want %d", tc.name, bytewise, got, tc.want)
+			}
+		}
+	}
+	// Heads still arriving: -1 is "more bytes needed".
+	partial := []struct {
+		name, raw string
+		want      int
+	}{
+		{"request line of the limit, no LF yet", "GET /" + strings.Repeat("a", maxLine-5), -1},
+		{"request line over the limit, no LF yet", "GET /" + strings.Repeat("a", maxLine-4), 414},
+		{"after empty lines, of the limit", "\r\n\r\nGET /" + strings.Repeat("a", maxLine-5), -1},
+		{"after empty lines, over the limit", "\r\n\r\nGET /" + strings.Repeat("a", maxLine-4), 414},
+		{"head of the limit, no end yet", head(lim.MaxHeadBytes + 2)[:lim.MaxHeadBytes], -1},
+		{"head over the limit, no end yet", head(lim.MaxHeadBytes + 3)[:lim.MaxHeadBytes+1], 431},
+	}
+	for _, tc := range partial {
+		var s HeadScanner
+		n, err := s.Scan([]byte(tc.raw), &lim)
+		got := status(err)
+		if err == nil && n == 0 {
+			got = -1
+		}
+		if got != tc.want {
+			t.Errorf("%s: n=%d status %d (%v), want %d", tc.name, n, got, err, tc.want)
+		}
+	}
+}
+
+// scanAndParse runs the scanner (whole or one byte more per call) and the
+// parser with lim, and returns the status (0 accepted, -1 incomplete).
+func scanAndParse(raw []byte, lim *Limits, bytewise bool) int {
+	var s HeadScanner
+	start := len(raw)
+	if bytewise {
+		start = 1
+	}
+	for i := start; i <= len(raw); i++ {
+		n, err := s.Scan(raw[:i], lim)
+		if err != nil {
+			return status(err)
+		}
+		if n > 0 {
+			var r Request
+			return status(r.Parse(raw[:n], lim))
+		}
+	}
+	return -1
 }
 
 func TestKeepAlive(t *testing.T) {
@@ -213,6 +383,8 @@ func TestKeepAlive(t *testing.T) {
 		{"GET / HTTP/1.0\r\n\r\n", false},
 		{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
 		{"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nConnection: ,close\r\n\r\n", false},
+		{"GET / HTTP/1.0\r\nConnection: ,, Keep-Alive ,\r\n\r\n", true},
 	}
 	for _, tc := range tests {
 		var r Request

@@ -85,6 +85,10 @@ type Loop struct {
 	asleep atomic.Bool
 
 	stopped bool
+
+	// panics counts the panics recovered on the loop's goroutine, read
+	// from other goroutines (the engine's Stats; tests fail on any).
+	panics atomic.Uint64
 }
 
 // New makes a loop whose clock starts at start. Its messages go to log.
@@ -151,6 +155,7 @@ func (l *Loop) dispatch(ev *unix.EpollEvent, hooks Hooks) {
 
 func (l *Loop) recoverPanic(owner any, hooks Hooks) {
 	if r := recover(); r != nil {
+		l.panics.Add(1)
 		hooks.Recovered(owner, r)
 	}
 }
@@ -267,6 +272,10 @@ func (l *Loop) run(t task, hooks Hooks) {
 	defer l.recoverPanic(t.owner, hooks)
 	t.f()
 }
+
+// Panics is how many panics the loop has recovered from (events, timers
+// and tasks alike). It may be called from any goroutine.
+func (l *Loop) Panics() uint64 { return l.panics.Load() }
 
 // Now is the loop's clock: nanoseconds since its start, read once per
 // turn.

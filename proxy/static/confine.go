@@ -78,14 +78,28 @@ func openConfined(d *Dir, rel string) (int, error) {
 // openBeneath is the kernel's confinement: openat2 with RESOLVE_BENEATH.
 func openBeneath(rootFd int, rel string) (int, error) {
 	how := unix.OpenHow{Flags: confinedOpenFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
-	for {
+	for tries := 0; ; tries++ {
 		fd, err := unix.Openat2(rootFd, rel, &how)
-		if err == unix.EINTR {
+		switch {
+		case err == unix.EINTR:
 			continue
+		case err == unix.EAGAIN && tries < openat2Retries:
+			// A rename (anywhere on the machine) ran while the kernel
+			// resolved a "..", so it could not tell whether the ".."
+			// stayed below the root; openat2(2) says to try again.
+			continue
+		case err == unix.EAGAIN:
+			// Renames keep racing: the walk decides, with the same
+			// rules and no such race.
+			return walkBeneath(rootFd, rel)
 		}
 		return fd, err
 	}
 }
+
+// openat2Retries bounds the retries of an openat2 that a concurrent rename
+// made answer EAGAIN.
+const openat2Retries = 8
 
 // walkBeneath opens rel below rootFd one component at a time (see the
 // comment at the top of this file). rootFd itself is never closed.

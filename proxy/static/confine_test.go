@@ -207,3 +207,55 @@ func writeFile(t testing.TB, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenBeneathRetriesARenameRace: openat2 with RESOLVE_BENEATH answers
+// EAGAIN when a rename anywhere on the machine ran while it resolved a
+// ".." (the kernel cannot tell that the ".." stayed inside); the caller
+// is to try again. A file reached through ".." must open every time, and
+// a link climbing out must stay refused as outside, never turn into
+// another error (which the engine answered 403, seen in a loaded run).
+func TestOpenBeneathRetriesARenameRace(t *testing.T) {
+	root := confineTree(t)
+	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rootFd)
+	if fd, err := openBeneath(rootFd, "dir/up-in"); err == unix.ENOSYS || err == unix.EPERM {
+		t.Skip("openat2 is refused here")
+	} else if err == nil {
+		unix.Close(fd)
+	}
+	// Renames in a loop, elsewhere: each one bumps the kernel's rename
+	// sequence that a ".." in openat2 checks.
+	spin := t.TempDir()
+	a, b := filepath.Join(spin, "a"), filepath.Join(spin, "b")
+	writeFile(t, a, "x")
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			os.Rename(a, b)
+			os.Rename(b, a)
+		}
+	}()
+	defer func() { stop.Store(true); <-done }()
+	for i := 0; i < 20000; i++ {
+		for _, c := range []struct {
+			rel    string
+			inside bool
+		}{{"dir/up-in", true}, {"dir/sub/up-up", true}, {"dir/out-deep", false}} {
+			fd, err := openBeneath(rootFd, c.rel)
+			if err == nil {
+				unix.Close(fd)
+			}
+			if c.inside && err != nil {
+				t.Fatalf("try %d: %s: %v", i, c.rel, err)
+			}
+			if !c.inside && err != unix.EXDEV {
+				t.Fatalf("try %d: %s: %v, want EXDEV (outside)", i, c.rel, err)
+			}
+		}
+	}
+}

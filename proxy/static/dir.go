@@ -2,6 +2,7 @@ package static
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +27,9 @@ type Options struct {
 type Dir struct {
 	// ID tells the directory apart from the others of the same
 	// configuration in cache keys.
-	ID       int
+	ID int
+	// Root is the directory as configured, cleaned: no trailing '/'
+	// (except for "/" itself), so that X-Sendfile paths compare with it.
 	Root     string
 	Index    string
 	Internal bool
@@ -55,7 +58,7 @@ func Open(id int, o Options) (*Dir, error) {
 	}
 	d := &Dir{
 		ID:              id,
-		Root:            o.Root,
+		Root:            filepath.Clean(o.Root),
 		Index:           o.Index,
 		Internal:        o.Internal,
 		Dotfiles:        o.Dotfiles,
