@@ -45,7 +45,7 @@ mutate-acme:
 slowtest:
 	scripts/slowtest
 
-## bench: frontdoor against nginx (and haproxy, caddy) side by side
+## bench: frontdoor against nginx (and haproxy, caddy) side by side; bench/run SUITE for one (static, proxy, tls, h2, load, rates)
 bench:
 	scripts/ensure-deps bench
 	$(MAKE) build
