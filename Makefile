@@ -4,7 +4,7 @@ BIN     := bin/frontdoor
 VERSION ?= $(shell packaging/debversion 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test test-quick fuzz mutate mutate-acme slowtest bench demo deb e2e clean
+.PHONY: build test test-quick test-cluster-outage fuzz mutate mutate-acme slowtest bench demo deb e2e clean
 
 ## build: the static binary bin/frontdoor
 build:
@@ -20,6 +20,11 @@ test:
 ## test-quick: the tests that need no Django, pebble, PostgreSQL, package build or long load (go test -short), in under a minute
 test-quick:
 	$(GO) test -short -count=1 -timeout 5m ./...
+
+## test-cluster-outage: the [cluster] PostgreSQL outage test alone, verbose (60 s outage, as in make test; FRONTDOOR_CLUSTER_OUTAGE=5s shortens it)
+test-cluster-outage:
+	scripts/ensure-deps test
+	FRONTDOOR_CLUSTER_OUTAGE=60s $(GO) test -count=1 -timeout 10m -run 'TestClusterPostgresOutage' -v ./appliance/
 
 ## fuzz: the fuzz targets, long (FUZZTIME each, default 5m)
 FUZZTIME ?= 5m
@@ -40,7 +45,7 @@ mutate-acme:
 slowtest:
 	scripts/slowtest
 
-## bench: frontdoor against nginx (and haproxy, caddy) side by side
+## bench: frontdoor against nginx (and haproxy, caddy) side by side; bench/run SUITE for one (static, proxy, tls, h2, load, rates)
 bench:
 	scripts/ensure-deps bench
 	$(MAKE) build

@@ -53,12 +53,16 @@ func interruptible() (context.Context, context.CancelFunc) {
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	clusterView := fs.Bool("cluster", false, "show every edge of the daemon's [cluster] instead")
 	af := addAdminFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if *clusterView {
+		return showCluster(ctx, af.client(), *asJSON, stdout)
+	}
 	rep, raw, err := af.client().Status(ctx)
 	if err != nil {
 		return err

@@ -40,9 +40,11 @@ Usage:
                                          run a Django management command (createsuperuser, shell, migrate...) with the
                                          app's Python, directory, environment (.env, [app] env, settings) and user;
                                          NAME is the app (may be left out when there is one, as for the commands below)
-  frontdoor status [--json] [--admin SOCKET | --config FILE]
+  frontdoor status [--json] [--cluster] [--admin SOCKET | --config FILE]
                                          the running daemon: edge, each app's processes, PostgreSQL, last deploy,
-                                         certificates, events
+                                         certificates, events; --cluster: every edge of its [cluster] (heartbeat,
+                                         version, certificates, last error)
+  frontdoor cluster-key                  print a new key for [cluster] (put it in /etc/frontdoor/cluster.key on every edge)
   frontdoor deploy [NAME] [--admin SOCKET | --config FILE]
                                          release steps, then a new generation of the app; no request fails
   frontdoor restart [NAME] [--admin SOCKET | --config FILE]
@@ -101,6 +103,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdManage(rest, stderr)
 	case "status":
 		err = cmdStatus(rest, stdout, stderr)
+	case "cluster-key":
+		err = cmdClusterKey(rest, stdout, stderr)
 	case "deploy":
 		err = cmdDeploy(rest, stdout, stderr, false)
 	case "restart":
@@ -143,7 +147,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return appliance.Run(context.Background(), appliance.Options{ConfigPath: *config, Logger: newLogger(stderr)})
+	return appliance.Run(context.Background(), appliance.Options{ConfigPath: *config, Logger: newLogger(stderr), Version: version})
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) error {

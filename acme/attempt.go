@@ -24,12 +24,21 @@ type attempt struct {
 	ns   *nameState
 	done chan struct{} // closed when the attempt is over
 	err  error         // its outcome; read after done is closed
+	// forced: an operator's renewal (Renew), ordered whatever the
+	// certificate and the backoff say.
+	forced bool
+	// lease is the cluster's order lease on the name (nil for a single
+	// edge), held for the whole attempt.
+	lease *orderLease
 
 	// The challenge being answered, set (under Manager.mu) while the CA
 	// validates: HTTPChallenge serves httpKeyAuth for httpToken,
 	// GetCertificate serves alpnCert to a TLS-ALPN-01 validation.
 	httpToken, httpKeyAuth string
 	alpnCert               *tls.Certificate
+	// published is the token of the answer published to the cluster
+	// (withdrawn with the answer).
+	published string
 }
 
 // accountCacheKey is where the ACME account key is kept in the
@@ -56,6 +65,26 @@ func (m *Manager) run(a *attempt) {
 func (m *Manager) obtain(a *attempt) error {
 	ns := a.ns
 	name := ns.name
+	if m.cluster != nil {
+		lease, err := m.takeLease(a)
+		if lease == nil {
+			return err // another edge orders, or no database: no order here
+		}
+		a.lease = lease
+		defer lease.release()
+		// Another edge may have stored a certificate, or a failure with
+		// its backoff, since this edge last looked.
+		m.refreshName(ns)
+		if !a.forced {
+			m.mu.Lock()
+			due, why := m.stillDueLocked(ns, m.now(), false)
+			m.mu.Unlock()
+			if !due {
+				m.log.Debug("not ordering: the cluster's state says it is not due", "name", name, "why", why)
+				return nil
+			}
+		}
+	}
 	// A wildcard has no address to check; its dns-persist-01 record is
 	// checked before the order instead (persist.go).
 	if !m.cfg.SkipResolveCheck && !isWildcard(name) {
@@ -89,8 +118,13 @@ func (m *Manager) obtain(a *attempt) error {
 	m.saveRecord(name, rec)
 
 	// A CA that stops answering must not hold the name in "obtaining"
-	// for ever: the attempt fails and backs off.
-	ctx, cancel := context.WithTimeout(m.lifetime, attemptTimeout)
+	// for ever: the attempt fails and backs off. In a cluster, losing
+	// the lease ends it too.
+	parent := m.lifetime
+	if a.lease != nil {
+		parent = a.lease.ctx
+	}
+	ctx, cancel := context.WithTimeout(parent, attemptTimeout)
 	defer cancel()
 	var cert *tls.Certificate
 	s, err := m.openSession(ctx, x, key)
@@ -100,6 +134,12 @@ func (m *Manager) obtain(a *attempt) error {
 	x.seal()
 	if m.lifetime.Err() != nil {
 		return ErrNotRunning // shutting down: not the name's fault, record nothing
+	}
+	if a.lease != nil && (a.lease.lost() || errors.Is(err, errLeaseLost)) {
+		// Not the CA's fault either: the name is looked at again at the
+		// next pass, by whichever edge holds the lease then.
+		m.log.Warn("the order stopped: this edge lost the cluster's lease on the name", "name", name, "err", err)
+		return fmt.Errorf("acme: certificate for %s: %w", name, errLeaseLost)
 	}
 	var gate *gateError
 	if errors.As(err, &gate) {
@@ -228,7 +268,21 @@ func (m *Manager) account() (crypto.Signer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := m.cache.Put(ctx, accountCacheKey, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})); err != nil {
+		data := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+		if m.cluster != nil {
+			// Edges starting together must not register one account each:
+			// the first key stored is everyone's.
+			cur, swapped, err := m.cluster.CompareAndSwap("", accountCacheKey, nil, data)
+			if err != nil {
+				return nil, err
+			}
+			if !swapped {
+				if m.accountKey, err = parseAccountKey(cur); err != nil {
+					return nil, err
+				}
+				return m.accountKey, nil
+			}
+		} else if err := m.cache.Put(ctx, accountCacheKey, data); err != nil {
 			return nil, err
 		}
 		m.accountKey = key

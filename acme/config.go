@@ -120,6 +120,19 @@ type Config struct {
 	// Store keeps certificates, the account and the manager's records.
 	Store Store
 
+	// Cluster, when set, makes this manager one edge of a cluster that
+	// shares Store (which must then be the cluster's store): one order
+	// per name for the whole cluster, challenges answered by any edge,
+	// certificates and session-ticket keys pushed to every edge
+	// (cluster.go). Nil: a single edge.
+	Cluster Cluster
+
+	// LeaseTTL is how long a cluster's order lease lasts unless renewed
+	// (it is renewed every third of it while the order runs): how long
+	// the other edges wait before they take over the order of an edge
+	// that died. Default 2 min.
+	LeaseTTL time.Duration
+
 	// Logger receives the manager's logs. Default: discard.
 	Logger *slog.Logger
 
@@ -172,6 +185,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = DefaultCheckInterval
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.HandshakeWait <= 0 {
 		c.HandshakeWait = DefaultHandshakeWait

@@ -36,4 +36,10 @@
 // key, certificates, backoff records with the CA's renewal information,
 // the local CA, session-ticket keys) lives in the Store, which the state
 // package implements.
+//
+// Several edges share one Store with Config.Cluster (cluster.go;
+// state/cluster implements both over PostgreSQL): one order per name for
+// the whole cluster under a lease with a fencing token, challenges
+// answered by whichever edge the CA reaches, certificates and
+// session-ticket keys pushed to every edge.
 package acme

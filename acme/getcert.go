@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/mholt/acmez/v3"
+	acmeapi "github.com/mholt/acmez/v3/acme"
 )
 
 // GetCertificate is the tls.Config hook (TLSConfig sets it). For the
@@ -102,15 +105,25 @@ func (m *Manager) certWithoutSNI(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // challengeCert returns the TLS-ALPN-01 certificate of the order under way
-// for name (for an IP address, the CA sends its reverse-DNS name).
+// for name (for an IP address, the CA sends its reverse-DNS name), this
+// edge's or, in a cluster, another's.
 func (m *Manager) challengeCert(name string) (*tls.Certificate, error) {
 	if ip, ok := reverseNameIP(name); ok {
 		name = ip.Unmap().String()
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if ns := m.names[name]; ns != nil && ns.attempt != nil && ns.attempt.alpnCert != nil {
+		defer m.mu.Unlock()
 		return ns.attempt.alpnCert, nil
+	}
+	m.mu.Unlock()
+	if m.cluster != nil {
+		// Another edge's order, whose validation reached this edge.
+		if keyAuth, ok := m.cluster.LookupALPN(name); ok {
+			return m.alpn.get(name+"\x00"+keyAuth, func() (*tls.Certificate, error) {
+				return acmez.TLSALPN01ChallengeCert(acmeapi.Challenge{Identifier: identifierFor(name), KeyAuthorization: keyAuth})
+			})
+		}
 	}
 	return nil, fmt.Errorf("acme: no TLS-ALPN-01 challenge under way for %q", name)
 }
@@ -123,12 +136,16 @@ func (m *Manager) waitForCert(hello *tls.ClientHelloInfo, ns *nameState) (*tls.C
 	if a == nil {
 		var due bool
 		if due, reason = m.dueLocked(ns, m.now(), true); due {
-			if a = m.startLocked(ns); a == nil {
+			if a = m.startLocked(ns, false); a == nil {
 				reason = "the certificate manager is not running"
 			}
 		}
 	}
+	elsewhere := a == nil && m.now().Before(ns.heldUntil)
 	m.mu.Unlock()
+	if elsewhere {
+		return m.waitForOtherEdge(hello, ns, reason)
+	}
 	if a == nil {
 		return nil, fmt.Errorf("acme: no certificate for %q yet: %s", ns.name, reason)
 	}
@@ -148,5 +165,31 @@ func (m *Manager) waitForCert(hello *tls.ClientHelloInfo, ns *nameState) (*tls.C
 		return nil, fmt.Errorf("acme: no certificate for %q yet: %w", ns.name, ctx.Err())
 	case <-timer.C:
 		return nil, fmt.Errorf("acme: no certificate for %q yet: the order is still under way", ns.name)
+	}
+}
+
+// waitForOtherEdge waits, like waitForCert, for the certificate another
+// edge of the cluster is ordering: it arrives through the cluster's
+// notification.
+func (m *Manager) waitForOtherEdge(hello *tls.ClientHelloInfo, ns *nameState, reason string) (*tls.Certificate, error) {
+	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	deadline := time.NewTimer(m.cfg.HandshakeWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c := ns.cert.Load(); c != nil {
+			return c, nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("acme: no certificate for %q yet: %w", ns.name, ctx.Err())
+		case <-deadline.C:
+			return nil, fmt.Errorf("acme: no certificate for %q yet: %s", ns.name, reason)
+		}
 	}
 }

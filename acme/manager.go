@@ -38,6 +38,12 @@ type Manager struct {
 
 	local   *localCA
 	tickets *ticketKeys
+	// cluster is Config.Cluster (nil for a single edge; cluster.go);
+	// stopWatch ends its change notifications, alpn keeps the
+	// certificates made for other edges' TLS-ALPN-01 challenges.
+	cluster   Cluster
+	stopWatch func()
+	alpn      alpnCache
 
 	lifetime context.Context // cancelled by Close
 	cancel   context.CancelFunc
@@ -76,6 +82,12 @@ type nameState struct {
 	resolveFailures int
 	attempt         *attempt // non-nil while an order is under way
 	orders          int      // new orders placed by this process
+	// In a cluster: heldBy is the edge holding the name's order lease
+	// until heldUntil (this edge waits for its certificate), clusterErr
+	// why the lease could not be asked for.
+	heldBy     string
+	heldUntil  time.Time
+	clusterErr string
 	// alerted is the expiry alert last raised for the certificate with
 	// serial alertedSerial (expiry.go), so that each is raised once.
 	alerted       alertLevel
@@ -101,6 +113,7 @@ func New(cfg Config) (*Manager, error) {
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		cache:      cfg.Store.CertCache(),
+		cluster:    cfg.Cluster,
 		caReach:    reachOf(dir.Hostname()),
 		kick:       make(chan struct{}, 1),
 		names:      map[string]*nameState{},
@@ -124,7 +137,7 @@ func New(cfg Config) (*Manager, error) {
 	if created {
 		m.log.Info("created the local CA", "subject", m.local.root.Subject.CommonName, "not_after", m.local.root.NotAfter)
 	}
-	if m.tickets, err = loadTicketKeys(cfg.Store, m.now, cfg.TicketKeyRotation); err != nil {
+	if m.tickets, err = loadTicketKeys(cfg.Store, cfg.Cluster, m.log, m.now, cfg.TicketKeyRotation); err != nil {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
 	for _, n := range acmeNames {
@@ -140,26 +153,38 @@ func New(cfg Config) (*Manager, error) {
 // loadName restores a name's record and cached certificate.
 func (m *Manager) loadName(name string) (*nameState, error) {
 	ns := &nameState{name: name}
-	rec, err := loadRecord(m.cfg.Store, name)
+	rec, cert, err := m.loadStored(name)
 	if err != nil {
-		return nil, fmt.Errorf("acme: load record of %s: %w", name, err)
+		return nil, fmt.Errorf("acme: %w", err)
 	}
 	ns.rec = rec
-	data, err := m.cache.Get(context.Background(), name)
-	switch {
-	case errors.Is(err, autocert.ErrCacheMiss):
-	case err != nil:
-		return nil, fmt.Errorf("acme: load certificate of %s: %w", name, err)
-	default:
-		cert, err := parseCached(name, data)
-		if err != nil {
-			m.log.Warn("ignoring an unusable cached certificate; a new one will be ordered", "name", name, "err", err)
-			break
-		}
+	if cert != nil {
 		ns.cert.Store(cert)
 		m.log.Info("certificate loaded from state", "name", name, "issuer", issuerName(cert.Leaf), "not_after", cert.Leaf.NotAfter)
 	}
 	return ns, nil
+}
+
+// loadStored reads a name's record and certificate (nil when there is
+// none, or it is unusable) from the store.
+func (m *Manager) loadStored(name string) (record, *tls.Certificate, error) {
+	rec, err := loadRecord(m.cfg.Store, name)
+	if err != nil {
+		return rec, nil, fmt.Errorf("load record of %s: %w", name, err)
+	}
+	data, err := m.cache.Get(context.Background(), name)
+	switch {
+	case errors.Is(err, autocert.ErrCacheMiss):
+		return rec, nil, nil
+	case err != nil:
+		return rec, nil, fmt.Errorf("load certificate of %s: %w", name, err)
+	}
+	cert, err := parseCached(name, data)
+	if err != nil {
+		m.log.Warn("ignoring an unusable cached certificate; a new one will be ordered", "name", name, "err", err)
+		return rec, nil, nil
+	}
+	return rec, cert, nil
 }
 
 // Start begins background work: an immediate pass over every name (so
@@ -173,6 +198,9 @@ func (m *Manager) Start() {
 		return
 	}
 	m.started = true
+	if m.cluster != nil {
+		m.stopWatch = m.cluster.Watch(m.storeChanged)
+	}
 	m.wg.Add(1)
 	go m.loop()
 }
@@ -183,7 +211,11 @@ func (m *Manager) Start() {
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
+	stopWatch := m.stopWatch
 	m.mu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
+	}
 	m.cancel()
 	m.wg.Wait()
 	return nil
@@ -241,7 +273,7 @@ func (m *Manager) Renew(ctx context.Context, name string) error {
 	}
 	a := ns.attempt
 	if a == nil {
-		if a = m.startLocked(ns); a == nil {
+		if a = m.startLocked(ns, true); a == nil {
 			m.mu.Unlock()
 			return ErrNotRunning
 		}
@@ -286,7 +318,7 @@ func (m *Manager) maintain() {
 	m.mu.Lock()
 	for _, ns := range m.names {
 		if due, _ := m.dueLocked(ns, now, false); due {
-			m.startLocked(ns)
+			m.startLocked(ns, false)
 		}
 	}
 	m.mu.Unlock()
@@ -306,6 +338,16 @@ func (m *Manager) dueLocked(ns *nameState, now time.Time, fromHandshake bool) (b
 	if ns.attempt != nil {
 		return false, "an order is under way"
 	}
+	if now.Before(ns.heldUntil) {
+		return false, fmt.Sprintf("edge %s of the cluster is ordering it (its lease runs until %s)", ns.heldBy, ns.heldUntil.Format(time.RFC3339))
+	}
+	return m.stillDueLocked(ns, now, fromHandshake)
+}
+
+// stillDueLocked is dueLocked without the orders under way: what the
+// certificate and the record say (an edge holding the lease asks it again
+// after reading both from the cluster).
+func (m *Manager) stillDueLocked(ns *nameState, now time.Time, fromHandshake bool) (bool, string) {
 	if c := ns.cert.Load(); c != nil && now.Before(planRenewal(c.Leaf, ns.rec.ARI, m.cfg.RenewBefore).At) {
 		return false, "valid"
 	}
@@ -395,12 +437,13 @@ func (m *Manager) profileFor(name string) string {
 }
 
 // startLocked starts an order for ns in the background and returns it, or
-// nil when the manager is not running.
-func (m *Manager) startLocked(ns *nameState) *attempt {
+// nil when the manager is not running. forced is an operator's renewal:
+// it orders whatever the certificate and the backoff say.
+func (m *Manager) startLocked(ns *nameState, forced bool) *attempt {
 	if !m.started || m.closed {
 		return nil
 	}
-	a := &attempt{ns: ns, done: make(chan struct{})}
+	a := &attempt{ns: ns, done: make(chan struct{}), forced: forced}
 	ns.attempt = a
 	m.wg.Add(1)
 	go m.run(a)

@@ -122,7 +122,7 @@ func (m *Manager) order(ctx context.Context, a *attempt, s *session, replaces st
 		}
 		err = m.authorize(ctx, a, s, o, typ)
 		if err == nil {
-			return m.finalize(ctx, s, o, name)
+			return m.finalize(ctx, a, s, o)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -185,7 +185,8 @@ func (m *Manager) authorize(ctx context.Context, a *attempt, s *session, o acmea
 		if chal == nil {
 			return fmt.Errorf("the CA offers no %s challenge for %s (it offers: %s)", typ, authz.IdentifierValue(), strings.Join(offered, ", "))
 		}
-		if err := m.present(a, *chal); err != nil {
+		if err := m.present(ctx, a, *chal); err != nil {
+			m.unpresent(a)
 			return err
 		}
 		_, err = s.client.InitiateChallenge(ctx, s.account, *chal)
@@ -205,7 +206,9 @@ func (m *Manager) authorize(ctx context.Context, a *attempt, s *session, o acmea
 // HTTPChallenge serves the key authorization, GetCertificate the
 // TLS-ALPN-01 certificate. dns-persist-01 needs nothing: its record is
 // static.
-func (m *Manager) present(a *attempt, chal acmeapi.Challenge) error {
+// In a cluster the answer is published to every edge too, and present
+// returns once they have it: the CA may reach any of them.
+func (m *Manager) present(ctx context.Context, a *attempt, chal acmeapi.Challenge) error {
 	var alpn *tls.Certificate
 	if chal.Type == challengeTLSALPN01 {
 		var err error
@@ -214,12 +217,18 @@ func (m *Manager) present(a *attempt, chal acmeapi.Challenge) error {
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	switch chal.Type {
 	case challengeHTTP01:
 		a.httpToken, a.httpKeyAuth = chal.Token, chal.KeyAuthorization
 	case challengeTLSALPN01:
 		a.alpnCert = alpn
+	}
+	m.mu.Unlock()
+	if m.cluster != nil && (chal.Type == challengeHTTP01 || chal.Type == challengeTLSALPN01) {
+		a.published = chal.Token
+		if err := m.cluster.PresentChallenge(ctx, a.ns.name, chal.Type, chal.Token, chal.KeyAuthorization); err != nil {
+			return fmt.Errorf("publish the %s answer to the cluster: %w", chal.Type, err)
+		}
 	}
 	return nil
 }
@@ -227,13 +236,19 @@ func (m *Manager) present(a *attempt, chal acmeapi.Challenge) error {
 func (m *Manager) unpresent(a *attempt) {
 	m.mu.Lock()
 	a.httpToken, a.httpKeyAuth, a.alpnCert = "", "", nil
+	published := a.published
+	a.published = ""
 	m.mu.Unlock()
+	if published != "" {
+		m.cluster.WithdrawChallenge(a.ns.name, published)
+	}
 }
 
 // finalize sends a CSR for a new P-256 key, downloads the chain, stores
 // key and chain (autocert's PEM layout: the key first) and returns the
 // certificate.
-func (m *Manager) finalize(ctx context.Context, s *session, o acmeapi.Order, name string) (*tls.Certificate, error) {
+func (m *Manager) finalize(ctx context.Context, a *attempt, s *session, o acmeapi.Order) (*tls.Certificate, error) {
+	name := a.ns.name
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -269,7 +284,7 @@ func (m *Manager) finalize(ctx context.Context, s *session, o acmeapi.Order, nam
 	if err != nil {
 		return nil, fmt.Errorf("the CA's certificate: %w", err)
 	}
-	if err := m.cache.Put(context.WithoutCancel(ctx), name, data); err != nil {
+	if err := m.storeCertificate(context.WithoutCancel(ctx), a, name, data); err != nil {
 		return nil, fmt.Errorf("store the certificate: %w", err)
 	}
 	return cert, nil

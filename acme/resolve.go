@@ -102,7 +102,9 @@ func (m *Manager) resolveGate(ns *nameState) error {
 // any of them (Let's Encrypt prefers IPv6). An address is fine when it is
 // on one of this machine's interfaces and the CA can reach such an address;
 // otherwise (NAT: the public address is not on any interface) an HTTP
-// self-probe to name through that address must come back to this manager.
+// self-probe to name through that address must come back to this manager
+// or, in a cluster, to any of its edges (the probe's answer is published
+// to all of them).
 //
 // An IP address name skips DNS: the address itself is checked the same
 // way.
@@ -170,6 +172,15 @@ func (m *Manager) probe(ctx context.Context, name string, ip netip.Addr) error {
 		delete(m.probes, token)
 		m.mu.Unlock()
 	}()
+	if m.cluster != nil {
+		// The address may lead to another edge of the cluster: that is
+		// as good as this one, if it can answer.
+		if err := m.cluster.PresentChallenge(ctx, name, "probe", token, string(want)); err != nil {
+			m.log.Debug("publishing the self-probe to the cluster", "name", name, "err", err)
+		} else {
+			defer m.cluster.WithdrawChallenge(name, token)
+		}
+	}
 
 	port := strconv.Itoa(m.cfg.HTTPPort)
 	target := net.JoinHostPort(ip.String(), port)

@@ -17,8 +17,10 @@ type CertStatus struct {
 	// "pending" (no certificate, nothing tried yet). Local names are
 	// "valid" or "on demand" (issued at the first handshake).
 	State string `json:"state"`
-	// Issuer is the common name of the certificate's issuer.
+	// Issuer is the common name of the certificate's issuer, Serial its
+	// serial number in hexadecimal (edges of a cluster serve the same).
 	Issuer    string    `json:"issuer,omitempty"`
+	Serial    string    `json:"serial,omitempty"`
 	NotBefore time.Time `json:"not_before,omitzero"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
 	// RenewAt is when an ACME certificate is due for renewal, and
@@ -53,6 +55,12 @@ type CertStatus struct {
 	ResolveOK bool   `json:"resolve_ok,omitempty"`
 	// Orders counts the new orders this process placed for the name.
 	Orders int `json:"orders,omitempty"`
+	// OrderingEdge is, in a cluster, the edge that holds the name's order
+	// lease while this one waits for its certificate; ClusterError why
+	// this edge could not ask for the lease (the database is away: no
+	// order).
+	OrderingEdge string `json:"ordering_edge,omitempty"`
+	ClusterError string `json:"cluster_error,omitempty"`
 }
 
 // Status returns every ACME name (sorted), then every local name (the
@@ -63,16 +71,20 @@ func (m *Manager) Status() []CertStatus {
 	m.mu.Lock()
 	for _, ns := range m.names {
 		s := CertStatus{
-			Name:        ns.name,
-			Source:      "acme",
-			LastAttempt: ns.rec.LastAttempt,
-			LastSuccess: ns.rec.LastSuccess,
-			LastError:   ns.rec.LastError,
-			Failures:    ns.rec.Failures,
-			NextAttempt: ns.rec.NextAttempt,
-			Resolve:     ns.resolve.reason,
-			ResolveOK:   ns.resolve.ok,
-			Orders:      ns.orders,
+			Name:         ns.name,
+			Source:       "acme",
+			LastAttempt:  ns.rec.LastAttempt,
+			LastSuccess:  ns.rec.LastSuccess,
+			LastError:    ns.rec.LastError,
+			Failures:     ns.rec.Failures,
+			NextAttempt:  ns.rec.NextAttempt,
+			Resolve:      ns.resolve.reason,
+			ResolveOK:    ns.resolve.ok,
+			Orders:       ns.orders,
+			ClusterError: ns.clusterErr,
+		}
+		if now.Before(ns.heldUntil) {
+			s.OrderingEdge = ns.heldBy
 		}
 		if p, ok := m.profiles[ns.name]; ok {
 			s.Profile = p
@@ -81,7 +93,7 @@ func (m *Manager) Status() []CertStatus {
 		}
 		c := ns.cert.Load()
 		if c != nil {
-			s.Issuer = issuerName(c.Leaf)
+			s.Issuer, s.Serial = issuerName(c.Leaf), c.Leaf.SerialNumber.Text(16)
 			s.NotBefore, s.NotAfter = c.Leaf.NotBefore, c.Leaf.NotAfter
 			plan := planRenewal(c.Leaf, ns.rec.ARI, m.cfg.RenewBefore)
 			s.RenewAt, s.RenewSource = plan.At, plan.Source
@@ -93,7 +105,7 @@ func (m *Manager) Status() []CertStatus {
 		switch {
 		case ns.attempt != nil && c != nil:
 			s.State = "renewing"
-		case ns.attempt != nil:
+		case ns.attempt != nil || (c == nil && s.OrderingEdge != ""):
 			s.State = "obtaining"
 		case c != nil && now.Before(c.Leaf.NotAfter):
 			s.State = "valid"

@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -323,7 +324,7 @@ func TestTicketKeysKeptAndRotated(t *testing.T) {
 	data, err := json.Marshal(stored)
 	must(t, err)
 	must(t, store.PutBlob(ticketBucket, ticketKey, data))
-	tk, err := loadTicketKeys(store, clock, time.Hour)
+	tk, err := loadTicketKeys(store, nil, slog.New(slog.DiscardHandler), clock, time.Hour)
 	must(t, err)
 	if len(tk.keys) != keptTicketKeys || tk.keys[0].Key[0] != 1 || tk.keys[2].Key[0] != 3 {
 		t.Fatalf("loaded %d keys (first %d), want the newest %d", len(tk.keys), tk.keys[0].Key[0], keptTicketKeys)

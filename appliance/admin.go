@@ -97,6 +97,7 @@ func (a *Appliance) adminRoutes() http.Handler {
 	mux.HandleFunc("POST /certs/renew", a.handleRenew)
 	mux.HandleFunc("GET /certs/dns-record", a.handleDNSRecord)
 	mux.HandleFunc("GET /trust-root", a.handleTrustRoot)
+	mux.HandleFunc("GET /cluster", a.handleCluster)
 	return mux
 }
 

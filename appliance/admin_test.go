@@ -3,7 +3,6 @@ package appliance
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,8 +30,7 @@ func TestAdminSocket(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "frontdoor")
-	copyFile(t, binPath, bin, 0o755)
+	bin := binPath // reachable by nobody (TestMain)
 	www := filepath.Join(dir, "www")
 	os.Mkdir(www, 0o755)
 	addr := freePort(t)
@@ -96,28 +94,13 @@ func TestAdminSocket(t *testing.T) {
 	if err == nil || !strings.Contains(string(out2), "no [app]") {
 		t.Errorf("deploy without [app]: %v\n%s", err, out2)
 	}
+	out2, err = exec.Command(bin, "status", "--cluster", "--admin", d.socket).CombinedOutput()
+	if err == nil || !strings.Contains(string(out2), "this edge has no [cluster]") {
+		t.Errorf("status --cluster without [cluster]: %v\n%s", err, out2)
+	}
 	// Nothing listening: a clear message.
 	out2, err = exec.Command(bin, "status", "--admin", filepath.Join(dir, "nothing.sock")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out2), "frontdoor is not running") {
 		t.Errorf("status without a daemon: %v\n%s", err, out2)
-	}
-}
-
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

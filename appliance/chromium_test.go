@@ -116,16 +116,34 @@ var ws = new WebSocket("wss://" + location.host + "/ws");
 ws.onopen = function() { ws.send("hello"); };
 ws.onmessage = function(e) { document.getElementById("out").textContent = "got " + e.data; };
 ws.onerror = function() { document.getElementById("out").textContent = "error"; };
-</script></body></html>`), 0o644)
+</script><iframe src="/hold"></iframe></body></html>`), 0o644)
 	appAddr := freePort(t)
 	host, port, _ := net.SplitHostPort(appAddr)
 	app := exec.Command(systemPython, "-c", `
 import asyncio, sys, websockets
+echoed = None
 async def echo(ws, path=None):
     async for m in ws:
         await ws.send("echo:" + m)
+        echoed.set()
+async def hold(path, headers):
+    # The page's iframe: answered half a second after the echo went out
+    # (or after 20 s), so the page's load, which Chromium's dump waits
+    # for, comes after the echo reached the page. A WebSocket alone does
+    # not hold Chromium's virtual time, so without it the page was dumped
+    # before the echo, now and then.
+    if path != "/hold":
+        return None
+    try:
+        await asyncio.wait_for(echoed.wait(), 20)
+        await asyncio.sleep(0.5)
+    except asyncio.TimeoutError:
+        pass
+    return (200, [("Content-Type", "text/plain")], b"held")
 async def main():
-    async with websockets.serve(echo, sys.argv[1], int(sys.argv[2])):
+    global echoed
+    echoed = asyncio.Event()
+    async with websockets.serve(echo, sys.argv[1], int(sys.argv[2]), process_request=hold):
         await asyncio.Future()
 asyncio.run(main())
 `, host, port)

@@ -24,6 +24,9 @@ type Config struct {
 	// table (an app named "app") or several [[app]] tables, each with its
 	// name. None without either.
 	Apps []AppConfig `toml:"app"`
+	// Cluster shares certificates and ACME state with other edges
+	// (clusterconfig.go); nil without [cluster].
+	Cluster *ClusterConfig `toml:"cluster"`
 
 	// path is the file the configuration came from, for messages.
 	path string

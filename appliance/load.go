@@ -159,6 +159,7 @@ func (c *Config) validate() ConfigErrors {
 		add("server.access_log", fmt.Sprintf("%q is not an absolute path", c.Server.AccessLog), `write an absolute path, "-" for standard output or "off"`)
 	}
 	errs = append(errs, c.validateApps()...)
+	errs = append(errs, c.validateCluster()...)
 	for i, u := range c.Upstreams {
 		// The engine takes a group without servers (the [app]'s is filled
 		// at run time); in the file it is a mistake.

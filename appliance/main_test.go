@@ -33,6 +33,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build frontdoor: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Tests run the binary as nobody too: it must be reachable. They use
+	// it where it is, never a copy made while tests run in parallel: a
+	// process forked meanwhile holds the copy's write descriptor until it
+	// execs, and exec of the copy fails with ETXTBSY.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

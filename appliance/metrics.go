@@ -142,6 +142,7 @@ func (a *Appliance) writeMetrics(out io.Writer) error {
 		}
 		certRenewalMetrics(m, rep.Certificates)
 	}
+	clusterMetrics(m, rep.Cluster)
 	return m.w.Flush()
 }
 

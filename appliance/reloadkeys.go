@@ -25,6 +25,8 @@ import (
 //   - server.runtime_dir: the admin socket and the application's sockets
 //     live there.
 //   - proxy.temp_dir: the engine's workers read it without a lock.
+//   - [cluster]: the cluster store wraps the open state file and holds
+//     the connection; the certificate manager is built on it.
 type restartKey struct {
 	key   string
 	value func(*Config) any
@@ -39,6 +41,7 @@ var restartKeys = []restartKey{
 	{"server.state", func(c *Config) any { return c.Server.State }},
 	{"server.runtime_dir", func(c *Config) any { return c.Server.RuntimeDir }},
 	{"proxy.temp_dir", func(c *Config) any { return c.Proxy.TempDir }},
+	{"cluster", func(c *Config) any { return c.Cluster.restartValue() }},
 }
 
 // restartNeeded lists, as "key (running → in the file)", the keys whose

@@ -18,6 +18,7 @@ import (
 	"frontdoor/acme"
 	"frontdoor/proxy"
 	"frontdoor/state"
+	"frontdoor/state/cluster"
 	"frontdoor/supervisor"
 	"frontdoor/systemd"
 )
@@ -26,6 +27,8 @@ import (
 type Options struct {
 	ConfigPath string
 	Logger     *slog.Logger
+	// Version is frontdoor's version, for the cluster's status.
+	Version string
 }
 
 // Appliance is a running frontdoor: configuration, state, engine, the
@@ -41,6 +44,12 @@ type Appliance struct {
 	notifier  *systemd.Notifier
 	accessLog io.Closer
 	state     *state.DB
+	version   string
+	// cluster is the store shared with the other edges ([cluster],
+	// cluster.go); nil for a single edge. stopClusterFollow ends the
+	// following of the application's database (postgres = "app").
+	cluster           *cluster.Store
+	stopClusterFollow context.CancelFunc
 	// certs is the certificate manager (nil when no TLS listener), and
 	// tlsConfig its live config (ticket keys rotate in place); a reload
 	// that changes [tls] settings replaces both (tlsreload.go), so readers
@@ -79,7 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier, logUnit: journalUnit()}
+	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier, logUnit: journalUnit(), version: opts.Version}
 	// Signals are caught before anything serves: a SIGHUP (or a POST
 	// /reload, which sends one) that arrives while start is still under
 	// way would otherwise find Go's default action and end the process.
@@ -102,6 +111,9 @@ func (a *Appliance) start() error {
 		return err
 	}
 	a.state = db
+	if err := a.openCluster(); err != nil {
+		return err
+	}
 	accessLog, closer, err := openAccessLog(a.cfg.Server.AccessLog)
 	if err != nil {
 		return err
@@ -149,6 +161,7 @@ func (a *Appliance) start() error {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
 	}
+	a.startCluster()
 	return a.startAdmin()
 }
 
@@ -331,6 +344,7 @@ func (a *Appliance) stop() error {
 	if m := a.certManager(); m != nil {
 		m.Close()
 	}
+	a.closeCluster()
 	if a.accessLog != nil {
 		a.accessLog.Close()
 	}

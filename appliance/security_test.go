@@ -39,8 +39,7 @@ func TestRunsUnprivileged(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "frontdoor")
-	copyFile(t, binPath, bin, 0o755)
+	bin := binPath // reachable by nobody (TestMain)
 	www := filepath.Join(dir, "www")
 	os.Mkdir(www, 0o755)
 	os.WriteFile(filepath.Join(www, "index.html"), []byte("hello\n"), 0o644)

@@ -10,6 +10,7 @@ import (
 
 	"frontdoor/acme"
 	"frontdoor/state"
+	"frontdoor/state/cluster"
 	"frontdoor/supervisor"
 )
 
@@ -33,6 +34,9 @@ type StatusReport struct {
 	// Certificates are the TLS names and their state (none without a TLS
 	// listener).
 	Certificates []acme.CertStatus `json:"certificates,omitempty"`
+	// Cluster is this edge's connection to the cluster's PostgreSQL; nil
+	// without [cluster].
+	Cluster *cluster.Status `json:"cluster,omitempty"`
 	// Events are the latest events, newest first.
 	Events []state.Event `json:"events"`
 	// EventsDropped counts application events the state file could not
@@ -152,6 +156,7 @@ func (a *Appliance) statusReport() StatusReport {
 	if m := a.certManager(); m != nil {
 		rep.Certificates = m.Status()
 	}
+	rep.Cluster = a.clusterStatus()
 	if a.state != nil {
 		if evs, err := a.state.Events(statusEvents); err == nil {
 			rep.Events = evs

@@ -77,10 +77,14 @@ func WriteStatus(w io.Writer, rep StatusReport, now time.Time) {
 			} else if c.State == "unreachable" && c.Resolve != "" {
 				fmt.Fprintf(w, " · %s", c.Resolve)
 			}
+			if c.OrderingEdge != "" {
+				fmt.Fprintf(w, " · edge %s orders it", c.OrderingEdge)
+			}
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintln(w)
 	}
+	writeClusterLine(w, rep.Cluster, now)
 
 	if len(rep.Events) > 0 {
 		fmt.Fprintf(w, "events    (newest first)\n")

@@ -126,7 +126,9 @@ func (a *Appliance) newCertManager(cfg *Config, httpPort int) (*acme.Manager, er
 		RenewBefore:      cfg.TLS.RenewBefore.Duration,
 		SkipResolveCheck: cfg.TLS.SkipResolveCheck,
 		HTTPPort:         httpPort,
-		Store:            a.state,
+		Store:            a.certStore(),
+		Cluster:          a.certCluster(),
+		LeaseTTL:         a.leaseTTL(cfg),
 		Logger:           a.log.With("part", "acme"),
 		OnEvent: func(e acme.Event) {
 			a.recordEvent("acme", e.Kind, e.Name+": "+e.Message)

@@ -34,6 +34,11 @@ func (a *accessLog) flushIfDue(now int64) {
 	}
 }
 
+// due is when the buffered lines must be written, if there are any.
+func (a *accessLog) due() (int64, bool) {
+	return a.firstLine + accessLogFlushAge, len(a.buf) > 0 && a.out != nil
+}
+
 func (a *accessLog) flush() {
 	if len(a.buf) == 0 || a.out == nil {
 		return

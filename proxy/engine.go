@@ -125,6 +125,7 @@ func (e *Engine) newWorker(id int) (*worker, error) {
 		rng:         rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)+1),
 	}
 	w.acceptTimer.Owner = w
+	w.dueTimer.Owner = w
 	w.pool = upstream.NewPool(l, timerUpConnect, timerUpIdle)
 	w.h2pool = http2.NewPool()
 	w.handshakes = tlsterm.NewHandshakes(max(32, 256/e.cfg.Workers), w.done)
@@ -398,16 +399,19 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// Alive reports whether every worker's loop turned within maxAge: a worker
-// stuck in a handler stops turning, and the systemd watchdog pings stop.
+// Alive reports whether every worker's loop runs what is posted to it
+// within maxAge (loop.Responsive): a worker stuck in a handler does not,
+// and the systemd watchdog pings stop. It is meant to be called
+// periodically (each call posts the next probe to a loop whose last one
+// has run); an idle worker is woken only by these calls.
 func (e *Engine) Alive(maxAge time.Duration) bool {
-	now := time.Now().UnixNano()
+	alive := true
 	for _, w := range e.workers {
-		if now-w.loop.Heartbeat() > int64(maxAge) {
-			return false
+		if !w.loop.Responsive(maxAge) {
+			alive = false
 		}
 	}
-	return true
+	return alive
 }
 
 // Listeners returns the listeners the engine accepts on.

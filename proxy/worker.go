@@ -55,6 +55,10 @@ type worker struct {
 	// acceptTimer runs while the listeners are out of the epoll set after
 	// EMFILE/ENFILE, so that a full backlog cannot spin the loop.
 	acceptTimer loop.Timer
+	// dueTimer wakes the loop for the worker's own deadlines (AfterTurn):
+	// the access log's flush and the end of a drain. An idle loop makes
+	// no turn otherwise.
+	dueTimer loop.Timer
 
 	// HTTP/2: the codec's configuration (shared by the engine's
 	// workers, replaced on reload), its per-worker memory pool, and the
@@ -111,6 +115,7 @@ const (
 	timerTunnel                                // idle WebSocket / upgraded tunnel
 	timerHandshake                             // TLS handshake
 	timerAcceptPause                           // listeners out of the epoll set after EMFILE (ArmAt)
+	timerWorkerDue                             // the worker's own next deadline: log flush, drain end (ArmAt)
 	timerH2Tick                                // an HTTP/2 connection's codec deadline (ArmAt)
 	timerH2Hold                                // an HTTP/2 answer waiting for its request's end
 )
@@ -122,12 +127,28 @@ func (w *worker) run() {
 	w.alog.flush()
 }
 
-// AfterTurn is the worker's periodic work, once per turn of its loop.
+// AfterTurn is the worker's periodic work, once per turn of its loop:
+// the access log flushed when due, a drain finished; dueTimer is set for
+// whichever is next.
 func (w *worker) AfterTurn() {
 	now := w.loop.Now()
 	w.alog.flushIfDue(now)
 	if w.draining && (w.nconns == 0 || now >= w.drainDeadline) {
 		w.finishDrain()
+		return
+	}
+	due := int64(-1)
+	if d, ok := w.alog.due(); ok {
+		due = d
+	}
+	if w.draining && (due < 0 || w.drainDeadline < due) {
+		due = w.drainDeadline
+	}
+	switch {
+	case due < 0:
+		w.loop.Disarm(&w.dueTimer)
+	case !w.dueTimer.Armed() || w.dueTimer.Deadline() != due:
+		w.loop.ArmAt(&w.dueTimer, timerWorkerDue, due)
 	}
 }
 
@@ -157,7 +178,8 @@ func (w *worker) Recovered(owner any, r any) {
 	}
 }
 
-// OnTimeout ends the accept pause after EMFILE/ENFILE.
+// OnTimeout ends the accept pause after EMFILE/ENFILE. (timerWorkerDue
+// needs nothing here: AfterTurn follows every expiry.)
 func (w *worker) OnTimeout(kind loop.TimerKind) {
 	if kind == timerAcceptPause {
 		w.resumeAccept()

@@ -58,3 +58,20 @@ func (c *CertCache) Delete(_ context.Context, key string) error {
 	}
 	return nil
 }
+
+// CertKeys lists the keys of the certificate cache in byte order: the
+// cluster store (state/cluster) walks them to seed a new cluster with an
+// edge's certificates and account.
+func (db *DB) CertKeys() ([]string, error) {
+	var keys []string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCerts).ForEach(func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: list certs: %w", err)
+	}
+	return keys, nil
+}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/acme/autocert"
@@ -42,5 +43,22 @@ func TestCertCacheRoundTrip(t *testing.T) {
 	}
 	if _, err := cache.Get(ctx, "example.com"); err != autocert.ErrCacheMiss {
 		t.Errorf("a blob leaked into the certificate cache: %v", err)
+	}
+}
+
+func TestCertKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t, Options{})
+	if keys, err := db.CertKeys(); err != nil || len(keys) != 0 {
+		t.Fatalf("empty cache: %v, %v", keys, err)
+	}
+	for _, k := range []string{"b.example", "acme_account+key", "a.example"} {
+		if err := db.CertCache().Put(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := db.CertKeys()
+	if err != nil || strings.Join(keys, ",") != "a.example,acme_account+key,b.example" {
+		t.Fatalf("CertKeys = %v, %v", keys, err)
 	}
 }

@@ -14,4 +14,7 @@
 //
 // A *DB is safe for concurrent use by many goroutines. bbolt serialises
 // writers; readers never block writers.
+//
+// Several edges share their certificates through PostgreSQL with the
+// subpackage cluster; this file is then each edge's cache of that state.
 package state

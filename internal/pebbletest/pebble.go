@@ -360,9 +360,12 @@ func (p *Server) ctsPost(t testing.TB, path string, req map[string]any) {
 	}
 }
 
-// SetA makes host resolve to ip (instead of 127.0.0.1).
+// SetA makes host resolve to ip (instead of 127.0.0.1, or of the address
+// an earlier SetA gave: challtestsrv's /add-a adds to a host's addresses,
+// so they are cleared first).
 func (p *Server) SetA(t testing.TB, host, ip string) {
 	t.Helper()
+	p.ctsPost(t, "/clear-a", map[string]any{"host": host + "."})
 	p.ctsPost(t, "/add-a", map[string]any{"host": host + ".", "addresses": []string{ip}})
 }
 

@@ -53,17 +53,36 @@ type Loop struct {
 	start  time.Time
 	now    int64
 	second int64
-	// heartbeat is the wall clock (Unix nanoseconds) of the loop's last
-	// turn, read by a watchdog from another goroutine.
-	heartbeat atomic.Int64
+	// turns counts the turns of the loop; probe is the wall clock (Unix
+	// nanoseconds) at which the pending liveness probe was posted, 0 when
+	// none is pending (Responsive). Both are read from other goroutines.
+	turns atomic.Uint64
+	probe atomic.Int64
+	// probed is the probe posted by Responsive (made once).
+	probed func()
 
 	// How the loop waits (wait.go).
 	spin spinWindow
-	// lastPass is when the loop last went through the Go scheduler.
+	// lastPass is when the loop last went through the Go scheduler;
+	// parked is set when it parked since.
 	lastPass int64
-	// runDelayFd is the loop thread's schedstat, -1 if none.
-	runDelayFd  int
-	runDelayBuf [64]byte
+	parked   bool
+	// runDelay reads the run delay of the loop's thread (spin.go).
+	runDelay runDelay
+	// deadline is the loop clock by which the parked loop wakes up, if
+	// hasDeadline; ready is readyNow, which leaves the events it found in
+	// nready (or an error in errno), counting its calls in checks.
+	deadline    int64
+	hasDeadline bool
+	ready       func(uintptr) bool
+	nready      int
+	errno       syscall.Errno
+	checks      int
+	// parks counts the times the loop found nothing to do and parked;
+	// asleep is set while it is parked. Read from other goroutines (the
+	// tests, to reach a parked loop); written once per park and wake-up.
+	parks  atomic.Uint64
+	asleep atomic.Bool
 
 	stopped bool
 
@@ -78,7 +97,9 @@ func New(start time.Time, log *slog.Logger) (*Loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Loop{p: p, events: make([]unix.EpollEvent, 256), start: start, log: log, runDelayFd: -1}
+	l := &Loop{p: p, events: make([]unix.EpollEvent, 256), start: start, log: log}
+	l.ready = l.readyNow
+	l.probed = func() { l.probe.Store(0) }
 	l.tick()
 	return l, nil
 }
@@ -88,14 +109,14 @@ func New(start time.Time, log *slog.Logger) (*Loop, error) {
 func (l *Loop) Close() { l.p.close() }
 
 // Run turns the loop until Stop: wait for events (wait.go), dispatch them
-// to their handlers, fire expired timers, then hooks.AfterTurn. The
-// goroutine is locked to its OS thread for good.
+// to their handlers, fire expired timers, then hooks.AfterTurn. A loop
+// with nothing to do and no timer armed makes no turn at all.
 func (l *Loop) Run(hooks Hooks) {
-	l.lockThread()
-	defer l.unlockThread()
+	defer l.runDelay.close()
 	for !l.stopped {
 		n, err := l.wait()
 		l.tick()
+		l.turns.Add(1)
 		l.passThroughScheduler()
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			l.log.Error("epoll_wait failed", "err", err)
@@ -266,16 +287,33 @@ func (l *Loop) UnixNano() int64 { return l.start.UnixNano() + l.now }
 // Second is the Unix second of Now.
 func (l *Loop) Second() int64 { return l.second }
 
-// Heartbeat is the wall clock (Unix nanoseconds) of the loop's last turn.
-// It may be read from any goroutine.
-func (l *Loop) Heartbeat() int64 { return l.heartbeat.Load() }
+// Turns counts the turns the loop has made. It may be read from any
+// goroutine.
+func (l *Loop) Turns() uint64 { return l.turns.Load() }
+
+// Responsive reports whether the loop runs what is posted to it: false
+// when a probe posted by an earlier call has waited more than maxAge.
+// When the last probe has run, it posts the next one. A watchdog calls it
+// periodically (from any goroutine): an idle loop is not woken in
+// between, and a stuck one — a handler that never returns — is found
+// within maxAge plus the watchdog's period.
+func (l *Loop) Responsive(maxAge time.Duration) bool {
+	now := time.Now().UnixNano()
+	sent := l.probe.Load()
+	if sent == 0 {
+		if l.probe.CompareAndSwap(0, now) {
+			l.Post(nil, l.probed)
+		}
+		return true
+	}
+	return now-sent <= int64(maxAge)
+}
 
 // tick reads the clock once per turn.
 func (l *Loop) tick() {
 	now := time.Now()
 	l.now = int64(now.Sub(l.start))
 	l.second = now.Unix()
-	l.heartbeat.Store(now.UnixNano())
 }
 
 // SetTimeout sets the duration of every timer of kind armed from now on.

@@ -2,7 +2,9 @@ package loop
 
 import (
 	"fmt"
+	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +30,10 @@ const (
 type poller struct {
 	epfd    int
 	eventfd int
+	// file is epfd in the Go runtime's own poller, through which a loop
+	// with nothing to do parks (wait.go); raw is its RawConn.
+	file *os.File
+	raw  syscall.RawConn
 }
 
 func newPoller() (poller, error) {
@@ -45,6 +51,17 @@ func newPoller() (poller, error) {
 		p.close()
 		return poller{}, err
 	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		p.close()
+		return poller{}, fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	p.file = os.NewFile(uintptr(epfd), "epoll")
+	raw, err := p.file.SyscallConn()
+	if err != nil {
+		p.close()
+		return poller{}, fmt.Errorf("epoll in the runtime poller: %w", err)
+	}
+	p.raw = raw
 	return p, nil
 }
 
@@ -77,7 +94,11 @@ func (p *poller) drainWake() {
 
 func (p *poller) close() {
 	unix.Close(p.eventfd)
-	unix.Close(p.epfd)
+	if p.file != nil {
+		p.file.Close()
+	} else {
+		unix.Close(p.epfd)
+	}
 }
 
 // taskQueue is how other goroutines reach a loop: they append a function

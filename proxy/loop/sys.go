@@ -91,15 +91,40 @@ func yield() {
 	syscall.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 }
 
-// openRunDelay opens the calling thread's scheduler statistics, the
-// source of threadRunDelay. The descriptor stays the thread's own: the
-// loop is locked to its thread.
-func openRunDelay() (int, error) {
-	return unix.Open("/proc/thread-self/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// runDelay reads how long the thread that runs the loop has waited for
+// a CPU. The loop's goroutine is not locked to a thread (wait.go), so the
+// thread's statistics are opened again whenever it runs on another one.
+type runDelay struct {
+	tid int // the thread whose statistics fd is open; 0: none
+	fd  int
+	buf [64]byte
 }
 
-// threadRunDelay reads the nanoseconds the thread has spent runnable but
-// waiting for a CPU: the second of the three numbers in its schedstat.
+// read returns the nanoseconds the calling thread has spent runnable but
+// waiting for a CPU, the second of the three numbers in its schedstat;
+// fresh when the thread is not the one of the last read.
+func (r *runDelay) read() (waited int64, fresh, ok bool) {
+	tid, _, _ := syscall.RawSyscall(unix.SYS_GETTID, 0, 0, 0)
+	if int(tid) != r.tid {
+		r.close()
+		fd, err := unix.Open("/proc/thread-self/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, false, false
+		}
+		r.tid, r.fd, fresh = int(tid), fd, true
+	}
+	waited, ok = threadRunDelay(r.fd, r.buf[:])
+	return waited, fresh, ok
+}
+
+func (r *runDelay) close() {
+	if r.tid != 0 {
+		unix.Close(r.fd)
+		r.tid = 0
+	}
+}
+
+// threadRunDelay reads the run delay from a schedstat file.
 func threadRunDelay(fd int, buf []byte) (int64, bool) {
 	n, _, e := syscall.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
 	if e != 0 {

@@ -16,7 +16,7 @@ type TimerKind uint8
 const NoTimer TimerKind = 0
 
 // MaxTimerKinds bounds the kinds a loop knows.
-const MaxTimerKinds = 16
+const MaxTimerKinds = 24
 
 // TimerOwner is told when its timer expires.
 type TimerOwner interface {
@@ -37,6 +37,9 @@ func (n *Timer) Armed() bool { return n.kind != NoTimer }
 
 // Kind is the kind the timer was armed with (NoTimer when stopped).
 func (n *Timer) Kind() TimerKind { return n.kind }
+
+// Deadline is when an armed timer expires, on the loop clock.
+func (n *Timer) Deadline() int64 { return n.deadline }
 
 // timerList is a FIFO of nodes sharing one duration.
 type timerList struct {

@@ -1,54 +1,46 @@
 package loop
 
 import (
+	"errors"
+	"os"
 	"runtime"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // How a loop waits for events. Everything about blocking and polling is
-// here and in spin.go: when to block in epoll_wait and for how long, when
-// to busy-poll instead, and when to pass through the Go scheduler.
+// here and in spin.go: when to park and until when, when to busy-poll
+// instead, and when to pass through the Go scheduler.
+//
+// A loop with nothing to do parks its goroutine in the Go runtime's own
+// poller, where the loop's epoll set is registered like a socket
+// (poller.go): the goroutine gives its P back, and the thread that finds
+// the set readable — or the loop's next timer due, set as the set's read
+// deadline — runs it. A lightly loaded proxy is thus woken once per
+// event, as nginx is, and an idle one never.
+//
+// Blocking in epoll_wait on a thread of its own, as the loop once did,
+// cost about 100 µs of CPU per wake-up at light load (bench/RESULTS.md):
+// a system call that blocks takes the thread's P into the syscall state,
+// which wakes the runtime's monitor thread (sysmon) from its deep sleep;
+// it then polled every 20 µs to retake the P, and the P's return after
+// the wake-up woke it again: 9 wake-ups of frontdoor's threads per
+// proxied request at 100 requests a second, where nginx has 2.
 
-// MaxWait bounds epoll_wait so that the heartbeat and the owner's
-// periodic work (AfterTurn) advance even on an idle loop: a loop that
-// turns turns at least this often.
-const MaxWait = time.Second
-
-// schedulerPass is how often a loop goes through the Go scheduler.
+// schedulerPass is how often a loop that never parks goes through the Go
+// scheduler, and how often a polling loop checks whether its CPU is
+// contended (spin.go).
 const schedulerPass = 5 * time.Millisecond
 
 // SetBusyPoll sets the longest busy-polling window (0 or negative: never
 // poll).
 func (l *Loop) SetBusyPoll(d time.Duration) { l.spin.setMax(d) }
 
-// lockThread locks the loop to its OS thread and opens the thread's
-// scheduler statistics: busy polling needs to see contention for the CPU
-// (spin.go), so a kernel without per-thread statistics gets no polling.
-func (l *Loop) lockThread() {
-	runtime.LockOSThread()
-	l.runDelayFd = -1
-	if fd, err := openRunDelay(); err == nil {
-		l.runDelayFd = fd
-	} else if l.spin.max > 0 {
-		l.log.Warn("busy polling off: no scheduler statistics for the worker thread", "err", err)
-	}
-}
-
-func (l *Loop) unlockThread() {
-	if l.runDelayFd >= 0 {
-		unix.Close(l.runDelayFd)
-		l.runDelayFd = -1
-	}
-}
-
 // wait returns the next batch of events: at once when some are ready,
 // else after busy-polling for the adaptive window (spin.go) if one is
-// open, else after sleeping until an event or the next timer.
+// open, else after parking until an event or the next timer.
 func (l *Loop) wait() (int, error) {
-	if l.spin.cur > 0 && l.runDelayFd >= 0 {
+	if l.spin.cur > 0 {
 		n, errno := l.spinPoll()
 		if errno != 0 {
 			return 0, errno
@@ -57,10 +49,75 @@ func (l *Loop) wait() (int, error) {
 			return n, nil
 		}
 	}
+	next := l.timers.next()
+	if next >= 0 && next <= l.now {
+		// A timer is due: no waiting, only the events ready now.
+		n, errno := pollReady(l.p.epfd, l.events)
+		if errno != 0 {
+			return 0, errno
+		}
+		return n, nil
+	}
+	l.setDeadline(next)
 	start := time.Now()
-	n, err := unix.EpollWait(l.p.epfd, l.events, l.pollTimeout())
-	l.spin.afterSleep(l.now, time.Since(start), n > 0)
-	return n, err
+	l.nready, l.errno, l.checks = 0, 0, 0
+	err := l.p.raw.Read(l.ready)
+	if l.asleep.Load() {
+		l.asleep.Store(false) // woken by the deadline
+	}
+	slept := time.Since(start)
+	if l.checks > 1 {
+		l.parked = true // went through the scheduler
+	}
+	l.spin.afterSleep(l.now, slept, l.nready > 0)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, err
+	}
+	if l.errno != 0 {
+		return 0, l.errno
+	}
+	return l.nready, nil
+}
+
+// readyNow is what the runtime's poller runs before parking the loop and
+// each time the epoll set becomes readable: it takes the events ready
+// now, if any, and says whether there were (or an error).
+func (l *Loop) readyNow(uintptr) bool {
+	l.checks++
+	n, errno := pollReady(l.p.epfd, l.events)
+	if errno == syscall.EINTR {
+		errno = 0
+	}
+	l.nready, l.errno = n, errno
+	found := n > 0 || errno != 0
+	if found == l.asleep.Load() {
+		// Nothing: the loop parks. Something after a park: it woke.
+		l.asleep.Store(!found)
+		if !found {
+			l.parks.Add(1)
+		}
+	}
+	return found
+}
+
+// setDeadline makes the parked loop wake up by next on the loop clock
+// (-1: no timer armed, no deadline). A deadline set earlier than needed
+// and not passed yet is kept: it wakes the loop once for nothing, which
+// costs less than moving the runtime's timer on every turn (a keep-alive
+// timer re-armed by each request moves the earliest deadline each time).
+func (l *Loop) setDeadline(next int64) {
+	if l.hasDeadline && l.deadline > l.now && (next < 0 || l.deadline <= next) {
+		return
+	}
+	if next < 0 {
+		if l.hasDeadline {
+			l.p.file.SetReadDeadline(time.Time{})
+			l.hasDeadline = false
+		}
+		return
+	}
+	l.p.file.SetReadDeadline(l.start.Add(time.Duration(next)))
+	l.deadline, l.hasDeadline = next, true
 }
 
 // spinPoll polls for events for up to the spin window, yielding the CPU
@@ -87,43 +144,42 @@ func (l *Loop) spinPoll() (int, syscall.Errno) {
 	}
 }
 
-// pollTimeout is epoll_wait's timeout in milliseconds: until the next
-// timer, at most MaxWait.
-func (l *Loop) pollTimeout() int {
-	wait := int64(MaxWait)
-	if next := l.timers.next(); next >= 0 {
-		if d := next - l.now; d < wait {
-			wait = d
-		}
+// passThroughScheduler yields to the Go scheduler when the loop has not
+// parked for schedulerPass. A loop that never parks — under load, its
+// events always ready or caught by polling — never enters the scheduler
+// on its own, so to the runtime it looks like a goroutine that has run
+// for ever: every 10 ms the runtime's monitor thread (sysmon) would
+// preempt it, with a signal, and hand its P around. Going through the
+// scheduler instead costs one hand-off two hundred times a second; it
+// also lets any goroutine waiting for this P run.
+//
+// Every schedulerPass, too, a loop that polled learns whether the kernel
+// has been giving its CPU to other threads (spin.go).
+func (l *Loop) passThroughScheduler() {
+	if l.parked {
+		l.parked = false
+		l.lastPass = l.now
 	}
-	if wait <= 0 {
-		return 0
+	if l.spin.max > 0 && l.now-l.spin.checked > int64(schedulerPass) {
+		l.checkContention()
 	}
-	return int((wait + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+	if l.now-l.lastPass > int64(schedulerPass) {
+		l.lastPass = l.now
+		runtime.Gosched()
+	}
 }
 
-// passThroughScheduler yields to the Go scheduler every schedulerPass.
-// A loop whose system calls never block never enters the scheduler on
-// its own, so to the runtime it looks like a goroutine that has run for
-// ever: every 10 ms the runtime's monitor thread (sysmon) preempts it,
-// which hands its thread's P to another thread and back, and sends the
-// monitor into polling every 20 µs for a while: thousands of wake-ups a
-// second on the loop's CPU, 40% of frontdoor's CPU time at 1,400
-// proxied requests a second (bench/RESULTS.md). Going through the
-// scheduler instead costs one such hand-off two hundred times a second;
-// it also lets any goroutine waiting for this P run.
-//
-// It is also when the busy-polling window learns whether the kernel has
-// been giving the loop's CPU to other threads (spin.go).
-func (l *Loop) passThroughScheduler() {
-	if l.now-l.lastPass <= int64(schedulerPass) {
+// checkContention gives the spin window the run delay of the loop's
+// thread, if the loop polled since the last check.
+func (l *Loop) checkContention() {
+	if !l.spin.polled {
+		l.spin.skipCheck(l.now)
 		return
 	}
-	l.lastPass = l.now
-	if l.spin.max > 0 && l.runDelayFd >= 0 {
-		if waited, ok := threadRunDelay(l.runDelayFd, l.runDelayBuf[:]); ok {
-			l.spin.checkRunDelay(l.now, waited)
-		}
+	waited, fresh, ok := l.runDelay.read()
+	if !ok {
+		l.spin.skipCheck(l.now)
+		return
 	}
-	runtime.Gosched()
+	l.spin.checkRunDelay(l.now, waited, fresh)
 }
