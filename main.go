@@ -31,19 +31,29 @@ Usage:
   frontdoor check [FILE | --config FILE] validate a configuration file (default /etc/frontdoor/frontdoor.toml);
                                          every error names the file, line and key, with a fix
   frontdoor version                      print the version
-  frontdoor init DJANGO_DIR [--domain NAME]... [--config PATH] [--force] [--user NAME]
+  frontdoor init DJANGO_DIR [--domain NAME]... [--name APP] [--config PATH] [--force] [--user NAME]
   frontdoor init --settings MODULE [--pythonpath DIR]... [--app MODULE:ATTR] [DIR] ...
-                                         inspect a Django project, print its problems with their fixes, write its configuration;
-                                         exits 1 while a problem marked ERROR remains
-  frontdoor manage [--config FILE] COMMAND [ARGS]...
+                                         inspect a Django project, print its problems with their fixes, write its configuration:
+                                         a new file, or the project's [[app]] and [[site]] added to the existing one (never
+                                         a host another site serves; the diff is printed); exits 1 while an ERROR remains
+  frontdoor manage [--config FILE] [NAME] COMMAND [ARGS]...
                                          run a Django management command (createsuperuser, shell, migrate...) with the
-                                         app's Python, directory, environment (.env, [app] env, settings) and user
+                                         app's Python, directory, environment (.env, [app] env, settings) and user;
+                                         NAME is the app (may be left out when there is one, as for the commands below)
   frontdoor status [--json] [--cluster] [--admin SOCKET | --config FILE]
-                                         the running daemon: edge, processes, PostgreSQL, last deploy, certificates, events;
-                                         --cluster: every edge of its [cluster] (heartbeat, version, certificates, last error)
+                                         the running daemon: edge, each app's processes, PostgreSQL, last deploy,
+                                         certificates, events; --cluster: every edge of its [cluster] (heartbeat,
+                                         version, certificates, last error)
   frontdoor cluster-key                  print a new key for [cluster] (put it in /etc/frontdoor/cluster.key on every edge)
-  frontdoor deploy [--admin SOCKET | --config FILE]
+  frontdoor deploy [NAME] [--admin SOCKET | --config FILE]
                                          release steps, then a new generation of the app; no request fails
+  frontdoor restart [NAME] [--admin SOCKET | --config FILE]
+                                         a new generation of the app without the release steps; no request fails
+  frontdoor logs [NAME] [-f] [-n LINES] [--admin SOCKET | --config FILE]
+                                         the app's output and its release steps' (from the journal under systemd)
+  frontdoor maintenance on|off [NAME] [--message TEXT] [--retry-after DURATION] [--admin SOCKET | --config FILE]
+                                         the app's routes answer a 503 maintenance page (static routes keep serving);
+                                         kept across restarts until turned off
   frontdoor reload [--admin SOCKET | --config FILE]
                                          re-read the configuration (as SIGHUP) and wait for the result
   frontdoor certs [--json] [--renew NAME] [--dns-record *.DOMAIN] [--admin SOCKET | --config FILE]
@@ -96,9 +106,15 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	case "cluster-key":
 		err = cmdClusterKey(rest, stdout, stderr)
 	case "deploy":
-		err = cmdDeploy(rest, stdout, stderr)
+		err = cmdDeploy(rest, stdout, stderr, false)
+	case "restart":
+		err = cmdDeploy(rest, stdout, stderr, true)
 	case "reload":
 		err = cmdReload(rest, stdout, stderr)
+	case "logs":
+		err = cmdLogs(rest, stdout, stderr)
+	case "maintenance":
+		err = cmdMaintenance(rest, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 	default:

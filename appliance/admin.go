@@ -43,8 +43,10 @@ type adminServer struct {
 	log  *slog.Logger
 }
 
-// DeployResult is the answer of POST /deploy.
+// DeployResult is the answer of POST /deploy and POST /restart.
 type DeployResult struct {
+	// App is the app deployed.
+	App    string                   `json:"app,omitempty"`
 	OK     bool                     `json:"ok"`
 	Error  string                   `json:"error,omitempty"`
 	Report *supervisor.DeployReport `json:"report,omitempty"`
@@ -87,7 +89,10 @@ func (a *Appliance) adminRoutes() http.Handler {
 	mux.HandleFunc("GET /status", a.handleStatus)
 	mux.HandleFunc("GET /metrics", a.handleMetrics)
 	mux.HandleFunc("POST /deploy", a.handleDeploy)
+	mux.HandleFunc("POST /restart", a.handleDeploy)
 	mux.HandleFunc("POST /reload", a.handleReload)
+	mux.HandleFunc("GET /logs", a.handleLogs)
+	mux.HandleFunc("POST /maintenance", a.handleMaintenance)
 	mux.HandleFunc("GET /certs", a.handleCerts)
 	mux.HandleFunc("POST /certs/renew", a.handleRenew)
 	mux.HandleFunc("GET /certs/dns-record", a.handleDNSRecord)
@@ -226,27 +231,30 @@ func (a *Appliance) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleDeploy runs a deploy and answers with its report once it ended.
-// The deploy does not depend on the client staying: it runs to its end
-// even if the CLI is interrupted.
+// handleDeploy runs a deploy (POST /deploy) or a restart (POST /restart)
+// of the app named by ?app=NAME (without it, the only app) and answers
+// with its report once it ended. It does not depend on the client
+// staying: it runs to its end even if the CLI is interrupted.
 func (a *Appliance) handleDeploy(w http.ResponseWriter, r *http.Request) {
-	if a.app == nil {
-		writeJSON(w, http.StatusConflict, DeployResult{Error: errNoApp.Error()})
+	runner, err := a.apps.runner(r.URL.Query().Get("app"))
+	if err != nil {
+		writeJSON(w, http.StatusConflict, DeployResult{Error: err.Error()})
 		return
 	}
-	rep, err := a.app.deploy(context.WithoutCancel(r.Context()))
+	rep, err := runner.deploy(context.WithoutCancel(r.Context()), r.URL.Path == "/restart")
 	if rep.Finished.IsZero() && !rep.Started.IsZero() {
 		rep.Finished = time.Now() // the supervisor stamps only the copy Status shows
 	}
-	res := DeployResult{OK: err == nil, Report: &rep}
+	res := DeployResult{App: runner.name, OK: err == nil, Report: &rep}
 	status := http.StatusOK
 	switch {
-	case errors.Is(err, errNoApp):
-		res.Report, status = nil, http.StatusConflict
 	case errors.Is(err, supervisor.ErrNotRunning):
 		status = http.StatusServiceUnavailable
 	case err != nil:
 		status = http.StatusInternalServerError
+	}
+	if rep.Started.IsZero() {
+		res.Report = nil
 	}
 	if err != nil {
 		res.Error = err.Error()
@@ -267,12 +275,12 @@ func (a *Appliance) handleReload(w http.ResponseWriter, r *http.Request) {
 		}
 		appWait = d
 	}
-	seq, _ := a.app.reloads.current()
+	seq, _ := a.apps.reloads.current()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		writeJSON(w, http.StatusInternalServerError, ReloadResult{AppReloadResult: AppReloadResult{Error: err.Error()}})
 		return
 	}
-	res, err := a.app.reloads.waitAfter(r.Context(), seq, appWait)
+	res, err := a.apps.reloads.waitAfter(r.Context(), seq, appWait)
 	if err != nil {
 		writeJSON(w, http.StatusGatewayTimeout, ReloadResult{AppReloadResult: AppReloadResult{Error: err.Error()}})
 		return

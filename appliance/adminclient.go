@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,12 +75,26 @@ func (c *AdminClient) Status(ctx context.Context) (StatusReport, []byte, error) 
 	return rep, body, nil
 }
 
-// Deploy asks for a deploy and returns its result once it ended. A failed
-// deploy is a result with OK false, not an error; the error is for not
-// reaching the daemon.
-func (c *AdminClient) Deploy(ctx context.Context) (DeployResult, error) {
+// Deploy asks for a deploy of the app named app ("" for the only one) and
+// returns its result once it ended. A failed deploy is a result with OK
+// false, not an error; the error is for not reaching the daemon.
+func (c *AdminClient) Deploy(ctx context.Context, app string) (DeployResult, error) {
+	return c.deployOrRestart(ctx, "/deploy", app)
+}
+
+// Restart starts a new generation of the app named app ("" for the only
+// one) without the release steps, blue/green, and returns the result once
+// it ended.
+func (c *AdminClient) Restart(ctx context.Context, app string) (DeployResult, error) {
+	return c.deployOrRestart(ctx, "/restart", app)
+}
+
+func (c *AdminClient) deployOrRestart(ctx context.Context, path, app string) (DeployResult, error) {
 	var res DeployResult
-	body, _, err := c.do(ctx, http.MethodPost, "/deploy")
+	if app != "" {
+		path += "?app=" + url.QueryEscape(app)
+	}
+	body, _, err := c.do(ctx, http.MethodPost, path)
 	if err != nil {
 		return res, err
 	}
@@ -105,6 +120,58 @@ func (c *AdminClient) Reload(ctx context.Context, appWait time.Duration) (Reload
 	}
 	if err := json.Unmarshal(body, &res); err != nil {
 		return res, fmt.Errorf("decode the reload result: %w", err)
+	}
+	return res, nil
+}
+
+// Logs writes the app's log (GET /logs) to out: its events kept in the
+// state file, its last n lines and, with follow, every new one until ctx
+// ends.
+func (c *AdminClient) Logs(ctx context.Context, app string, n int, follow bool, out io.Writer) error {
+	q := url.Values{"app": {app}, "n": {strconv.Itoa(n)}}
+	if follow {
+		q.Set("follow", "1")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://frontdoor/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.explain(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", c.socket, strings.TrimSpace(string(body)))
+	}
+	_, err = io.Copy(out, resp.Body)
+	if ctx.Err() != nil {
+		return nil // the reader stopped following
+	}
+	return err
+}
+
+// Maintenance turns the maintenance mode of the app named app ("" for the
+// only one) on (with message and retryAfter, 0 for the default) or off.
+func (c *AdminClient) Maintenance(ctx context.Context, app string, on bool, message string, retryAfter time.Duration) (MaintenanceResult, error) {
+	var res MaintenanceResult
+	q := url.Values{"app": {app}, "mode": {"off"}}
+	if on {
+		q.Set("mode", "on")
+		if message != "" {
+			q.Set("message", message)
+		}
+		if retryAfter > 0 {
+			q.Set("retry_after", retryAfter.String())
+		}
+	}
+	body, _, err := c.do(ctx, http.MethodPost, "/maintenance?"+q.Encode())
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return res, fmt.Errorf("decode the answer: %w", err)
 	}
 	return res, nil
 }

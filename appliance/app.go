@@ -2,61 +2,52 @@ package appliance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
 	"sync"
 	"time"
 
 	"frontdoor/supervisor"
 )
 
-// errNoApp is returned by operations on the application when the
-// configuration has no [app].
-var errNoApp = errors.New("the configuration has no [app]: nothing to deploy (run `frontdoor init DJANGO_DIR`)")
-
-// appRunner runs the supervised application ([app] in frontdoor.toml). It
-// exists for the daemon's whole life, with or without an [app], and holds
-// the supervisor instance that serves. A reload that changes [app] starts a
-// second instance next to the first and switches the edge to it once it
-// serves (a handover), so even a changed [app] costs no failed request.
+// appRunner runs one supervised application (an [app] or [[app]] table).
+// It holds the supervisor instance that serves. A reload that changes the
+// app's table starts a second instance next to the first and switches the
+// app's upstream group to it once it serves (a handover), so even a changed
+// app costs no failed request. An app touches only its own group in the
+// engine: nothing it does (crash, FATAL, a failed release step, a deploy)
+// reaches another app's routes.
 //
 // Every supervisor instance has its own socket directory under the runtime
 // directory (app1/, app2/…): two instances never share socket names.
 type appRunner struct {
-	a   *Appliance
-	log *slog.Logger
-	rec *recorder
+	set   *appSet
+	name  string
+	group string // the app's upstream group in the engine
+	log   *slog.Logger
+	logs  *appLog // its last log lines (applog.go)
+	rec   *recorder
 
 	mu      sync.Mutex
-	active  *appInstance // the instance the edge follows; nil without [app]
-	pending *appInstance // a replacement starting (an [app] change), or nil
+	active  *appInstance // the instance the edge follows; nil when stopped
+	pending *appInstance // a replacement starting (a changed table), or nil
 	// holding: the edge holds requests until the first generation serves
-	// ([app] start_hold); guarded by mu once the supervisor runs.
+	// (start_hold); guarded by mu once the supervisor runs.
 	holding  bool
-	nextID   int
-	upstream string // what the engine was last told
-	detached bool   // the engine has stopped: leave its groups alone
+	upstream string       // what the engine was last told
+	stopped  bool         // removed by a reload or the daemon is stopping
+	maint    *Maintenance // maintenance mode, nil when off (maintenance.go)
 
-	// actions serialises what reloads and `frontdoor deploy` do to the
-	// application, so that a deploy never races a handover.
+	// actions serialises what reloads and commands (deploy, restart) do to
+	// the application, so that a deploy never races a handover.
 	actions sync.Mutex
-	reloads reloadTracker
-
-	started    time.Time
-	rate       requestRate
-	statusPoke chan struct{}
-	stopStatus context.CancelFunc
-	statusDone chan struct{}
 }
 
 // appInstance is one supervisor and the goroutine running it.
 type appInstance struct {
-	id     int
+	id     string // its socket directory's name, for the log
 	cfg    AppConfig
 	dir    string // its socket directory
 	sup    *supervisor.Supervisor
@@ -70,47 +61,36 @@ type edgeAdapter struct {
 	inst *appInstance
 }
 
-// SetAppUpstream points the "app" group at addr, if this instance is the
+// SetAppUpstream points the app's group at addr, if this instance is the
 // one the edge follows (see appRunner.setUpstream). It returns once every
 // engine worker has switched, which is what the supervisor's contract asks.
 func (e *edgeAdapter) SetAppUpstream(addr string) { e.r.setUpstream(e.inst, addr) }
 
 // InFlight asks the engine; addr has the "unix:/path" form the engine was
 // given, which is how it keys its servers.
-func (e *edgeAdapter) InFlight(addr string) (int, int) { return e.r.a.engine.InFlight(addr) }
+func (e *edgeAdapter) InFlight(addr string) (int, int) { return e.r.set.a.engine.InFlight(addr) }
 
-// startApp creates the runner and, with an [app], starts the supervisor.
-// It does not wait for the application: release steps and the first boot
-// go on in the background while the edge answers 503.
-func (a *Appliance) startApp() error {
-	r := &appRunner{a: a, log: a.log.With("part", "app"), started: time.Now(), statusPoke: make(chan struct{}, 1)}
-	r.rate.add(rateSample{at: r.started, requests: a.engine.Stats().Requests})
-	r.rec = newRecorder(a.state, r.log, r.poke)
-	r.reloads.init()
-	a.app = r
-	r.removeStaleDirs()
-	ctx, cancel := context.WithCancel(context.Background())
-	r.stopStatus, r.statusDone = cancel, make(chan struct{})
-	go r.publishStatus(ctx)
-	if a.cfg.App == nil {
-		return nil
-	}
-	inst, err := r.newInstance(*a.cfg.App)
+// start creates the app's first supervisor and runs it. atBoot: frontdoor
+// itself is starting, so requests wait for the first generation (up to
+// start_hold) rather than get 503 — a restart or an upgrade of frontdoor
+// then loses none.
+func (r *appRunner) start(cfg AppConfig, workers int, atBoot bool) error {
+	inst, err := r.newInstance(cfg, workers)
 	if err != nil {
-		return fmt.Errorf("%s: [app]: %w", a.cfgPath, err)
+		return err
 	}
-	// Until the first generation serves, requests wait for it rather than
-	// get 503: a restart or an upgrade of frontdoor then loses none.
-	hold := defaultStartHold
-	if a.cfg.App.StartHold != nil {
-		hold = a.cfg.App.StartHold.Duration
-	}
-	if hold > 0 {
-		if err := a.engine.SetUpstreamHold(appUpstream, hold); err == nil {
-			r.holding = true
-			// A boot that fails ends the hold: waiting is for an
-			// application on its way up, not for one that crashes.
-			r.rec.onBootFailure = r.endHold
+	if atBoot {
+		hold := defaultStartHold
+		if cfg.StartHold != nil {
+			hold = cfg.StartHold.Duration
+		}
+		if hold > 0 {
+			if err := r.set.a.engine.SetUpstreamHold(r.group, hold); err == nil {
+				r.holding = true
+				// A boot that fails ends the hold: waiting is for an
+				// application on its way up, not for one that crashes.
+				r.rec.onBootFailure = r.endHold
+			}
 		}
 	}
 	r.mu.Lock()
@@ -128,52 +108,20 @@ func (r *appRunner) endHold() {
 	r.holding = false
 	r.mu.Unlock()
 	if holding {
-		go r.a.engine.SetUpstreamHold(appUpstream, 0)
+		go r.set.a.engine.SetUpstreamHold(r.group, 0)
 	}
 }
 
-// defaultStartHold is [app] start_hold's default.
+// defaultStartHold is start_hold's default.
 const defaultStartHold = 30 * time.Second
 
-// reloadApp applies a reloaded configuration to the application, in the
-// background (a deploy may take minutes; the signal loop must not wait):
-// [app] added → start it; removed → stop it; changed → hand over to a new
-// supervisor; unchanged → deploy if code changed since the serving
-// generation started, else nothing. The outcome is kept for the admin
-// socket's POST /reload.
-func (a *Appliance) reloadApp(old, cfg *Config) {
-	r := a.app
-	if r == nil {
-		return
-	}
-	act := r.reloads.newAction()
-	go func() {
-		r.actions.Lock()
-		defer r.actions.Unlock()
-		res := r.applyReload(old.App, cfg.App)
-		if res.Error != "" {
-			r.log.Error("reload of the application failed", "err", res.Error)
-		} else {
-			r.log.Info("application reloaded", "action", res.App)
-		}
-		act.finish(res)
-	}()
-}
-
-// stopApp stops the application's processes gracefully (each supervisor
-// gives its children StopTimeout), then flushes the event recorder. It
-// returns early when ctx ends.
-func (a *Appliance) stopApp(ctx context.Context) {
-	r := a.app
-	if r == nil {
-		return
-	}
+// stop stops the app's supervisors (active and pending) and waits for
+// them, or until ctx ends.
+func (r *appRunner) stop(ctx context.Context) {
 	r.mu.Lock()
-	// The engine has been shut down: a supervisor going down must not
-	// post to its stopped workers.
-	r.detached = true
+	r.stopped = true
 	insts := []*appInstance{r.active, r.pending}
-	r.active, r.pending = nil, nil
+	r.active, r.pending, r.upstream = nil, nil, ""
 	r.mu.Unlock()
 	for _, inst := range insts {
 		if inst != nil {
@@ -190,21 +138,18 @@ func (a *Appliance) stopApp(ctx context.Context) {
 			r.log.Warn("the application did not stop in time")
 		}
 	}
-	r.stopStatus()
-	<-r.statusDone
-	r.rec.close(ctx)
 }
 
 // newInstance builds a supervisor for cfg in its own socket directory.
-func (r *appRunner) newInstance(cfg AppConfig) (*appInstance, error) {
-	r.mu.Lock()
-	r.nextID++
-	id := r.nextID
-	r.mu.Unlock()
-	inst := &appInstance{id: id, cfg: cfg, done: make(chan struct{})}
-	inst.dir = filepath.Join(r.a.cfg.Server.RuntimeDir, fmt.Sprintf("app%d", id))
+// workers is the app's share of the machine when cfg sets none.
+func (r *appRunner) newInstance(cfg AppConfig, workers int) (*appInstance, error) {
+	dir := r.set.nextDirName()
+	inst := &appInstance{id: filepath.Base(dir), cfg: cfg, dir: dir, done: make(chan struct{})}
 	sc := cfg.supervisorConfig(inst.dir)
-	sc.CompressDir = r.a.cfg.compressedDir()
+	if sc.Workers == 0 {
+		sc.Workers = workers
+	}
+	sc.CompressDir = r.set.a.started.compressedDir()
 	sc.Logger = r.log
 	sc.Edge = &edgeAdapter{r: r, inst: inst}
 	sc.Recorder = r.rec
@@ -228,27 +173,27 @@ func (r *appRunner) run(inst *appInstance) {
 		}
 		_ = os.RemoveAll(inst.dir)
 	}()
-	r.poke()
+	r.set.poke()
 }
 
 // setUpstream is where every supervisor's SetAppUpstream lands. Only the
-// active instance steers the edge, except that a pending instance's first
-// ready generation takes over: it becomes active, and the old one is
-// retired once the requests already sent to it are done. Called with the
-// calling supervisor's lock held, so it only switches and never waits for
-// more than the engine's workers.
+// active instance steers the app's group, except that a pending
+// instance's first ready generation takes over: it becomes active, and
+// the old one is retired once the requests already sent to it are done.
+// Called with the calling supervisor's lock held, so it only switches and
+// never waits for more than the engine's workers.
 func (r *appRunner) setUpstream(inst *appInstance, addr string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.detached:
+	case r.set.isDetached():
 		return
 	case inst == r.active:
 	case inst == r.pending && addr != "":
 		old := r.active
 		r.active, r.pending = inst, nil
 		if old != nil {
-			r.log.Info("the new [app] serves; retiring the previous supervisor", "new", inst.id, "old", old.id)
+			r.log.Info("the new configuration serves; retiring the previous supervisor", "new", inst.id, "old", old.id)
 			go r.retire(old, r.upstream)
 		}
 	default:
@@ -269,21 +214,22 @@ func (r *appRunner) setEngineUpstream(addr string) {
 	if holding {
 		r.holding = false // served once: from now on a crash answers 503 at once
 	}
+	engine := r.set.a.engine
 	done := make(chan error, 1)
 	go func() {
-		err := r.a.engine.SetUpstreamServers(appUpstream, servers)
+		err := engine.SetUpstreamServers(r.group, servers)
 		if err == nil && holding {
-			err = r.a.engine.SetUpstreamHold(appUpstream, 0)
+			err = engine.SetUpstreamHold(r.group, 0)
 		}
 		done <- err
 	}()
 	select {
 	case err := <-done:
 		if err != nil {
-			// [app] was removed by a reload: the group is gone with it.
+			// The app was removed by a reload: the group is gone with it.
 			r.log.Debug("app upstream not updated", "addr", addr, "err", err)
 		}
-	case <-r.a.engine.Done():
+	case <-engine.Done():
 	}
 }
 
@@ -296,7 +242,7 @@ func (r *appRunner) retire(old *appInstance, addr string) {
 	}
 	deadline := time.Now().Add(grace)
 	for addr != "" && time.Now().Before(deadline) {
-		if req, tun := r.a.engine.InFlight(addr); req == 0 && tun == 0 {
+		if req, tun := r.set.a.engine.InFlight(addr); req == 0 && tun == 0 {
 			break
 		}
 		select {
@@ -308,7 +254,16 @@ func (r *appRunner) retire(old *appInstance, addr string) {
 	old.cancel()
 	<-old.done
 	r.log.Info("previous supervisor stopped", "id", old.id)
-	r.poke()
+	r.set.poke()
+}
+
+// table names the app's table in messages: "[app]" for the app of a
+// file's single [app] table, "[[app]] shop" for another.
+func (r *appRunner) table() string {
+	if r.name == defaultAppName {
+		return "[app]"
+	}
+	return "[[app]] " + r.name
 }
 
 // activeInstance returns the instance the edge follows, or nil.
@@ -318,47 +273,45 @@ func (r *appRunner) activeInstance() *appInstance {
 	return r.active
 }
 
+// instances returns the active and the pending instance (either nil).
+func (r *appRunner) instances() (active, pending *appInstance) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active, r.pending
+}
+
 // deploy runs a blue/green deploy on the serving supervisor and blocks
-// until it ended (see supervisor.Supervisor.Deploy).
-func (r *appRunner) deploy(ctx context.Context) (supervisor.DeployReport, error) {
+// until it ended (see supervisor.Supervisor.Deploy); restart starts a new
+// generation without the release steps (Supervisor.Restart).
+func (r *appRunner) deploy(ctx context.Context, restart bool) (supervisor.DeployReport, error) {
 	r.actions.Lock()
 	defer r.actions.Unlock()
 	inst := r.activeInstance()
 	if inst == nil {
-		return supervisor.DeployReport{}, errNoApp
+		return supervisor.DeployReport{}, fmt.Errorf("the app %q is not running", r.name)
+	}
+	if restart {
+		return inst.sup.Restart(ctx)
 	}
 	return inst.sup.Deploy(ctx)
 }
 
-// applyReload does what a reload means for the application; see reloadApp.
-func (r *appRunner) applyReload(old, cur *AppConfig) AppReloadResult {
+// applyReload does what a reload means for this application; see
+// Appliance.reloadApps. workers is its share of the machine.
+func (r *appRunner) applyReload(old, cur *AppConfig, workers int) AppReloadResult {
 	switch {
 	case old == nil && cur == nil:
 		return AppReloadResult{App: "no [app] configured"}
 	case cur == nil:
-		r.mu.Lock()
-		insts := []*appInstance{r.active, r.pending}
-		r.active, r.pending, r.upstream = nil, nil, ""
-		r.mu.Unlock()
-		for _, inst := range insts {
-			if inst != nil {
-				inst.cancel()
-				<-inst.done
-			}
-		}
-		return AppReloadResult{App: "[app] removed: the application stopped"}
+		r.stop(context.Background())
+		return AppReloadResult{App: r.table() + " removed: the application stopped"}
 	case old == nil || r.activeInstance() == nil:
-		inst, err := r.newInstance(*cur)
-		if err != nil {
-			return AppReloadResult{Error: fmt.Sprintf("[app]: %v", err)}
+		if err := r.start(*cur, workers, false); err != nil {
+			return AppReloadResult{Error: fmt.Sprintf("%s: %v", r.table(), err)}
 		}
-		r.mu.Lock()
-		r.active = inst
-		r.mu.Unlock()
-		r.run(inst)
-		return AppReloadResult{App: "[app] added: the application is starting"}
-	case !reflect.DeepEqual(*old, *cur):
-		return r.handover(*cur)
+		return AppReloadResult{App: r.table() + " added: the application is starting"}
+	case !sameApp(old, cur):
+		return r.handover(*cur, workers)
 	}
 	inst := r.activeInstance()
 	changed, path := inst.sup.CodeChanged()
@@ -377,13 +330,14 @@ func (r *appRunner) applyReload(old, cur *AppConfig) AppReloadResult {
 	return res
 }
 
-// handover starts a supervisor with the new [app] next to the serving one;
-// the edge switches to it when its first generation is ready (setUpstream).
-// If it cannot come up, it is stopped and the old one keeps serving.
-func (r *appRunner) handover(cfg AppConfig) AppReloadResult {
-	inst, err := r.newInstance(cfg)
+// handover starts a supervisor with the new configuration next to the
+// serving one; the edge switches to it when its first generation is ready
+// (setUpstream). If it cannot come up, it is stopped and the old one keeps
+// serving.
+func (r *appRunner) handover(cfg AppConfig, workers int) AppReloadResult {
+	inst, err := r.newInstance(cfg, workers)
 	if err != nil {
-		return AppReloadResult{Error: fmt.Sprintf("[app]: %v; the previous configuration keeps serving", err)}
+		return AppReloadResult{Error: fmt.Sprintf("%s: %v; the previous configuration keeps serving", r.table(), err)}
 	}
 	r.mu.Lock()
 	old := r.active
@@ -399,14 +353,14 @@ func (r *appRunner) handover(cfg AppConfig) AppReloadResult {
 	r.run(inst)
 	if !serving {
 		go r.retire(old, "")
-		return AppReloadResult{App: "[app] changed: the new configuration is starting (the previous one was not serving)"}
+		return AppReloadResult{App: r.table() + " changed: the new configuration is starting (the previous one was not serving)"}
 	}
 	for {
 		r.mu.Lock()
 		took, stillPending := r.active == inst, r.pending == inst
 		r.mu.Unlock()
 		if took {
-			return AppReloadResult{App: "[app] changed: the new configuration serves"}
+			return AppReloadResult{App: r.table() + " changed: the new configuration serves"}
 		}
 		st := inst.sup.Status()
 		failed := st.Web.State == supervisor.StateFatal || st.Web.State == supervisor.StateBackoff ||
@@ -423,32 +377,8 @@ func (r *appRunner) handover(cfg AppConfig) AppReloadResult {
 			if st.LastDeploy != nil && st.LastDeploy.Error != "" {
 				why = st.LastDeploy.Error
 			}
-			return AppReloadResult{Error: fmt.Sprintf("the new [app] did not start (%s); the previous configuration keeps serving", why)}
+			return AppReloadResult{Error: fmt.Sprintf("the new %s did not start (%s); the previous configuration keeps serving", r.table(), why)}
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// appDirPattern names the supervisors' socket directories.
-var appDirPattern = regexp.MustCompile(`^app[0-9]+$`)
-
-// removeStaleDirs removes socket directories a previous run left behind.
-func (r *appRunner) removeStaleDirs() {
-	entries, err := os.ReadDir(r.a.cfg.Server.RuntimeDir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if e.IsDir() && appDirPattern.MatchString(e.Name()) {
-			_ = os.RemoveAll(filepath.Join(r.a.cfg.Server.RuntimeDir, e.Name()))
-		}
-	}
-}
-
-// poke asks publishStatus to recompute the systemd status line.
-func (r *appRunner) poke() {
-	select {
-	case r.statusPoke <- struct{}{}:
-	default:
 	}
 }

@@ -45,7 +45,7 @@ func TestInitRunRestartDeploy(t *testing.T) {
 		}
 	}
 	text, _ := os.ReadFile(cfg)
-	for _, want := range []string{`hosts = ["localhost", "127.0.0.1"]`, `upstream = "app"`, `path = "/static/"`,
+	for _, want := range []string{`hosts = ["localhost", "127.0.0.1"]`, `app = "mysite"`, `path = "/static/"`,
 		`static = "` + filepath.Join(project, "staticfiles") + `"`, `path = "/_protected/"`, "internal = true"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("the written configuration lacks %q:\n%s", want, text)
@@ -58,13 +58,13 @@ func TestInitRunRestartDeploy(t *testing.T) {
 
 	addr := freePort(t)
 	appendTo(t, cfg, serverTable(addr, dir))
+	// Two gunicorn workers are enough here: uncomment the key init wrote.
+	text, _ = os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "# workers = ", "workers = 2 # was ", 1)), 0o644)
 	// ... and not once it was edited.
 	if out, err := cli(t, "init", project, "--config", cfg); err == nil || !strings.Contains(out, "--force") {
 		t.Errorf("init replaced an edited configuration without --force: %v\n%s", err, out)
 	}
-	// Two gunicorn workers are enough here: uncomment the key init wrote.
-	text, _ = os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(text), "# workers = ", "workers = 2 # was ", 1)), 0o644)
 	if out, err := cli(t, "check", "--config", cfg); err != nil {
 		t.Fatalf("check refused what init wrote: %v\n%s", err, out)
 	}
@@ -107,11 +107,11 @@ func TestInitRunRestartDeploy(t *testing.T) {
 	}
 	samples := checkExposition(t, metrics)
 	for series, want := range map[string]string{
-		`frontdoor_process_state{process="web",state="running"}`: "1",
-		`frontdoor_process_restarts_total{process="web"}`:        "1",
-		`frontdoor_app_serving`:                                  "1",
-		`frontdoor_deploys_total{result="succeeded"}`:            "2", // the first start and the deploy
-		`frontdoor_events_total{kind="exited"}`:                  "1",
+		`frontdoor_process_state{app="mysite",process="web",state="running"}`: "1",
+		`frontdoor_process_restarts_total{app="mysite",process="web"}`:        "1",
+		`frontdoor_app_serving{app="mysite"}`:                                 "1",
+		`frontdoor_deploys_total{app="mysite",result="succeeded"}`:            "2", // the first start and the deploy
+		`frontdoor_events_total{app="mysite",kind="exited"}`:                  "1",
 	} {
 		if samples[series] != want {
 			t.Errorf("metric %s = %q, want %s", series, samples[series], want)
@@ -124,7 +124,7 @@ func TestInitRunRestartDeploy(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		v := checkExposition(t, m)[`frontdoor_process_resident_memory_bytes{process="web"}`]
+		v := checkExposition(t, m)[`frontdoor_process_resident_memory_bytes{app="mysite",process="web"}`]
 		return v != "" && v != "0"
 	})
 
@@ -282,7 +282,7 @@ func deployUnderLoad(t *testing.T, d *daemon, project string) {
 	time.Sleep(time.Second) // the load under way before the deploy starts
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	res, err := d.client().Deploy(ctx)
+	res, err := d.client().Deploy(ctx, "")
 	if err != nil || !res.OK {
 		t.Fatalf("deploy: %v %+v", err, res)
 	}

@@ -9,20 +9,23 @@ import (
 	"strings"
 	"time"
 
-	"frontdoor/proxy"
 	"frontdoor/supervisor"
 )
 
-// appUpstream is the upstream group the supervised application fills: routes
-// proxy to it with upstream = "app". It has no servers in the file; the
-// supervisor points it at the serving generation's socket, and while no
-// generation serves the edge answers 503 with Retry-After.
+// appUpstream is what a route says to proxy to the application with
+// upstream = "app" (the form from before [[app]]): the only app, or the
+// one named "app".
 const appUpstream = "app"
 
-// AppConfig is the [app] table: the Django project frontdoor supervises.
-// Only Dir is required; every zero field takes the supervisor's default
-// (supervisor.Config documents each, docs/config.md repeats them).
+// AppConfig is one [app] or [[app]] table: a Django project frontdoor
+// supervises. Only Dir is required (and Name when there are several);
+// every zero field takes the supervisor's default (supervisor.Config
+// documents each, docs/config.md repeats them).
 type AppConfig struct {
+	// Name is how routes (app = "NAME") and commands (frontdoor deploy
+	// NAME) refer to the app: lowercase letters, digits, '-' and '_'.
+	// Default "app" for a file with one app.
+	Name string `toml:"name"`
 	// Dir is the Django project: the directory holding manage.py (or, with
 	// settings, the working directory of a project without one).
 	Dir string `toml:"dir"`
@@ -104,6 +107,11 @@ type AppConfig struct {
 
 	// Processes are extra named processes ([[app.process]]).
 	Processes []AppProcessConfig `toml:"process"`
+
+	// MaintenancePage is an HTML file the app's routes answer with (503,
+	// Retry-After) while `frontdoor maintenance on NAME` is in force
+	// (default: frontdoor's branded page with the message given).
+	MaintenancePage string `toml:"maintenance_page"`
 }
 
 // AppProcessConfig is one [[app.process]]: a long-running process next to
@@ -144,91 +152,82 @@ var processNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 // application's sockets ("app12/web-123456.sock") within sun_path.
 const maxRuntimeDir = 107 - len("/app12/web-123456.sock")
 
-// validateApp checks the [app] table and the routes that use it.
-func (c *Config) validateApp() ConfigErrors {
+// validateOneApp checks the app table number i ([app], or one [[app]]).
+func (c *Config) validateOneApp(i int) ConfigErrors {
 	var errs ConfigErrors
 	add := func(key, msg, fix string) { errs = append(errs, c.problem(key, msg, fix)) }
-	if c.App == nil {
-		return nil
-	}
-	a := c.App
-	if c.hasDeclaredUpstream(appUpstream) {
-		for i, u := range c.Upstreams {
-			if u.Name == appUpstream {
-				add(fmt.Sprintf("upstream[%d].name", i), `the upstream name "app" is the [app]'s`, "rename this [[upstream]], or remove [app] to proxy to it yourself")
-			}
-		}
-	}
+	a := &c.Apps[i]
+	k := c.appKey(i)
 	switch {
 	case a.Dir == "":
-		add("app.dir", "[app] has no dir", `set dir = "/srv/mysite", the directory holding manage.py`)
+		add(k+".dir", "[app] has no dir", `set dir = "/srv/mysite", the directory holding manage.py`)
 	case !filepath.IsAbs(a.Dir):
-		add("app.dir", fmt.Sprintf("%q is not an absolute path", a.Dir), "write the project directory's absolute path")
+		add(k+".dir", fmt.Sprintf("%q is not an absolute path", a.Dir), "write the project directory's absolute path")
 	default:
 		if st, err := os.Stat(a.Dir); err != nil || !st.IsDir() {
-			add("app.dir", fmt.Sprintf("%s is not a directory", a.Dir), "point dir at the Django project (the directory with manage.py)")
+			add(k+".dir", fmt.Sprintf("%s is not a directory", a.Dir), "point dir at the Django project (the directory with manage.py)")
 		} else if _, err := os.Stat(filepath.Join(a.Dir, "manage.py")); err != nil && a.Settings == "" {
-			add("app.dir", fmt.Sprintf("%s holds no manage.py, and [app] names no settings module, so nothing says which application to run", a.Dir),
+			add(k+".dir", fmt.Sprintf("%s holds no manage.py, and [app] names no settings module, so nothing says which application to run", a.Dir),
 				`point dir at the Django project (the directory with manage.py), or set settings = "mysite.settings" (and module = "mysite.wsgi:application" if it has its own)`)
 		}
 	}
 	if a.Settings != "" && !dottedName.MatchString(a.Settings) {
-		add("app.settings", fmt.Sprintf("%q is not a module name", a.Settings), `write it like "mysite.settings"`)
+		add(k+".settings", fmt.Sprintf("%q is not a module name", a.Settings), `write it like "mysite.settings"`)
 	}
-	for i, d := range a.PythonPath {
+	for j, d := range a.PythonPath {
 		if !filepath.IsAbs(d) {
-			add(fmt.Sprintf("app.pythonpath[%d]", i), fmt.Sprintf("%q is not an absolute path", d), "write the directory's absolute path")
+			add(fmt.Sprintf("%s.pythonpath[%d]", k, j), fmt.Sprintf("%q is not an absolute path", d), "write the directory's absolute path")
 		}
 	}
 	if a.User == "root" || a.User == "0" {
-		add("app.user", "frontdoor never runs the application as root", `name the account that owns the project, e.g. user = "www-data"`)
+		add(k+".user", "frontdoor never runs the application as root", `name the account that owns the project, e.g. user = "www-data"`)
 	}
 	if a.Python != "" {
 		if !filepath.IsAbs(a.Python) {
-			add("app.python", fmt.Sprintf("%q is not an absolute path", a.Python), "write the interpreter's path, e.g. /srv/mysite/.venv/bin/python, or remove the key")
+			add(k+".python", fmt.Sprintf("%q is not an absolute path", a.Python), "write the interpreter's path, e.g. /srv/mysite/.venv/bin/python, or remove the key")
 		} else if st, err := os.Stat(a.Python); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			add("app.python", fmt.Sprintf("%s is not an executable file", a.Python), "point python at the project's interpreter, or remove the key to find it")
+			add(k+".python", fmt.Sprintf("%s is not an executable file", a.Python), "point python at the project's interpreter, or remove the key to find it")
 		}
 	}
 	switch a.Server {
 	case "", string(supervisor.ServerGunicorn), string(supervisor.ServerUvicorn):
 	default:
-		add("app.server", fmt.Sprintf("%q is not an application server", a.Server), `use "gunicorn" (WSGI) or "uvicorn" (ASGI), or remove the key`)
+		add(k+".server", fmt.Sprintf("%q is not an application server", a.Server), `use "gunicorn" (WSGI) or "uvicorn" (ASGI), or remove the key`)
 	}
 	if a.Module != "" && !strings.Contains(a.Module, ":") {
-		add("app.module", fmt.Sprintf("%q is not module:attribute", a.Module), `write it like "mysite.wsgi:application"`)
+		add(k+".module", fmt.Sprintf("%q is not module:attribute", a.Module), `write it like "mysite.wsgi:application"`)
 	}
 	if a.Workers < 0 {
-		add("app.workers", "must not be negative", "use 0 for 2×cores+1")
+		add(k+".workers", "must not be negative", "use 0 for 2×cores+1")
 	}
 	if a.Threads < 0 {
-		add("app.threads", "must not be negative", "use 0 for the default of 4")
+		add(k+".threads", "must not be negative", "use 0 for the default of 4")
 	}
 	if a.KeepAlive.Duration != 0 && a.KeepAlive.Duration < time.Second {
-		add("app.keepalive", "gunicorn counts keep-alive in whole seconds", `use at least "1s"`)
+		add(k+".keepalive", "gunicorn counts keep-alive in whole seconds", `use at least "1s"`)
 	}
 	if a.EnvFile != "" {
 		if !filepath.IsAbs(a.EnvFile) {
-			add("app.env_file", fmt.Sprintf("%q is not an absolute path", a.EnvFile), "write the env file's absolute path")
+			add(k+".env_file", fmt.Sprintf("%q is not an absolute path", a.EnvFile), "write the env file's absolute path")
 		} else if _, err := supervisor.ParseEnvFile(a.EnvFile); err != nil {
-			add("app.env_file", err.Error(), "fix the file (KEY=VALUE lines) or the path")
+			add(k+".env_file", err.Error(), "fix the file (KEY=VALUE lines) or the path")
 		}
 	}
-	for i, kv := range a.Env {
+	for j, kv := range a.Env {
 		if !envPair.MatchString(kv) {
-			add(fmt.Sprintf("app.env[%d]", i), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "DJANGO_SETTINGS_MODULE=mysite.settings"`)
+			add(fmt.Sprintf("%s.env[%d]", k, j), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "DJANGO_SETTINGS_MODULE=mysite.settings"`)
 		}
 	}
 	if a.MemoryLimit != "" {
 		if _, err := parseByteSize(a.MemoryLimit); err != nil {
-			add("app.memory_limit", err.Error(), `write a size such as "512MiB" or "2G"`)
+			add(k+".memory_limit", err.Error(), `write a size such as "512MiB" or "2G"`)
 		}
 	}
 	if a.BackoffMin.Duration != 0 && a.BackoffMax.Duration != 0 && a.BackoffMax.Duration < a.BackoffMin.Duration {
-		add("app.backoff_max", fmt.Sprintf("%s is below backoff_min %s", a.BackoffMax.Duration, a.BackoffMin.Duration), "make backoff_max at least backoff_min")
+		add(k+".backoff_max", fmt.Sprintf("%s is below backoff_min %s", a.BackoffMax.Duration, a.BackoffMin.Duration), "make backoff_max at least backoff_min")
 	}
 	if a.ReadyPath != "" && !strings.HasPrefix(a.ReadyPath, "/") {
-		add("app.ready_path", fmt.Sprintf("%q must start with /", a.ReadyPath), `write a path such as "/healthz/"`)
+		add(k+".ready_path", fmt.Sprintf("%q must start with /", a.ReadyPath), `write a path such as "/healthz/"`)
 	}
 	for _, loc := range a.locations() {
 		if loc.url == "" && loc.root == "" {
@@ -236,25 +235,25 @@ func (c *Config) validateApp() ConfigErrors {
 		}
 		if loc.url == "" || loc.root == "" {
 			if loc.urlKey == "static_url" && loc.root == "" {
-				add("app.static_url", fmt.Sprintf("the project has static files (static_url %q) but no static_root: collectstatic has nowhere to put them and the edge nothing to serve", loc.url),
+				add(k+".static_url", fmt.Sprintf("the project has static files (static_url %q) but no static_root: collectstatic has nowhere to put them and the edge nothing to serve", loc.url),
 					"set STATIC_ROOT in the Django settings and run `frontdoor init` again, or set static_root to that directory")
 				continue
 			}
-			add("app."+loc.urlKey, fmt.Sprintf("%s and %s go together", loc.urlKey, loc.rootKey), fmt.Sprintf("set both %s and %s, or neither", loc.urlKey, loc.rootKey))
+			add(k+"."+loc.urlKey, fmt.Sprintf("%s and %s go together", loc.urlKey, loc.rootKey), fmt.Sprintf("set both %s and %s, or neither", loc.urlKey, loc.rootKey))
 			continue
 		}
 		if !strings.HasPrefix(loc.url, "/") || !strings.HasSuffix(loc.url, "/") {
-			add("app."+loc.urlKey, fmt.Sprintf("%q must start and end with /", loc.url), `write a URL prefix such as "/static/" (Django's own setting)`)
+			add(k+"."+loc.urlKey, fmt.Sprintf("%q must start and end with /", loc.url), `write a URL prefix such as "/static/" (Django's own setting)`)
 		}
 		if !filepath.IsAbs(loc.root) {
-			add("app."+loc.rootKey, fmt.Sprintf("%q is not an absolute path", loc.root), "write the directory's absolute path")
+			add(k+"."+loc.rootKey, fmt.Sprintf("%q is not an absolute path", loc.root), "write the directory's absolute path")
 		} else if st, err := os.Stat(loc.root); err != nil || !st.IsDir() {
-			add("app."+loc.rootKey, fmt.Sprintf("%s is not a directory", loc.root), "create it (`frontdoor init` does), or correct the path")
+			add(k+"."+loc.rootKey, fmt.Sprintf("%s is not a directory", loc.root), "create it (`frontdoor init` does), or correct the path")
 		}
 	}
 	seen := map[string]bool{"web": true}
-	for i, p := range a.Processes {
-		pk := fmt.Sprintf("app.process[%d]", i)
+	for j, p := range a.Processes {
+		pk := fmt.Sprintf("%s.process[%d]", k, j)
 		if !processNamePattern.MatchString(p.Name) {
 			add(pk+".name", fmt.Sprintf("%q is not a process name", p.Name), "use lowercase letters, digits, '-' and '_' (at most 32)")
 		} else if seen[p.Name] {
@@ -264,15 +263,15 @@ func (c *Config) validateApp() ConfigErrors {
 		if len(p.Command) == 0 {
 			add(pk+".command", "the process has no command", `write command = ["python", "-m", "celery", "-A", "mysite", "worker"]`)
 		}
-		for j, kv := range p.Env {
+		for e, kv := range p.Env {
 			if !envPair.MatchString(kv) {
-				add(fmt.Sprintf("%s.env[%d]", pk, j), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "C_FORCE_ROOT=1"`)
+				add(fmt.Sprintf("%s.env[%d]", pk, e), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "C_FORCE_ROOT=1"`)
 			}
 		}
 	}
 	steps := map[string]bool{"inspect": true, "wait-postgres": true, "migrate": true, "collectstatic": true, "compress-static": true}
-	for i, r := range a.Release {
-		rk := fmt.Sprintf("app.release[%d]", i)
+	for j, r := range a.Release {
+		rk := fmt.Sprintf("%s.release[%d]", k, j)
 		if !processNamePattern.MatchString(r.Name) {
 			add(rk+".name", fmt.Sprintf("%q is not a step name", r.Name), "use lowercase letters, digits, '-' and '_' (at most 32)")
 		} else if steps[r.Name] {
@@ -282,27 +281,20 @@ func (c *Config) validateApp() ConfigErrors {
 		if len(r.Command) == 0 {
 			add(rk+".command", "the step has no command", `write command = ["manage", "compress", "--force"]`)
 		}
-		for j, kv := range r.Env {
+		for e, kv := range r.Env {
 			if !envPair.MatchString(kv) {
-				add(fmt.Sprintf("%s.env[%d]", rk, j), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "COMPRESS_ENABLED=1"`)
+				add(fmt.Sprintf("%s.env[%d]", rk, e), fmt.Sprintf("%q is not KEY=VALUE", kv), `write it like "COMPRESS_ENABLED=1"`)
 			}
 		}
 	}
-	errs = append(errs, c.validateAppRoutes()...)
-	if len(c.Server.RuntimeDir) > maxRuntimeDir {
-		add("server.runtime_dir", fmt.Sprintf("%s is too long for the application's unix sockets (at most %d bytes)", c.Server.RuntimeDir, maxRuntimeDir), "use a shorter directory, e.g. /run/frontdoor")
-	}
-	return errs
-}
-
-// hasDeclaredUpstream reports whether an [[upstream]] has this name.
-func (c *Config) hasDeclaredUpstream(name string) bool {
-	for _, u := range c.Upstreams {
-		if u.Name == name {
-			return true
+	if a.MaintenancePage != "" {
+		if !filepath.IsAbs(a.MaintenancePage) {
+			add(k+".maintenance_page", fmt.Sprintf("%q is not an absolute path", a.MaintenancePage), "write the HTML file's absolute path")
+		} else if _, err := readMaintenancePage(a.MaintenancePage); err != nil {
+			add(k+".maintenance_page", err.Error(), "point it at a readable HTML file (at most 1 MiB), or remove the key for frontdoor's page")
 		}
 	}
-	return false
+	return errs
 }
 
 // appLocation is one URL prefix of the generated site.
@@ -320,33 +312,6 @@ func (a *AppConfig) locations() []appLocation {
 	}
 }
 
-// addAppEngineConfig adds what [app] means for the engine: the dynamic
-// "app" upstream group (no servers: the supervisor fills it, Engine.Reload
-// keeps what it was given), and, when the file has no [[site]], the usual
-// Django site: "/" to the app, the static, media and protected prefixes
-// from their directories.
-func (c *Config) addAppEngineConfig(pc *proxy.Config) {
-	if c.App == nil {
-		return
-	}
-	// One failed connect marks the only server down; the supervisor
-	// replaces a dead generation within milliseconds, so keep the mark
-	// short rather than answering 503 for the default 10 s.
-	pc.Upstreams = append(pc.Upstreams, proxy.Upstream{Name: appUpstream, MaxFails: 1, FailTimeout: time.Second})
-	if len(c.Sites) > 0 {
-		return
-	}
-	site := proxy.Site{HTTPSRedirect: c.servesHTTPS}
-	site.Routes = append(site.Routes, proxy.Route{Prefix: "/", Upstream: appUpstream})
-	for _, loc := range c.App.locations() {
-		if loc.url != "" && loc.root != "" {
-			site.Routes = append(site.Routes, proxy.Route{Prefix: loc.url,
-				Static: &proxy.Static{Root: loc.root, Internal: loc.internal, VariantRoot: c.variantRoot(loc.root)}})
-		}
-	}
-	pc.Sites = append(pc.Sites, site)
-}
-
 // compressedDir holds the precompressed siblings of static files in
 // directories frontdoor may not write (a package's STATIC_ROOT): the
 // release step writes them there, under the file's absolute path.
@@ -355,20 +320,24 @@ func (c *Config) compressedDir() string {
 }
 
 // variantRoot is where a static route's root has siblings kept outside
-// it: the [app]'s STATIC_ROOT only ("" for any other directory).
+// it: an app's STATIC_ROOT only ("" for any other directory).
 func (c *Config) variantRoot(root string) string {
-	if c.App == nil || c.App.StaticRoot == "" || filepath.Clean(root) != filepath.Clean(c.App.StaticRoot) {
-		return ""
+	for i := range c.Apps {
+		if sr := c.Apps[i].StaticRoot; sr != "" && filepath.Clean(root) == filepath.Clean(sr) {
+			return filepath.Join(c.compressedDir(), filepath.Clean(root))
+		}
 	}
-	return filepath.Join(c.compressedDir(), filepath.Clean(root))
+	return ""
 }
 
-// prepareVariantRoot creates the [app]'s variant directory, so that the
-// edge, which opens it with the routes, sees what the first release
-// writes there. Best effort: without it there are no variants.
+// prepareVariantRoot creates the apps' variant directories, so that the
+// edge, which opens them with the routes, sees what the first release
+// writes there. Best effort: without one there are no variants.
 func (c *Config) prepareVariantRoot() {
-	if c.App != nil && c.App.StaticRoot != "" {
-		_ = os.MkdirAll(c.variantRoot(c.App.StaticRoot), 0o755)
+	for i := range c.Apps {
+		if sr := c.Apps[i].StaticRoot; sr != "" {
+			_ = os.MkdirAll(c.variantRoot(sr), 0o755)
+		}
 	}
 }
 

@@ -54,7 +54,7 @@ command = ["python", "-m", "celery", "-A", "mysite", "worker"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := c.App.supervisorConfig("/run/frontdoor/app1")
+	sc := c.Apps[0].supervisorConfig("/run/frontdoor/app1")
 	checks := []struct {
 		name      string
 		got, want any
@@ -86,11 +86,11 @@ command = ["python", "-m", "celery", "-A", "mysite", "worker"]
 
 	// No [[site]]: the usual Django site is generated, behind the app group.
 	pc := c.engineConfig(slog.New(slog.DiscardHandler), nil)
-	if len(pc.Upstreams) != 1 || pc.Upstreams[0].Name != "app" || len(pc.Upstreams[0].Servers) != 0 {
+	if len(pc.Upstreams) != 1 || pc.Upstreams[0].Name != appGroup("app") || len(pc.Upstreams[0].Servers) != 0 {
 		t.Errorf("upstreams = %+v", pc.Upstreams)
 	}
 	if len(pc.Sites) != 1 || len(pc.Sites[0].Hosts) != 0 || len(pc.Sites[0].Routes) != 2 ||
-		pc.Sites[0].Routes[0].Upstream != "app" || pc.Sites[0].Routes[1].Prefix != "/static/" ||
+		pc.Sites[0].Routes[0].Upstream != appGroup("app") || pc.Sites[0].Routes[1].Prefix != "/static/" ||
 		pc.Sites[0].Routes[1].Static.Root != filepath.Join(dir, "staticfiles") {
 		t.Errorf("generated site = %+v", pc.Sites)
 	}
@@ -99,7 +99,7 @@ command = ["python", "-m", "celery", "-A", "mysite", "worker"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc := off.App.supervisorConfig("/run/x"); !sc.NoMigrate || !sc.NoCollectStatic || !sc.NoWaitPostgres {
+	if sc := off.Apps[0].supervisorConfig("/run/x"); !sc.NoMigrate || !sc.NoCollectStatic || !sc.NoWaitPostgres {
 		t.Errorf("release_steps = false left a step on: %+v", sc)
 	}
 }
@@ -168,7 +168,7 @@ func TestAppConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a project without manage.py, with settings and its static route: %v", err)
 	}
-	sc := c.App.supervisorConfig("/run/x")
+	sc := c.Apps[0].supervisorConfig("/run/x")
 	if sc.Settings != "graphite.settings" || len(sc.PythonPath) != 1 || len(sc.Release) != 1 || !sc.Release[0].Off ||
 		!sc.Release[0].Optional || sc.Release[0].Timeout != 2*time.Minute {
 		t.Errorf("mapped onto %+v", sc)

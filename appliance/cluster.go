@@ -130,14 +130,18 @@ func (a *Appliance) followAppDatabase(ctx context.Context) {
 	}
 }
 
-// appDatabaseDSN is the connection string of the application's
+// appDatabaseDSN is the connection string of the (only) application's
 // PostgreSQL database ("default", else the first), or "" before the
 // settings were read (or without one).
 func (a *Appliance) appDatabaseDSN() string {
-	if a.app == nil {
+	if a.apps == nil {
 		return ""
 	}
-	inst := a.app.activeInstance()
+	r, err := a.apps.runner("") // the only app: validateCluster refuses "app" with several
+	if err != nil {
+		return ""
+	}
+	inst := r.activeInstance()
 	if inst == nil {
 		return ""
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,8 +78,13 @@ func (c *Config) validateCluster() ConfigErrors {
 	case cc.Postgres == "":
 		add("cluster.postgres", "the cluster's database is not set", `set postgres = "postgres://user:password@db-host:5432/dbname" or "app" (the application's own database)`)
 	case cc.Postgres == postgresFromApp:
-		if c.App == nil {
+		switch len(c.Apps) {
+		case 0:
 			add("cluster.postgres", `"app" means the [app]'s database, and there is no [app]`, "give the connection string of the database, or add the [app] whose database the edges share")
+		case 1:
+		default:
+			add("cluster.postgres", fmt.Sprintf(`"app" means the [app]'s database, and there are %d apps (%s)`, len(c.Apps), strings.Join(c.appNames(), ", ")),
+				"give the connection string of the database the edges share")
 		}
 	default:
 		if _, err := pgx.ParseConfig(cc.Postgres); err != nil {

@@ -40,7 +40,7 @@ func TestCompressionConfig(t *testing.T) {
 	if r[3].Static.VariantRoot != "" || !r[3].Static.NoPrecompressed {
 		t.Errorf("the other static route: %+v", r[3].Static)
 	}
-	if sc := c.App.supervisorConfig("/run/x"); sc.NoCompressStatic {
+	if sc := c.Apps[0].supervisorConfig("/run/x"); sc.NoCompressStatic {
 		t.Errorf("compress_static is off by default")
 	}
 
@@ -48,7 +48,7 @@ func TestCompressionConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !off.engineConfig(log, nil).Proxy.Compress.Off || !off.App.supervisorConfig("/run/x").NoCompressStatic {
+	if !off.engineConfig(log, nil).Proxy.Compress.Off || !off.Apps[0].supervisorConfig("/run/x").NoCompressStatic {
 		t.Errorf("[proxy] compress = false / compress_static = false not applied")
 	}
 }

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -19,8 +20,10 @@ type Config struct {
 	TLS       TLSSettings      `toml:"tls"`
 	Upstreams []UpstreamConfig `toml:"upstream"`
 	Sites     []SiteConfig     `toml:"site"`
-	// App is the supervised Django project (appconfig.go); nil without [app].
-	App *AppConfig `toml:"app"`
+	// Apps are the supervised Django projects (appconfig.go): one [app]
+	// table (an app named "app") or several [[app]] tables, each with its
+	// name. None without either.
+	Apps []AppConfig `toml:"app"`
 	// Cluster shares certificates and ACME state with other edges
 	// (clusterconfig.go); nil without [cluster].
 	Cluster *ClusterConfig `toml:"cluster"`
@@ -33,6 +36,9 @@ type Config struct {
 	servesHTTPS bool
 	// lines maps key paths ("site[0].route[1].static") to line numbers.
 	lines map[string]int
+	// singleApp: the file has one [app] table, not [[app]] tables; its
+	// keys are named "app.dir" rather than "app[0].dir" (appKey).
+	singleApp bool
 }
 
 // ServerConfig is the [server] table.
@@ -203,8 +209,11 @@ type RouteConfig struct {
 	// .git/…); by default they get 404, except /.well-known/ (default
 	// false).
 	Dotfiles bool `toml:"dotfiles"`
-	// Upstream names the [[upstream]] the route proxies to.
+	// Upstream names the [[upstream]] the route proxies to; "app" is the
+	// application when there is one [app] (or an app named "app").
 	Upstream string `toml:"upstream"`
+	// App names the [[app]] the route proxies to.
+	App string `toml:"app"`
 }
 
 // Duration is a time.Duration written as a string in TOML.
@@ -236,11 +245,19 @@ func (c *Config) Summary() string {
 	if len(c.Server.HTTPS) > 0 {
 		listening += fmt.Sprintf(", https %v", c.Server.HTTPS)
 	}
-	if len(c.Sites) == 0 && c.App != nil {
-		return fmt.Sprintf("the Django site of %s ([app], no [[site]]: every host), %s", c.App.Dir, listening)
+	if len(c.Sites) == 0 && len(c.Apps) == 1 {
+		return fmt.Sprintf("the Django site of %s ([app], no [[site]]: every host), %s", c.Apps[0].Dir, listening)
 	}
 	if len(c.Sites) == 0 {
 		return "no site configured yet: every request gets a page saying to run `frontdoor init`; " + listening
 	}
-	return fmt.Sprintf("%d sites, %d routes, %s", len(c.Sites), routes, listening)
+	apps := ""
+	if len(c.Apps) > 0 {
+		names := make([]string, len(c.Apps))
+		for i := range c.Apps {
+			names[i] = c.Apps[i].Name
+		}
+		apps = fmt.Sprintf(", %s (%s)", plural(len(c.Apps), "app"), strings.Join(names, ", "))
+	}
+	return fmt.Sprintf("%d sites, %d routes%s, %s", len(c.Sites), routes, apps, listening)
 }

@@ -101,6 +101,14 @@ func siteServer(httpAddr, httpsAddr, dir string) string {
 // daemon's local CA, keeps cookies, does not follow redirects and does not
 // decompress (the test looks at the encodings).
 func localHTTPS(t *testing.T, cfg, addr string) *http.Client {
+	return localCAClient(t, cfg, addr, "localhost")
+}
+
+// localCAClient is a client that dials addr whatever the URL's host,
+// trusts the daemon's local CA, sends serverName as the TLS server name
+// ("" for the URL's host), keeps cookies, does not follow redirects and
+// does not decompress.
+func localCAClient(t *testing.T, cfg, addr, serverName string) *http.Client {
 	t.Helper()
 	root, err := NewAdminClient(AdminSocketFor(cfg)).TrustRoot(context.Background())
 	if err != nil {
@@ -115,7 +123,7 @@ func localHTTPS(t *testing.T, cfg, addr string) *http.Client {
 		Jar:     jar,
 		Timeout: 60 * time.Second,
 		Transport: &http.Transport{
-			TLSClientConfig:    &tls.Config{RootCAs: pool, ServerName: "localhost"},
+			TLSClientConfig:    &tls.Config{RootCAs: pool, ServerName: serverName},
 			DisableCompression: true,
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer

@@ -19,18 +19,40 @@ func (c *Config) engineErrors() ConfigErrors {
 		if !ok {
 			continue
 		}
+		if c.appRouteKey(key) {
+			continue // validateApps names what is wrong with a route to an app
+		}
 		msg, fix := e.Msg, e.Fix
 		if strings.HasSuffix(key, ".upstream") && e.Value != "" {
 			// A route's group that is not defined, in the file's words.
 			msg = fmt.Sprintf("no [[upstream]] is named %q", e.Value)
 			fix = fmt.Sprintf("define it with [[upstream]] name = %q or fix the name", e.Value)
-			if e.Value == appUpstream && c.App == nil {
+			if e.Value == appUpstream && len(c.Apps) == 0 {
 				fix = `add an [app] table for the Django project, define [[upstream]] name = "app", or fix the name`
 			}
 		}
 		errs = append(errs, c.problem(key, msg, fix))
 	}
 	return errs
+}
+
+// appRouteKey reports a key of a route that proxies to an app (app =
+// "NAME", or upstream = "app" when the file has apps), or the route
+// itself, but not the keys of its static part: the route's destination is
+// validateApps' to check, in the file's words, not the engine's (which
+// sees the app's group, "app:NAME").
+func (c *Config) appRouteKey(key string) bool {
+	var i, j int
+	var rest string
+	if n, _ := fmt.Sscanf(key, "site[%d].route[%d]", &i, &j); n != 2 || i >= len(c.Sites) || j >= len(c.Sites[i].Routes) {
+		return false
+	}
+	r := c.Sites[i].Routes[j]
+	if r.App == "" && (r.Upstream != appUpstream || len(c.Apps) == 0) {
+		return false
+	}
+	rest = strings.TrimPrefix(key, fmt.Sprintf("site[%d].route[%d]", i, j))
+	return rest == "" || rest == ".upstream" || rest == ".app"
 }
 
 // engineKeys maps the engine's fields that stand alone to the file's keys.

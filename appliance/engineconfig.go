@@ -85,7 +85,7 @@ func (c *Config) engineConfig(log *slog.Logger, accessLog io.Writer) proxy.Confi
 			// As written: a route with both, or neither, is the engine's to
 			// refuse (proxy.Config.Validate).
 			compressOff := r.Compress != nil && !*r.Compress
-			route := proxy.Route{Prefix: r.Path, Upstream: r.Upstream, NoCompress: compressOff}
+			route := proxy.Route{Prefix: r.Path, Upstream: c.engineUpstream(r), NoCompress: compressOff}
 			if r.Static != "" {
 				st := &proxy.Static{Root: r.Static, Index: r.Index, CacheControl: r.CacheControl, Internal: r.Internal, Dotfiles: r.Dotfiles}
 				if r.Immutable != nil && !*r.Immutable {

@@ -74,8 +74,9 @@ del STATIC_ROOT
 		t.Errorf("check refused what init wrote: %v\n%s", err, out)
 	}
 
-	// --force replaces an edited file and keeps the old one.
-	appendTo(t, cfg, "# hand-edited\n")
+	// --force replaces an edited block and keeps the old file.
+	text, _ = os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "# migrate = true\n", "# migrate = true\n# hand-edited\n", 1)), 0o644)
 	edited, _ := os.ReadFile(cfg)
 	if out, err := cli(t, "init", project, "--config", cfg); err == nil || !strings.Contains(out, "--force") {
 		t.Errorf("init over an edited file without --force: %v\n%s", err, out)

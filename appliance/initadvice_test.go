@@ -35,7 +35,7 @@ func TestInitAdvisesRestartWhenTheSandboxChanged(t *testing.T) {
 	if !strings.Contains(out, restart) || strings.Contains(out, reload) {
 		t.Errorf("first init, a new drop-in: the output does not say restart:\n%s", out)
 	}
-	if !strings.Contains(out, "ReadWritePaths") && !strings.Contains(out, "wrote "+filepath.Join(svc.DropInDir, dropInName)) {
+	if !strings.Contains(out, "ReadWritePaths") && !strings.Contains(out, "wrote "+filepath.Join(svc.DropInDir, dropInName("mysite"))) {
 		t.Errorf("the output does not name the drop-in:\n%s", out)
 	}
 	text, err := os.ReadFile(cfg)
@@ -56,7 +56,7 @@ func TestInitAdvisesRestartWhenTheSandboxChanged(t *testing.T) {
 	if out := run(true); !strings.Contains(out, restart) {
 		t.Errorf("init after MEDIA_ROOT moved: the output does not say restart:\n%s", out)
 	}
-	dropIn, _ := os.ReadFile(filepath.Join(svc.DropInDir, dropInName))
+	dropIn, _ := os.ReadFile(filepath.Join(svc.DropInDir, dropInName("mysite")))
 	if !strings.Contains(string(dropIn), "ReadWritePaths=-"+media+"\n") {
 		t.Errorf("the drop-in does not name the new MEDIA_ROOT:\n%s", dropIn)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,9 +33,14 @@ type InitOptions struct {
 	// Domains are the site's names; default: the concrete names of
 	// ALLOWED_HOSTS.
 	Domains []string
-	// ConfigPath is the file to write (default DefaultConfigPath).
+	// ConfigPath is the file to write (default DefaultConfigPath). An
+	// existing one gets the project added (see initedit.go).
 	ConfigPath string
-	// Force replaces an existing file (kept as ConfigPath + ".bak").
+	// Name is the app's name (default: derived from the project).
+	Name string
+	// Force replaces the project's block even when it was edited (or, in
+	// a file of this one project only, the whole file); the old file is
+	// kept as ConfigPath + ".bak".
 	Force bool
 	// Out receives the report: what was found, each problem with its fix,
 	// what was written.
@@ -58,6 +64,8 @@ type InitResult struct {
 	// Errors counts the ERROR problems that remain: Init then returns
 	// ErrInitProblems with the result.
 	Errors int
+	// Name is the app's name in the configuration.
+	Name string
 }
 
 // ErrInitProblems is returned by Init, after it wrote the configuration,
@@ -102,8 +110,16 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(cfgPath); err == nil && !opts.Force && !unconfigured(cfgPath) && !untouchedInitFile(cfgPath) {
-		return nil, fmt.Errorf("%s exists; pass --force to replace it (the old file is kept as %s.bak)", cfgPath, cfgPath)
+	old, err := os.ReadFile(cfgPath)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", cfgPath, err)
+	}
+	if exists && !unconfiguredText(cfgPath, old) {
+		// Before the inspection (seconds): a file init cannot add to.
+		if _, err := readExisting(cfgPath, old); err != nil {
+			return nil, err
+		}
 	}
 	for i, d := range opts.PythonPath {
 		if opts.PythonPath[i], err = filepath.Abs(d); err != nil {
@@ -152,26 +168,44 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 	}
 	writeProblems(out, p)
 
-	text := initConfigText(p, res.Domains, runAs, time.Now())
-	if _, err := ParseConfig(cfgPath, []byte(text)); err != nil {
-		fmt.Fprintf(out, "\nthe written configuration does not pass `frontdoor check` yet:\n%v\n", err)
-	}
-	if err := writeConfigFile(cfgPath, text); err != nil {
+	plan, err := planInit(cfgPath, old, exists, p, res.Domains, opts, runAs, time.Now())
+	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "\nwrote %s\n", cfgPath)
+	res.Name = plan.name
+	if _, err := ParseConfig(cfgPath, []byte(plan.text)); err != nil {
+		fmt.Fprintf(out, "\nthe written configuration does not pass `frontdoor check` yet:\n%v\n", err)
+	}
+	if !exists || plan.text != string(old) {
+		if err := writeConfigFile(cfgPath, plan.text); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case plan.diff == "" && exists:
+		fmt.Fprintf(out, "\n%s already holds this (nothing changed)\n", cfgPath)
+	case plan.diff != "":
+		fmt.Fprintf(out, "\nchanged %s (the previous file is %s.bak):\n%s", cfgPath, cfgPath, plan.diff)
+		fmt.Fprintf(out, "\nwrote %s: the app %q\n", cfgPath, plan.name)
+	default:
+		fmt.Fprintf(out, "\nwrote %s: the app %q\n", cfgPath, plan.name)
+	}
 	if len(res.Domains) > 0 {
 		fmt.Fprintf(out, "  site: %s\n", strings.Join(res.Domains, ", "))
 	} else {
 		fmt.Fprintf(out, "  site: every host name (no concrete name in ALLOWED_HOSTS; pass --domain NAME)\n")
 		writeIPCertHint(out, interfaceAddrs())
 	}
+	writeWorkerShares(out, []byte(plan.text))
+	writeIsolation(out, []byte(plan.text), plan.name, p, runAs, opts)
 	svc := opts.service
 	if svc == nil {
 		svc = packagedService(cfgPath)
 	}
 	restart := giveServiceAccess(out, p, svc, res)
-	perms := permissionProblems(p, runAs, res.DropIn != "")
+	// The drop-in's grant gives the service what the app writes; an app
+	// with a user of its own writes as that user, which must be able to.
+	perms := permissionProblems(p, runAs, res.DropIn != "" && !runAs.ownUser())
 	writePermissionProblems(out, perms)
 	res.Errors = len(perms)
 	for _, prob := range p.Problems {
@@ -180,7 +214,7 @@ func Init(ctx context.Context, opts InitOptions) (*InitResult, error) {
 		}
 	}
 	if res.Errors > 0 {
-		fmt.Fprintf(out, "\n%s marked ERROR %s: the site will not work until they are fixed. Fix them, then run\n  %s\n(init replaces the file it wrote as long as nobody edited it)\n",
+		fmt.Fprintf(out, "\n%s marked ERROR %s: the site will not work until they are fixed. Fix them, then run\n  %s\n(init replaces the block it wrote as long as nobody edited it)\n",
 			plural(res.Errors, "problem"), map[bool]string{true: "remains", false: "remain"}[res.Errors == 1], initCommandLine(opts, cfgPath))
 		return res, ErrInitProblems
 	}
@@ -245,12 +279,4 @@ func tomlString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
-}
-
-// unconfigured reports a configuration that serves no site and runs no
-// application, such as the one the package installs: init may replace it
-// without --force (the old file is still kept as .bak).
-func unconfigured(path string) bool {
-	c, err := LoadConfig(path)
-	return err == nil && len(c.Sites) == 0 && c.App == nil
 }

@@ -16,34 +16,58 @@ import (
 	"frontdoor/supervisor"
 )
 
-// initChecksumPrefix starts the last line of the file init writes: the
-// SHA-256 of everything above it. A file whose line still matches was not
-// edited since, so init may replace it without --force.
+// initChecksumPrefix starts the last line of each block init writes (and
+// of a whole file written by init before [[app]]): the SHA-256 of the
+// block above it. A block whose line still matches was not edited since,
+// so init may replace it without --force.
 const initChecksumPrefix = "# frontdoor-init-sha256: "
 
-// initConfigText is the configuration for the project: commented, with
-// the defaults it relies on written out as comments.
-func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.Time) string {
+// initBlockPrefix starts the first line of a block init writes for one
+// project: `# --- frontdoor init: app "NAME" for DIR ---`.
+const initBlockPrefix = "# --- frontdoor init: app "
+
+// initConfigText is a whole new configuration for the project: init's
+// header, then the project's block.
+func initConfigText(p *supervisor.Project, name string, domains []string, r *runAs, now time.Time) string {
+	return initFileHeader(now) + "\n" + initAppBlock(p, name, domains, r, now)
+}
+
+// initFileHeader opens a configuration file init writes.
+func initFileHeader(now time.Time) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	server := p.Server()
-	app := p.AppFor(server)
-	w("# frontdoor configuration for the Django project in %s,\n", p.Dir)
-	w("# written by `frontdoor init` on %s. Every key is documented, with its\n", now.Format("2006-01-02"))
-	w("# default, in /usr/share/doc/frontdoor/config.md. Check it with\n")
-	w("# `frontdoor check`. When init changed the service's sandbox (its drop-in,\n")
-	w("# %s), apply it with `systemctl restart frontdoor`:\n", filepath.Join(serviceDropInDir, dropInName))
+	w("# frontdoor configuration, written by `frontdoor init` on %s. Every key is\n", now.Format("2006-01-02"))
+	w("# documented, with its default, in /usr/share/doc/frontdoor/config.md. Check it\n")
+	w("# with `frontdoor check`. When init changed the service's sandbox (its drop-ins\n")
+	w("# in %s), apply it with `systemctl restart frontdoor`:\n", serviceDropInDir)
 	w("# a reload does not apply a sandbox change. After editing this file:\n")
-	w("# `systemctl reload frontdoor`. init replaces this file as long as nobody\n")
-	w("# edits it (see the last line).\n\n")
+	w("# `systemctl reload frontdoor`. `frontdoor init DIR` on another Django project\n")
+	w("# adds its block at the end; it replaces a block of its own only while nobody\n")
+	w("# edited it (see each block's last line), and never touches the rest.\n\n")
 
 	w("# [server]\n")
 	w("# Under systemd the listening sockets come from frontdoor-http.socket (port 80)\n")
 	w("# and frontdoor-https.socket (443). Run by hand, frontdoor listens on\n")
 	w("# http = [\":80\"] and https = [\":443\"]; state and sockets default to\n")
-	w("# state = \"/var/lib/frontdoor/state.db\" and runtime_dir = \"/run/frontdoor\".\n\n")
+	w("# state = \"/var/lib/frontdoor/state.db\" and runtime_dir = \"/run/frontdoor\".\n")
+	return b.String()
+}
 
-	w("[app]\n")
+// initAppBlock is the project's block: its [[app]] named name, its
+// release steps and processes, and its [[site]] with its routes, between
+// init's first line and its checksum line.
+func initAppBlock(p *supervisor.Project, name string, domains []string, r *runAs, now time.Time) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	server := p.Server()
+	app := p.AppFor(server)
+	w("%s%s for %s (%s) ---\n", initBlockPrefix, tomlString(name), p.Dir, now.Format("2006-01-02"))
+	w("# Written by `frontdoor init`, which replaces this block, down to its last\n")
+	w("# line, as long as nobody edits it. Edited, it is yours: init leaves it alone.\n")
+	w("[[app]]\n")
+	w("# The app's name: routes say app = %s; `frontdoor deploy %s`, `restart`,\n", tomlString(name), name)
+	w("# `manage`, `logs` and `maintenance` take it.\n")
+	w("name = %s\n", tomlString(name))
 	w("# The project. frontdoor runs the release steps (wait for PostgreSQL, migrate,\n")
 	w("# collectstatic, the steps below, compressing the static files) before the\n")
 	w("# first start and every deploy, then %s, and restarts what crashes.\n", serverSentence(server, app))
@@ -70,7 +94,7 @@ func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.
 	w("python = %s\n", tomlString(p.Python))
 	w("# server = %s           # default: from the settings (ASGI_APPLICATION means uvicorn)\n", tomlString(string(server)))
 	w("module = %s\n", tomlString(app))
-	w("# workers = %d                   # default 2 × cores + 1\n", 2*runtime.NumCPU()+1)
+	w("# workers = %d                   # default: 2 × cores + 1, shared by the apps that set none\n", 2*runtime.NumCPU()+1)
 	w("# env_file = %s  # default: the project's .env when it exists\n", tomlString(filepath.Join(p.Dir, ".env")))
 	w("# migrate = true\n")
 	if p.StaticRootShipped {
@@ -90,6 +114,7 @@ func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.
 	w("# stop_timeout = \"30s\"          # graceful stop before SIGKILL\n")
 	w("# websocket_grace = \"10m\"       # a replaced generation keeps open WebSockets this long\n")
 	w("# memory_limit = \"1GiB\"         # replace the app (blue/green) when it grows past this\n")
+	w("# maintenance_page = \"/srv/maintenance.html\"  # `frontdoor maintenance on %s` answers with it\n", name)
 	if p.HasStaticfiles && p.StaticURL != "" {
 		if url, ok := routePrefix(p.StaticURL); ok {
 			w("# STATIC_URL and STATIC_ROOT: `frontdoor check` makes sure the site serves them.\n")
@@ -116,7 +141,7 @@ func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.
 	}
 	w("\n  [[site.route]]\n")
 	w("  # Everything else goes to the application.\n")
-	w("  path = \"/\"\n  upstream = \"app\"\n")
+	w("  path = \"/\"\n  app = %s\n", tomlString(name))
 	if url, ok := routePrefix(p.StaticURL); ok && p.StaticRoot != "" {
 		w("\n  [[site.route]]\n")
 		w("  # STATIC_URL → STATIC_ROOT, filled by collectstatic at every deploy. The names\n")
@@ -140,24 +165,14 @@ func initConfigText(p *supervisor.Project, domains []string, r *runAs, now time.
 		w("  # [[site.route]]\n  # path = %s\n  # static = %s\n  # internal = true\n", tomlString(protectedURL), tomlString(prot))
 	}
 	text := b.String()
-	sum := sha256.Sum256([]byte(text))
-	return text + "\n" + initChecksumPrefix + hex.EncodeToString(sum[:]) + "\n"
+	return text + blockChecksumLine(text)
 }
 
-// untouchedInitFile reports a file init wrote that nobody edited since:
-// init may replace it without --force (the old one is still kept as .bak).
-func untouchedInitFile(path string) bool {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	body, last, ok := cutLastLine(data)
-	if !ok || !bytes.HasPrefix(last, []byte(initChecksumPrefix)) {
-		return false
-	}
-	body = bytes.TrimSuffix(body, []byte("\n"))
-	sum := sha256.Sum256(body)
-	return string(last[len(initChecksumPrefix):]) == hex.EncodeToString(sum[:])
+// blockChecksumLine is the last line of a block whose text (every line
+// above it, from its first) is text.
+func blockChecksumLine(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return initChecksumPrefix + hex.EncodeToString(sum[:]) + "\n"
 }
 
 // cutLastLine splits "....\nlast\n" into "....\n" and "last".

@@ -48,8 +48,10 @@ const serviceUser = "frontdoor"
 // serviceDropInDir is where systemd reads frontdoor.service's drop-ins.
 const serviceDropInDir = "/etc/systemd/system/frontdoor.service.d"
 
-// dropInName is the drop-in init writes in serviceDropInDir.
-const dropInName = "50-django-project.conf"
+// dropInName is the drop-in init writes in serviceDropInDir for the app
+// named app: one per app, so that adding a project never takes away what
+// another one was given.
+func dropInName(app string) string { return "50-django-" + app + ".conf" }
 
 // grantManifestPath is the record of what init changed. It lives in the
 // root-owned configuration directory: the service cannot edit what root
@@ -105,6 +107,10 @@ type projectNeeds struct {
 	Project  string   // the project directory (read)
 	Writable []string // trees the app writes: STATIC_ROOT, MEDIA_ROOT
 	SQLite   []string // SQLite database files
+	// OwnUser: the app runs as a user of its own ([[app]] user), which
+	// writes these itself; the service only reads the trees (the files
+	// it serves) and needs nothing of the databases.
+	OwnUser bool
 	// labels name the setting behind a writable tree, for the report.
 	labels map[string]string
 }
@@ -185,7 +191,7 @@ const (
 // it records every change in svc.Manifest first, then makes them, then
 // writes the drop-in. Running it again changes nothing more and keeps the
 // first recorded state of every entry.
-func grant(svc *serviceAccess, needs projectNeeds) (*grantReport, error) {
+func grant(svc *serviceAccess, app string, needs projectNeeds) (*grantReport, error) {
 	rw := needs.readWritePaths()
 	for _, p := range append([]string{needs.Project}, rw...) {
 		if err := checkUnitPath(p); err != nil {
@@ -193,10 +199,14 @@ func grant(svc *serviceAccess, needs projectNeeds) (*grantReport, error) {
 		}
 	}
 	pl := &grantPlanner{svc: svc, planned: map[string]int{}}
+	dirAccess := uint32(wantRead | wantWrite | wantExecute)
+	if needs.OwnUser {
+		dirAccess = wantRead | wantExecute
+	}
 	for _, tree := range needs.Writable {
 		if err := pl.walk(tree, nil, func(c *grantChange, st fileOwner) {
 			if c.dir {
-				pl.want(c, st, wantRead|wantWrite|wantExecute, 0)
+				pl.want(c, st, dirAccess, 0)
 			} else {
 				pl.want(c, st, wantRead, 0)
 			}
@@ -205,6 +215,9 @@ func grant(svc *serviceAccess, needs projectNeeds) (*grantReport, error) {
 		}
 	}
 	for _, db := range needs.SQLite {
+		if needs.OwnUser {
+			break
+		}
 		if err := pl.single(filepath.Dir(db), func(c *grantChange, st fileOwner) {
 			pl.want(c, st, wantWrite|wantExecute, syscall.S_ISVTX)
 		}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -234,7 +247,7 @@ func grant(svc *serviceAccess, needs projectNeeds) (*grantReport, error) {
 		return nil, err
 	}
 
-	rep := &grantReport{DropIn: filepath.Join(svc.DropInDir, dropInName), ReadWrite: rw, Changes: pl.changes}
+	rep := &grantReport{DropIn: filepath.Join(svc.DropInDir, dropInName(app)), ReadWrite: rw, Changes: pl.changes}
 	rep.Unreachable = unreachableAncestors(svc, append([]string{needs.Project}, rw...))
 
 	sweeps := map[string]fileOwner{}
@@ -682,6 +695,7 @@ func reportGrant(out io.Writer, rep *grantReport, needs projectNeeds, manifest s
 // applies only when the service starts.
 func giveServiceAccess(out io.Writer, p *supervisor.Project, svc *serviceAccess, res *InitResult) (restart bool) {
 	needs := needsOf(p)
+	needs.OwnUser = res.RunAs != nil && res.RunAs.ownUser()
 	rw := needs.readWritePaths()
 	if svc == nil {
 		if _, err := user.Lookup(serviceUser); err == nil && len(rw) > 0 {
@@ -696,7 +710,7 @@ func giveServiceAccess(out io.Writer, p *supervisor.Project, svc *serviceAccess,
 		}
 		return true
 	}
-	rep, err := grant(svc, needs)
+	rep, err := grant(svc, res.Name, needs)
 	if err != nil {
 		fmt.Fprintf(out, "\ncould not give the service access by itself: %v\n", err)
 		return true

@@ -135,7 +135,7 @@ func grantStock(t *testing.T) (string, *serviceAccess, map[string]fileOwner, *gr
 	proj := stockTree(t)
 	svc := testService(t)
 	before := snapshot(t, proj)
-	rep, err := grant(svc, stockNeeds(proj))
+	rep, err := grant(svc, "stock", stockNeeds(proj))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestGrantChangesOnlyWhatTheAppNeeds(t *testing.T) {
 
 	// Again: nothing more to change, the drop-in is as it was, and the
 	// manifest still holds the state before the first grant.
-	rep2, err := grant(svc, stockNeeds(proj))
+	rep2, err := grant(svc, "stock", stockNeeds(proj))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestGrantReportsUnreachableParents(t *testing.T) {
 	home := filepath.Dir(proj)
 	must(t, os.Chown(home, testOwnerUID, testOwnerGID))
 	must(t, os.Chmod(home, 0o700))
-	rep, err := grant(testService(t), stockNeeds(proj))
+	rep, err := grant(testService(t), "stock", stockNeeds(proj))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,5 +378,34 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGrantForAnAppWithItsOwnUser: an app that runs as a user of its own
+// writes its trees and its database itself; the service is given read
+// access to the trees (the files it serves), never write, and nothing of
+// the database.
+func TestGrantForAnAppWithItsOwnUser(t *testing.T) {
+	needRoot(t)
+	proj := stockTree(t)
+	svc := testService(t)
+	needs := stockNeeds(proj)
+	needs.OwnUser = true
+	if _, err := grant(svc, "stock", needs); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, proj)
+	for p, o := range after {
+		if o.GID == svc.GID && o.Mode&0o020 != 0 {
+			t.Errorf("%s was made writable by the service's group: %04o", p, o.Mode)
+		}
+	}
+	db := after[filepath.Join(filepath.Base(proj), "db.sqlite3")]
+	if db.GID == svc.GID {
+		t.Errorf("the database was given to the service's group: %+v", db)
+	}
+	static := after[filepath.Join(filepath.Base(proj), "static")]
+	if !canAccess(svc, static, wantRead|wantExecute) {
+		t.Errorf("the service cannot read STATIC_ROOT: %+v", static)
 	}
 }

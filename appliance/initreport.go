@@ -110,6 +110,9 @@ func initCommandLine(opts InitOptions, cfgPath string) string {
 	if opts.User != "" {
 		args = append(args, "--user", opts.User)
 	}
+	if opts.Name != "" {
+		args = append(args, "--name", opts.Name)
+	}
 	for _, d := range opts.Domains {
 		args = append(args, "--domain", d)
 	}

@@ -27,6 +27,12 @@ type runAs struct {
 	configUser string
 }
 
+// ownUser: under the packaged service, the app runs as a user of its
+// own, not as the service's.
+func (r *runAs) ownUser() bool {
+	return r.service && r.account != nil && r.account.Name != serviceUser
+}
+
 // name is the account's name, or "you" for the caller.
 func (r *runAs) name() string {
 	if r.account == nil {
@@ -52,8 +58,19 @@ func (r *runAs) inspectAs() *supervisor.Account {
 // caller. Root itself is refused: the application never runs as root.
 func chooseRunAs(dir string, opts InitOptions) (*runAs, error) {
 	if a, err := supervisor.LookupAccount(serviceUser); err == nil {
+		if opts.User != "" && opts.User != serviceUser {
+			u, err := supervisor.LookupAccount(opts.User)
+			if err != nil {
+				return nil, fmt.Errorf("--user: %w", err)
+			}
+			if u.UID == 0 {
+				return nil, fmt.Errorf("--user %s: %w", opts.User, supervisor.ErrRunAsRoot)
+			}
+			return &runAs{account: u, service: true, configUser: u.Name,
+				why: "--user: the packaged service (user " + serviceUser + ") starts the app's processes as " + u.Name}, nil
+		}
 		return &runAs{account: a, service: true, configUser: opts.User,
-			why: "the packaged service runs as " + serviceUser + " (User= in frontdoor.service), and its processes too"}, nil
+			why: "the packaged service runs as " + serviceUser + " (User= in frontdoor.service), and an app without a user of its own too"}, nil
 	}
 	if os.Geteuid() != 0 {
 		r := &runAs{why: "frontdoor run by you runs the application as you"}
@@ -223,7 +240,7 @@ func accessFix(r *runAs, c accessCheck, blocked string) string {
 	if _, err := os.Stat(c.path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Sprintf("install -d -o %s -g %s %s", a.Name, primary, c.path)
 	}
-	if r.service {
+	if r.service && !r.ownUser() {
 		return fmt.Sprintf("chgrp -R %s %s && chmod -R g+w %s, and ReadWritePaths=%s in a drop-in (systemctl edit frontdoor; the service runs under ProtectSystem=strict)",
 			serviceUser, c.path, c.path, c.path)
 	}
@@ -275,7 +292,7 @@ func ensureDir(path string, r *runAs) (bool, error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return false, err
 	}
-	if os.Geteuid() == 0 && r.account != nil && !r.service {
+	if os.Geteuid() == 0 && r.account != nil && (!r.service || r.ownUser()) {
 		_ = os.Chown(path, int(r.account.UID), int(r.account.GID))
 	}
 	return true, nil

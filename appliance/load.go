@@ -36,7 +36,11 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if err := toml.Unmarshal(data, &doc); err != nil {
 		return nil, c.decodeErrors(err)
 	}
+	// One [app] table is the app named "app", named "app.dir" in
+	// messages; [[app]] tables are "app[1].dir".
+	_, c.singleApp = doc["app"].(map[string]any)
 	typeErrs := c.typeErrors(doc)
+	c.singleAppKeys(typeErrs)
 	errs := append(ConfigErrors(nil), typeErrs...)
 	// What is left has the right types: decode it into Config.
 	clean, err := toml.Marshal(doc)
@@ -56,10 +60,24 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
+		c.singleAppKeys(errs)
 		errs.sortByLine()
 		return nil, errs
 	}
 	return c, nil
+}
+
+// singleAppKeys names the keys of a single [app] table as the file
+// writes them: "app.dir", not the decoder's "app[0].dir".
+func (c *Config) singleAppKeys(errs ConfigErrors) {
+	if !c.singleApp {
+		return
+	}
+	for _, e := range errs {
+		if rest, ok := strings.CutPrefix(e.Key, "app[0]"); ok {
+			e.Key = "app" + rest
+		}
+	}
 }
 
 // decodeErrors turns go-toml's errors into located ConfigErrors.
@@ -102,6 +120,7 @@ func (c *Config) applyDefaults() {
 	if s.RuntimeDir == "" {
 		s.RuntimeDir = "/run/frontdoor"
 	}
+	c.applyAppDefaults()
 }
 
 // validate checks what decoding cannot: values, addresses, directories.
@@ -139,7 +158,7 @@ func (c *Config) validate() ConfigErrors {
 	if c.Server.AccessLog != "-" && c.Server.AccessLog != "off" && !filepath.IsAbs(c.Server.AccessLog) {
 		add("server.access_log", fmt.Sprintf("%q is not an absolute path", c.Server.AccessLog), `write an absolute path, "-" for standard output or "off"`)
 	}
-	errs = append(errs, c.validateApp()...)
+	errs = append(errs, c.validateApps()...)
 	errs = append(errs, c.validateCluster()...)
 	for i, u := range c.Upstreams {
 		// The engine takes a group without servers (the [app]'s is filled

@@ -19,6 +19,9 @@ type ManageOptions struct {
 	// ConfigPath is the configuration whose [app] names the project
 	// (default DefaultConfigPath).
 	ConfigPath string
+	// App names the app whose project runs the command; "" for the only
+	// one.
+	App string
 	// Args are the management command and its arguments: "migrate",
 	// "createsuperuser --username admin".
 	Args []string
@@ -46,15 +49,17 @@ func Manage(opts ManageOptions) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	if cfg.App == nil {
-		return 1, fmt.Errorf("%s has no [app]: nothing to manage (run `frontdoor init DJANGO_DIR`)", opts.ConfigPath)
+	app, err := cfg.chooseApp(opts.App)
+	if err != nil {
+		return 1, fmt.Errorf("%s: %w", opts.ConfigPath, err)
 	}
-	sc := cfg.App.supervisorConfig("")
-	if os.Geteuid() == 0 && opts.ConfigPath == DefaultConfigPath {
+	sc := app.supervisorConfig("")
+	if os.Geteuid() == 0 && opts.ConfigPath == DefaultConfigPath && sc.User == "" {
 		if _, err := user.Lookup(serviceUser); err == nil {
-			// The packaged service runs the application as its own user:
-			// so does a management command, or it would leave files
-			// (uploads, a SQLite journal) the service cannot write.
+			// The packaged service runs an app without a user of its own
+			// as the service's user: so does a management command, or it
+			// would leave files (uploads, a SQLite journal) the service
+			// cannot write. An app with its user runs as that user.
 			sc.User = serviceUser
 		}
 	}

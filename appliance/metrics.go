@@ -105,44 +105,26 @@ func (a *Appliance) writeMetrics(out io.Writer) error {
 	m.family("frontdoor_edge_requests_total", "counter", "Requests served by the edge.")
 	m.sample("frontdoor_edge_requests_total", float64(e.Requests))
 
-	if app := rep.App; app != nil {
-		m.family("frontdoor_app_serving", "gauge", "1 while a web generation receives the application's requests, 0 while the edge answers 503.")
-		m.sample("frontdoor_app_serving", boolValue(app.Upstream != ""))
-		processMetrics(m, append([]supervisor.ProcessStatus{app.Web}, app.Processes...))
-		m.family("frontdoor_web_draining_generations", "gauge", "Replaced web generations still finishing requests or WebSocket tunnels.")
-		m.sample("frontdoor_web_draining_generations", float64(len(app.Draining)))
-		if app.Postgres.Used {
-			m.family("frontdoor_postgres_up", "gauge", "1 when the last SELECT 1 on the database succeeded.")
-			for _, d := range app.Postgres.Databases {
-				m.sample("frontdoor_postgres_up", boolValue(d.State == supervisor.HealthUp), "alias", d.Alias)
+	appMetrics(m, rep.Apps)
+	if set := a.apps; set != nil {
+		runners := set.list()
+		m.family("frontdoor_deploys_total", "counter", "Deploys (and restarts and first starts) since the daemon started, by app and result.")
+		for _, r := range runners {
+			counts := r.rec.eventCounts()
+			m.sample("frontdoor_deploys_total", float64(counts[string(supervisor.EventDeploySucceeded)]), "app", r.name, "result", "succeeded")
+			m.sample("frontdoor_deploys_total", float64(counts[string(supervisor.EventDeployFailed)]), "app", r.name, "result", "failed")
+		}
+		m.family("frontdoor_events_total", "counter", "Application events since the daemon started, by app and kind.")
+		for _, r := range runners {
+			counts := r.rec.eventCounts()
+			kinds := make([]string, 0, len(counts))
+			for k := range counts {
+				kinds = append(kinds, k)
 			}
-			m.family("frontdoor_postgres_check_seconds", "gauge", "Duration of the last successful health check.")
-			for _, d := range app.Postgres.Databases {
-				m.sample("frontdoor_postgres_check_seconds", d.Latency.Seconds(), "alias", d.Alias)
+			sort.Strings(kinds)
+			for _, k := range kinds {
+				m.sample("frontdoor_events_total", float64(counts[k]), "app", r.name, "kind", k)
 			}
-		}
-		if d := app.LastDeploy; d != nil {
-			m.family("frontdoor_last_deploy_timestamp_seconds", "gauge", "When the last deploy, restart or first start finished.")
-			m.sample("frontdoor_last_deploy_timestamp_seconds", unixSeconds(d.Finished))
-			m.family("frontdoor_last_deploy_success", "gauge", "1 when the last deploy succeeded.")
-			m.sample("frontdoor_last_deploy_success", boolValue(d.OK))
-			m.family("frontdoor_last_deploy_duration_seconds", "gauge", "How long the last deploy took.")
-			m.sample("frontdoor_last_deploy_duration_seconds", d.Finished.Sub(d.Started).Seconds())
-		}
-	}
-	if r := a.app; r != nil {
-		counts := r.rec.eventCounts()
-		m.family("frontdoor_deploys_total", "counter", "Deploys (and restarts and first starts) since the daemon started, by result.")
-		m.sample("frontdoor_deploys_total", float64(counts[string(supervisor.EventDeploySucceeded)]), "result", "succeeded")
-		m.sample("frontdoor_deploys_total", float64(counts[string(supervisor.EventDeployFailed)]), "result", "failed")
-		kinds := make([]string, 0, len(counts))
-		for k := range counts {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		m.family("frontdoor_events_total", "counter", "Application events since the daemon started, by kind.")
-		for _, k := range kinds {
-			m.sample("frontdoor_events_total", float64(counts[k]), "kind", k)
 		}
 		m.family("frontdoor_events_dropped_total", "counter", "Application events not stored because the state file fell behind.")
 		m.sample("frontdoor_events_dropped_total", float64(rep.EventsDropped))
@@ -164,37 +146,123 @@ func (a *Appliance) writeMetrics(out io.Writer) error {
 	return m.w.Flush()
 }
 
+// appProcs are one app's processes, for processMetrics.
+type appProcs struct {
+	app   string
+	procs []supervisor.ProcessStatus
+}
+
+// appMetrics writes the applications' series, family by family (the
+// format wants each family's samples together), each labelled by app.
+func appMetrics(m *metricsWriter, apps []AppStatus) {
+	if len(apps) == 0 {
+		return
+	}
+	m.family("frontdoor_app_serving", "gauge", "1 while a web generation receives the application's requests, 0 while the edge answers 503.")
+	for _, a := range apps {
+		m.sample("frontdoor_app_serving", boolValue(a.Status != nil && a.Status.Upstream != ""), "app", a.Name)
+	}
+	m.family("frontdoor_app_maintenance", "gauge", "1 while the application's routes answer the maintenance page.")
+	for _, a := range apps {
+		m.sample("frontdoor_app_maintenance", boolValue(a.Maintenance != nil), "app", a.Name)
+	}
+	var all []appProcs
+	for _, a := range apps {
+		if a.Status != nil {
+			all = append(all, appProcs{a.Name, append([]supervisor.ProcessStatus{a.Status.Web}, a.Status.Processes...)})
+		}
+	}
+	processMetrics(m, all)
+	m.family("frontdoor_web_draining_generations", "gauge", "Replaced web generations still finishing requests or WebSocket tunnels.")
+	for _, a := range apps {
+		if a.Status != nil {
+			m.sample("frontdoor_web_draining_generations", float64(len(a.Status.Draining)), "app", a.Name)
+		}
+	}
+	for _, fam := range []struct{ name, help string }{
+		{"frontdoor_postgres_up", "1 when the last SELECT 1 on the database succeeded."},
+		{"frontdoor_postgres_check_seconds", "Duration of the last successful health check."},
+	} {
+		for _, a := range apps {
+			if a.Status == nil || !a.Status.Postgres.Used {
+				continue
+			}
+			m.family(fam.name, "gauge", fam.help)
+			for _, d := range a.Status.Postgres.Databases {
+				v := boolValue(d.State == supervisor.HealthUp)
+				if fam.name == "frontdoor_postgres_check_seconds" {
+					v = d.Latency.Seconds()
+				}
+				m.sample(fam.name, v, "app", a.Name, "alias", d.Alias)
+			}
+		}
+	}
+	for _, fam := range []struct{ name, help string }{
+		{"frontdoor_last_deploy_timestamp_seconds", "When the last deploy, restart or first start finished."},
+		{"frontdoor_last_deploy_success", "1 when the last deploy succeeded."},
+		{"frontdoor_last_deploy_duration_seconds", "How long the last deploy took."},
+	} {
+		for _, a := range apps {
+			if a.Status == nil || a.Status.LastDeploy == nil {
+				continue
+			}
+			d := a.Status.LastDeploy
+			m.family(fam.name, "gauge", fam.help)
+			v := unixSeconds(d.Finished)
+			switch fam.name {
+			case "frontdoor_last_deploy_success":
+				v = boolValue(d.OK)
+			case "frontdoor_last_deploy_duration_seconds":
+				v = d.Finished.Sub(d.Started).Seconds()
+			}
+			m.sample(fam.name, v, "app", a.Name)
+		}
+	}
+}
+
 // processMetrics writes the supervised processes' series, family by
 // family (the format wants each family's samples together).
-func processMetrics(m *metricsWriter, procs []supervisor.ProcessStatus) {
+func processMetrics(m *metricsWriter, apps []appProcs) {
 	m.family("frontdoor_process_state", "gauge", "1 for the process's current state.")
-	for _, p := range procs {
-		for _, s := range processStates {
-			m.sample("frontdoor_process_state", boolValue(p.State == s), "process", p.Name, "state", string(s))
+	for _, a := range apps {
+		for _, p := range a.procs {
+			for _, s := range processStates {
+				m.sample("frontdoor_process_state", boolValue(p.State == s), "app", a.app, "process", p.Name, "state", string(s))
+			}
 		}
 	}
 	m.family("frontdoor_process_restarts_total", "counter", "Restarts after crashes since the daemon started.")
-	for _, p := range procs {
-		m.sample("frontdoor_process_restarts_total", float64(p.Restarts), "process", p.Name)
+	for _, a := range apps {
+		for _, p := range a.procs {
+			m.sample("frontdoor_process_restarts_total", float64(p.Restarts), "app", a.app, "process", p.Name)
+		}
 	}
 	m.family("frontdoor_process_cpu_seconds_total", "counter", "CPU time of the process tree (of the current process: a new one starts from 0).")
-	for _, p := range procs {
-		m.sample("frontdoor_process_cpu_seconds_total", p.CPUSeconds, "process", p.Name)
+	for _, a := range apps {
+		for _, p := range a.procs {
+			m.sample("frontdoor_process_cpu_seconds_total", p.CPUSeconds, "app", a.app, "process", p.Name)
+		}
 	}
 	m.family("frontdoor_process_resident_memory_bytes", "gauge", "Resident memory of the whole process tree.")
-	for _, p := range procs {
-		m.sample("frontdoor_process_resident_memory_bytes", float64(p.RSSBytes), "process", p.Name)
+	for _, a := range apps {
+		for _, p := range a.procs {
+			m.sample("frontdoor_process_resident_memory_bytes", float64(p.RSSBytes), "app", a.app, "process", p.Name)
+		}
 	}
 	m.family("frontdoor_process_processes", "gauge", "Processes in the tree (a gunicorn master and its workers).")
-	for _, p := range procs {
-		m.sample("frontdoor_process_processes", float64(p.Processes), "process", p.Name)
+	for _, a := range apps {
+		for _, p := range a.procs {
+			m.sample("frontdoor_process_processes", float64(p.Processes), "app", a.app, "process", p.Name)
+		}
 	}
 	m.family("frontdoor_process_start_time_seconds", "gauge", "When the current process started (0: not running).")
-	for _, p := range procs {
-		started := 0.0
-		if !p.StartedAt.IsZero() {
-			started = unixSeconds(p.StartedAt)
+	for _, a := range apps {
+		for _, p := range a.procs {
+			started := 0.0
+			if !p.StartedAt.IsZero() {
+				started = unixSeconds(p.StartedAt)
+			}
+			m.sample("frontdoor_process_start_time_seconds", started, "app", a.app, "process", p.Name)
 		}
-		m.sample("frontdoor_process_start_time_seconds", started, "process", p.Name)
 	}
 }

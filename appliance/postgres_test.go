@@ -72,7 +72,7 @@ func TestPostgresDownAndBack(t *testing.T) {
 	}
 	done := make(chan deployed, 1)
 	go func() {
-		res, err := d.client().Deploy(context.Background())
+		res, err := d.client().Deploy(context.Background(), "")
 		done <- deployed{res, err}
 	}()
 	await(t, 30*time.Second, "the deploy to wait for postgres", func() bool {

@@ -25,9 +25,12 @@ type recorder struct {
 	// onBootFailure, when set, is told of a failed start (it must not
 	// block: Record runs under the supervisor's lock).
 	onBootFailure func()
-	db            *state.DB
-	log           *slog.Logger
-	poke          func()
+	// app is the application's name: stored with every event; restarts
+	// and health components of an app other than "app" are "NAME/web".
+	app  string
+	db   *state.DB
+	log  *slog.Logger
+	poke func()
 
 	queue   chan supervisor.Event
 	done    chan struct{}
@@ -41,9 +44,9 @@ type recorder struct {
 	lastExit map[string]time.Time // process → exit already stored as a restart
 }
 
-func newRecorder(db *state.DB, log *slog.Logger, poke func()) *recorder {
+func newRecorder(db *state.DB, log *slog.Logger, app string, poke func()) *recorder {
 	r := &recorder{
-		db: db, log: log, poke: poke,
+		app: app, db: db, log: log, poke: poke,
 		queue:    make(chan supervisor.Event, recorderQueue),
 		done:     make(chan struct{}),
 		counts:   map[string]uint64{},
@@ -120,7 +123,7 @@ func (r *recorder) store(e supervisor.Event) {
 	if r.db == nil {
 		return
 	}
-	attrs := map[string]string{"process": e.Process}
+	attrs := map[string]string{"process": e.Process, "app": r.app}
 	if e.Generation != 0 {
 		attrs["generation"] = strconv.Itoa(e.Generation)
 	}
@@ -138,7 +141,7 @@ func (r *recorder) store(e supervisor.Event) {
 		// generation that never became ready has no "exited" event).
 		if x := e.Exit; x != nil && !x.Time.IsZero() && !r.lastExit[e.Process].Equal(x.Time) {
 			r.lastExit[e.Process] = x.Time
-			r.check(r.db.AddRestart(state.Restart{Time: x.Time, Process: e.Process, ExitCode: x.Code, Signal: x.Signal, Stderr: x.Stderr}))
+			r.check(r.db.AddRestart(state.Restart{Time: x.Time, Process: r.qualified(e.Process), ExitCode: x.Code, Signal: x.Signal, Stderr: x.Stderr}))
 		}
 	}
 	component, to := "", ""
@@ -154,6 +157,7 @@ func (r *recorder) store(e supervisor.Event) {
 	case supervisor.EventRestartScheduled:
 		component, to = e.Process, "backoff"
 	}
+	component = r.qualified(component)
 	if component != "" && r.health[component] != to {
 		from := r.health[component]
 		if from == "" {
@@ -162,6 +166,16 @@ func (r *recorder) store(e supervisor.Event) {
 		r.health[component] = to
 		r.check(r.db.AddHealthTransition(state.HealthTransition{Time: e.Time, Component: component, From: from, To: to, Detail: e.Message}))
 	}
+}
+
+// qualified names a process or component of the app in the state file:
+// as it is for the app named "app" (as before there were several),
+// "NAME/web" for another.
+func (r *recorder) qualified(component string) string {
+	if component == "" || r.app == "" || r.app == defaultAppName {
+		return component
+	}
+	return r.app + "/" + component
 }
 
 func (r *recorder) check(err error) {

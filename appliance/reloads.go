@@ -9,8 +9,12 @@ import (
 	"frontdoor/supervisor"
 )
 
-// AppReloadResult is what a reload did to the application.
+// AppReloadResult is what a reload did to the applications: for one app,
+// its own result; for several, each app's in Apps, summed up in App and
+// Error.
 type AppReloadResult struct {
+	// Name is the app's name (in Apps).
+	Name string `json:"name,omitempty"`
 	// App says what happened, in one sentence.
 	App string `json:"app,omitempty"`
 	// Error is set when the application part failed (the previous
@@ -18,6 +22,8 @@ type AppReloadResult struct {
 	Error string `json:"error,omitempty"`
 	// Deploy is the report of the deploy the reload ran (code changed).
 	Deploy *supervisor.DeployReport `json:"deploy,omitempty"`
+	// Apps holds each app's result when the file has several.
+	Apps []AppReloadResult `json:"apps,omitempty"`
 }
 
 // ReloadResult is the answer of POST /reload.
@@ -40,14 +46,14 @@ type ReloadResult struct {
 
 // reloadTracker lets POST /reload wait for the outcome of the SIGHUP it
 // sends: run.go's reload calls reloadFinished once the configuration was
-// applied or refused, and reloadApp registers the application's part,
+// applied or refused, and reloadApps registers the applications's part,
 // which finishes in the background.
 type reloadTracker struct {
 	mu      sync.Mutex
 	seq     int
 	last    reloadOutcome
 	changed chan struct{} // closed and replaced by every reloadFinished
-	pending *appAction    // registered by reloadApp, claimed by reloadFinished
+	pending *appAction    // registered by reloadApps, claimed by reloadFinished
 }
 
 type reloadOutcome struct {
@@ -82,7 +88,7 @@ func (act *appAction) finish(res AppReloadResult) {
 // configuration is in force; restart lists what it could not apply).
 // run.go calls it at the end of every reload.
 func (a *Appliance) reloadFinished(err error, restart []string) {
-	r := a.app
+	r := a.apps
 	if r == nil {
 		return
 	}

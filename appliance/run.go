@@ -19,6 +19,7 @@ import (
 	"frontdoor/proxy"
 	"frontdoor/state"
 	"frontdoor/state/cluster"
+	"frontdoor/supervisor"
 	"frontdoor/systemd"
 )
 
@@ -33,8 +34,11 @@ type Options struct {
 // Appliance is a running frontdoor: configuration, state, engine, the
 // supervised application and the glue to systemd.
 type Appliance struct {
-	log       *slog.Logger
-	cfgPath   string
+	log     *slog.Logger
+	cfgPath string
+	// cfg is the configuration in force; the signal loop replaces it on a
+	// reload (under cfgMu), other goroutines read it with currentConfig.
+	cfgMu     sync.RWMutex
 	cfg       *Config
 	engine    *proxy.Engine
 	notifier  *systemd.Notifier
@@ -60,8 +64,9 @@ type Appliance struct {
 	activated bool // the listeners came from systemd
 	httpPort  int
 	httpsPort int
-	app       *appRunner   // the supervised application (app.go); nil without [app]
+	apps      *appSet      // the supervised applications (appset.go)
 	admin     *adminServer // the admin socket (admin.go)
+	logUnit   string       // the unit whose journal has the log ("" none)
 
 	// alert_command (alerts.go): the argv in force, and the queue of
 	// alerts waiting for it.
@@ -83,7 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier, version: opts.Version}
+	a := &Appliance{log: log, cfgPath: opts.ConfigPath, cfg: cfg, notifier: notifier, logUnit: journalUnit(), version: opts.Version}
 	// Signals are caught before anything serves: a SIGHUP (or a POST
 	// /reload, which sends one) that arrives while start is still under
 	// way would otherwise find Go's default action and end the process.
@@ -138,6 +143,14 @@ func (a *Appliance) start() error {
 		return fmt.Errorf("%s: %w", a.cfgPath, err)
 	}
 	a.engine, a.accessLog = engine, closer
+	a.limitCapabilities()
+	// The apps first: each app's hold (requests wait while it boots) and
+	// maintenance mode are then in force from the first connection the
+	// engine accepts — under socket activation, the one that started
+	// frontdoor, which waited in the listen queue.
+	if err := a.startApps(); err != nil {
+		return err
+	}
 	engine.Start()
 	var addrs []string
 	for _, l := range engine.Listeners() {
@@ -147,9 +160,6 @@ func (a *Appliance) start() error {
 	if a.certs != nil {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
-	}
-	if err := a.startApp(); err != nil {
-		return err
 	}
 	a.startCluster()
 	return a.startAdmin()
@@ -263,10 +273,36 @@ func (a *Appliance) apply(cfg *Config) error {
 		a.accessLog.Close()
 	}
 	old := a.cfg
+	a.cfgMu.Lock()
 	a.cfg, a.accessLog = cfg, closer
+	a.cfgMu.Unlock()
 	a.alertArgv.Store(&cfg.TLS.AlertCommand)
-	a.reloadApp(old, cfg)
+	a.reloadApps(old, cfg)
 	return nil
+}
+
+// limitCapabilities gives away every capability frontdoor does not need
+// before it starts a child: under the packaged unit (user frontdoor,
+// CAP_SETUID and CAP_SETGID as ambient capabilities) it keeps those two
+// only while an app runs as a user of its own, and no child ever inherits
+// them (supervisor.LimitCapabilities).
+func (a *Appliance) limitCapabilities() {
+	users := a.cfg.appUsers()
+	if err := supervisor.LimitCapabilities(len(users) > 0); err != nil {
+		a.log.Warn("could not give away capabilities", "err", err)
+		return
+	}
+	if len(users) > 0 && os.Geteuid() != 0 {
+		a.log.Info("keeping CAP_SETUID and CAP_SETGID to start apps as their own users, and for nothing else", "users", strings.Join(users, " "))
+	}
+}
+
+// currentConfig returns the configuration in force (for goroutines other
+// than the signal loop, which replaces it).
+func (a *Appliance) currentConfig() *Config {
+	a.cfgMu.RLock()
+	defer a.cfgMu.RUnlock()
+	return a.cfg
 }
 
 // certManager returns the certificate manager serving now (nil without a
@@ -304,7 +340,7 @@ func (a *Appliance) stop() error {
 	defer cancel()
 	a.stopAdmin()
 	err := a.engine.Shutdown(ctx)
-	a.stopApp(ctx)
+	a.stopApps(ctx)
 	if m := a.certManager(); m != nil {
 		m.Close()
 	}

@@ -21,10 +21,15 @@ type StatusReport struct {
 	Config    string     `json:"config"`
 	StateFile string     `json:"state_file"`
 	Edge      EdgeStatus `json:"edge"`
-	// App is the supervised application; nil without [app].
-	App *supervisor.Status `json:"app,omitempty"`
-	// AppPending is a supervisor starting with a changed [app], before it
-	// takes over.
+	// LogUnit is the systemd unit whose journal holds the daemon's log
+	// (and the apps'), "" when it does not log to the journal.
+	LogUnit string `json:"log_unit,omitempty"`
+	// Apps are the supervised applications, in the configuration's order.
+	Apps []AppStatus `json:"apps,omitempty"`
+	// App and AppPending repeat Apps[0]'s Status and Pending when there
+	// is exactly one app (the form from before there could be several);
+	// nil otherwise.
+	App        *supervisor.Status `json:"app,omitempty"`
 	AppPending *supervisor.Status `json:"app_pending,omitempty"`
 	// Certificates are the TLS names and their state (none without a TLS
 	// listener).
@@ -37,6 +42,32 @@ type StatusReport struct {
 	// EventsDropped counts application events the state file could not
 	// keep up with since start.
 	EventsDropped uint64 `json:"events_dropped,omitempty"`
+}
+
+// AppStatus is one application in the status.
+type AppStatus struct {
+	Name string `json:"name"`
+	// Status is its serving supervisor's; nil while none runs.
+	Status *supervisor.Status `json:"status,omitempty"`
+	// Pending is a supervisor starting with a changed table, before it
+	// takes over.
+	Pending *supervisor.Status `json:"pending,omitempty"`
+	// Maintenance is set while the app's routes answer the maintenance
+	// page.
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// EventsDropped counts the app's events the state file could not keep
+	// up with since start.
+	EventsDropped uint64 `json:"events_dropped,omitempty"`
+}
+
+// app returns the status of the app named name, or nil.
+func (rep StatusReport) app(name string) *AppStatus {
+	for i := range rep.Apps {
+		if rep.Apps[i].Name == name {
+			return &rep.Apps[i]
+		}
+	}
+	return nil
 }
 
 // EdgeStatus is the engine's part of the status.
@@ -100,6 +131,7 @@ func (a *Appliance) statusReport() StatusReport {
 	st := a.engine.Stats()
 	rep := StatusReport{
 		PID:       os.Getpid(),
+		LogUnit:   a.logUnit,
 		Config:    a.cfgPath,
 		StateFile: a.cfg.Server.State,
 		Edge: EdgeStatus{
@@ -109,21 +141,17 @@ func (a *Appliance) statusReport() StatusReport {
 	for _, l := range a.engine.Listeners() {
 		rep.Edge.Listeners = append(rep.Edge.Listeners, ListenerStatus{Name: l.Name, Addr: l.Addr, TLS: l.TLS})
 	}
-	if r := a.app; r != nil {
-		rep.Started = r.started
-		rep.Edge.RequestsPerSecond, rep.Edge.RateInterval = r.rate.rate()
-		r.mu.Lock()
-		active, pending := r.active, r.pending
-		r.mu.Unlock()
-		if active != nil {
-			s := active.sup.Status()
-			rep.App = &s
+	if set := a.apps; set != nil {
+		rep.Started = set.started
+		rep.Edge.RequestsPerSecond, rep.Edge.RateInterval = set.rate.rate()
+		for _, r := range set.list() {
+			as := r.status()
+			rep.Apps = append(rep.Apps, as)
+			rep.EventsDropped += as.EventsDropped
 		}
-		if pending != nil {
-			s := pending.sup.Status()
-			rep.AppPending = &s
+		if len(rep.Apps) == 1 {
+			rep.App, rep.AppPending = rep.Apps[0].Status, rep.Apps[0].Pending
 		}
-		rep.EventsDropped = r.rec.dropped.Load()
 	}
 	if m := a.certManager(); m != nil {
 		rep.Certificates = m.Status()
@@ -139,9 +167,24 @@ func (a *Appliance) statusReport() StatusReport {
 	return rep
 }
 
+// status is the app's part of the status report.
+func (r *appRunner) status() AppStatus {
+	as := AppStatus{Name: r.name, EventsDropped: r.rec.dropped.Load(), Maintenance: r.maintenanceState()}
+	active, pending := r.instances()
+	if active != nil {
+		s := active.sup.Status()
+		as.Status = &s
+	}
+	if pending != nil {
+		s := pending.sup.Status()
+		as.Pending = &s
+	}
+	return as
+}
+
 // publishStatus keeps the request rate and systemd's STATUS= line up to
 // date: at every application event (poke) and every rateInterval.
-func (r *appRunner) publishStatus(ctx context.Context) {
+func (r *appSet) publishStatus(ctx context.Context) {
 	defer close(r.statusDone)
 	t := time.NewTicker(rateInterval)
 	defer t.Stop()
@@ -167,22 +210,39 @@ func (r *appRunner) publishStatus(ctx context.Context) {
 	}
 }
 
-// statusLine summarises the application in one line for systemd, e.g.
+// statusLine summarises the applications in one line for systemd, e.g.
 // "web running (generation 3, 5 workers), celery running, postgres up,
-// 2 certificates valid". Empty without [app].
-func (r *appRunner) statusLine() string {
-	inst := r.activeInstance()
-	if inst == nil {
+// 2 certificates valid", each app's part after its name when there are
+// several ("shop: web running…; blog: web FATAL…"). Empty without apps.
+func (r *appSet) statusLine() string {
+	runners := r.list()
+	var apps []string
+	for _, app := range runners {
+		inst := app.activeInstance()
+		if inst == nil {
+			continue
+		}
+		st := inst.sup.Status()
+		parts := []string{processLine(st.Web, st.DeployPhase)}
+		for _, p := range st.Processes {
+			parts = append(parts, processLine(p, ""))
+		}
+		if st.Postgres.Used {
+			parts = append(parts, "postgres "+string(st.Postgres.State))
+		}
+		if app.maintenanceState() != nil {
+			parts = append(parts, "in maintenance")
+		}
+		line := strings.Join(parts, ", ")
+		if len(runners) > 1 {
+			line = app.name + ": " + line
+		}
+		apps = append(apps, line)
+	}
+	if len(apps) == 0 {
 		return ""
 	}
-	st := inst.sup.Status()
-	parts := []string{processLine(st.Web, st.DeployPhase)}
-	for _, p := range st.Processes {
-		parts = append(parts, processLine(p, ""))
-	}
-	if st.Postgres.Used {
-		parts = append(parts, "postgres "+string(st.Postgres.State))
-	}
+	parts := []string{strings.Join(apps, "; ")}
 	if m := r.a.certManager(); m != nil {
 		valid, other := 0, 0
 		for _, c := range m.Status() {

@@ -33,12 +33,32 @@ func WriteStatus(w io.Writer, rep StatusReport, now time.Time) {
 	}
 	fmt.Fprintf(w, "          %d connections · %d requests · %s\n\n", e.Connections, e.Requests, rate)
 
-	if rep.App == nil {
+	if len(rep.Apps) == 0 && rep.App != nil {
+		// A daemon from before [[app]] reports its one app this way.
+		rep.Apps = []AppStatus{{Name: defaultAppName, Status: rep.App, Pending: rep.AppPending}}
+	}
+	if len(rep.Apps) == 0 {
 		fmt.Fprintf(w, "app       none configured (frontdoor init DJANGO_DIR writes an [app])\n\n")
-	} else {
-		writeApp(w, "app", rep.App, now)
-		if rep.AppPending != nil {
-			writeApp(w, "new app", rep.AppPending, now)
+	}
+	for _, as := range rep.Apps {
+		title := "app"
+		if len(rep.Apps) > 1 || as.Name != defaultAppName {
+			title = "app " + as.Name
+		}
+		if m := as.Maintenance; m != nil {
+			msg := ""
+			if m.Message != "" {
+				msg = ": " + m.Message
+			}
+			fmt.Fprintf(w, "%-9s IN MAINTENANCE since %s (its routes answer 503%s; frontdoor maintenance off %s)\n", title, eventTime(m.Since, now), msg, as.Name)
+		}
+		if as.Status == nil {
+			fmt.Fprintf(w, "%-9s not running\n\n", title)
+			continue
+		}
+		writeApp(w, title, as.Status, now)
+		if as.Pending != nil {
+			writeApp(w, "new "+title, as.Pending, now)
 		}
 	}
 
@@ -73,6 +93,8 @@ func WriteStatus(w io.Writer, rep StatusReport, now time.Time) {
 			who := ev.Attrs["process"]
 			if who == "" {
 				who = ev.Source
+			} else if app := ev.Attrs["app"]; app != "" && len(rep.Apps) > 1 {
+				who = app + "/" + who
 			}
 			fmt.Fprintf(tw, "          %s\t%s\t%s\t%s\n", eventTime(ev.Time, now), who, ev.Kind, ev.Message)
 		}
@@ -209,14 +231,17 @@ func WriteDeployResult(w io.Writer, res DeployResult) {
 		return
 	}
 	took := shortDuration(rep.Finished.Sub(rep.Started))
+	if res.App != "" && res.App != defaultAppName {
+		fmt.Fprintf(w, "%s: ", res.App)
+	}
 	if res.OK {
-		fmt.Fprintf(w, "deploy ok in %s: generation %d serves", took, rep.Generation)
+		fmt.Fprintf(w, "%s ok in %s: generation %d serves", rep.Kind, took, rep.Generation)
 		if rep.Replaced > 0 {
 			fmt.Fprintf(w, "; generation %d drains and stops", rep.Replaced)
 		}
 		fmt.Fprintln(w)
 	} else {
-		fmt.Fprintf(w, "deploy FAILED after %s: %s\n", took, res.Error)
+		fmt.Fprintf(w, "%s FAILED after %s: %s\n", rep.Kind, took, res.Error)
 	}
 	WriteSteps(w, rep)
 	if !res.OK {
@@ -263,15 +288,28 @@ func WriteReloadResult(w io.Writer, res ReloadResult) {
 		}
 		return
 	}
-	if res.Error == "" {
+	switch {
+	case len(res.Apps) > 0:
+		fmt.Fprintln(w, "configuration reloaded; the applications:")
+		for _, app := range res.Apps {
+			if app.Error != "" {
+				fmt.Fprintf(w, "  %s: FAILED: %s\n", app.Name, app.Error)
+			} else {
+				fmt.Fprintf(w, "  %s: %s\n", app.Name, app.App)
+			}
+			if app.Deploy != nil {
+				WriteSteps(w, app.Deploy)
+			}
+		}
+	case res.Error == "":
 		fmt.Fprintf(w, "configuration reloaded")
-	} else {
-		fmt.Fprintf(w, "configuration reloaded, but the application: %s", res.Error)
+		if res.App != "" {
+			fmt.Fprintf(w, "; application: %s", res.App)
+		}
+		fmt.Fprintln(w)
+	default:
+		fmt.Fprintf(w, "configuration reloaded, but the application: %s\n", res.Error)
 	}
-	if res.App != "" && res.Error == "" {
-		fmt.Fprintf(w, "; application: %s", res.App)
-	}
-	fmt.Fprintln(w)
 	if res.AppPending {
 		fmt.Fprintln(w, "the application's part goes on in the background (frontdoor status shows how it ends)")
 	}

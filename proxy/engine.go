@@ -42,6 +42,15 @@ type Engine struct {
 	servers   upstream.Registry
 	limiter   ipLimiter
 	health    *upstream.Checker
+	// started: Start has run. Before, a group's change is given to the
+	// workers directly (no loop runs yet), so what the caller sets before
+	// Start — a hold, a maintenance page — is in force from the first
+	// connection accepted.
+	started bool
+	// stopped: the workers have stopped and their loops are closed; a
+	// task posted now would write to a descriptor number another file
+	// may have taken since.
+	stopped bool
 
 	// beforeServe, when set (by tests only), runs before each request is
 	// routed; it lets a test make a handler panic.
@@ -185,6 +194,8 @@ func (e *Engine) Start() {
 		runtime.GOMAXPROCS(len(e.workers) + 1)
 	}
 	var wg sync.WaitGroup
+	e.mu.Lock()
+	e.started = true
 	for _, w := range e.workers {
 		wg.Add(1)
 		go func() {
@@ -194,12 +205,14 @@ func (e *Engine) Start() {
 	}
 	e.health = upstream.NewChecker(e.log)
 	e.health.Update(e.groups)
+	e.mu.Unlock()
 	go e.sweepLimiter()
 	go func() {
 		wg.Wait()
 		e.health.Stop()
-		e.closeWorkers()
 		e.mu.Lock()
+		e.stopped = true // before the loops' descriptors close: changeGroup must not post to them
+		e.closeWorkers()
 		e.router.close()
 		e.mu.Unlock()
 		for _, l := range e.Listeners() {
@@ -236,10 +249,12 @@ func (e *Engine) Reload(cfg Config) error {
 		return err
 	}
 	// A dynamic group keeps the servers it was given at run time (the
-	// supervised application's current generation).
+	// supervised application's current generation), and its maintenance
+	// mode.
 	for name, g := range groups {
 		if old, ok := e.groups[name]; ok && len(g.Servers) == 0 {
 			g.Servers = old.Servers
+			g.Maintenance = old.Maintenance
 		}
 	}
 	rt, err := newRouter(cfg.Sites)

@@ -121,6 +121,10 @@ func (ex *exchange) startProxy(s *site, rt *route) {
 		return
 	}
 	g := w.groups[rt.upstream]
+	if g != nil && g.Spec.Maintenance != nil {
+		ex.respondMaintenance(g.Spec.Maintenance)
+		return
+	}
 	if g == nil || (len(g.Members) == 0 && g.Spec.Hold == 0) {
 		ex.respondUnavailable()
 		return
@@ -252,6 +256,12 @@ func (ex *exchange) dispatch() {
 // when there is one (not after a failure on a reused one), else a new one.
 func (ex *exchange) connectUpstream() {
 	w, px := ex.w, ex.px
+	if m := px.group.Spec.Maintenance; m != nil {
+		// Held while the application booted, and meanwhile put in
+		// maintenance.
+		ex.respondMaintenance(m)
+		return
+	}
 	s := px.group.Pick(w.loop.UnixNano())
 	if s == nil {
 		if len(px.group.Members) == 0 && px.group.Spec.Hold > 0 && !px.held {

@@ -51,30 +51,17 @@ func (w *worker) setGroups(specs map[string]*upstream.Spec) {
 // new request goes to a removed server, and every request that went to one
 // is counted in its InFlight.
 func (e *Engine) SetUpstreamServers(group string, addrs []string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	spec, ok := e.groups[group]
-	if !ok {
-		return fmt.Errorf("upstream %q is not defined", group)
-	}
-	next := *spec
-	next.Servers = nil
-	for _, a := range addrs {
-		st, err := e.servers.Get(a)
-		if err != nil {
-			return err
+	return e.changeGroup(group, true, func(next *upstream.Spec) error {
+		next.Servers = nil
+		for _, a := range addrs {
+			st, err := e.servers.Get(a)
+			if err != nil {
+				return err
+			}
+			next.Servers = append(next.Servers, upstream.ServerSpec{Server: st, Weight: 1})
 		}
-		next.Servers = append(next.Servers, upstream.ServerSpec{Server: st, Weight: 1})
-	}
-	groups := make(map[string]*upstream.Spec, len(e.groups))
-	for k, v := range e.groups {
-		groups[k] = v
-	}
-	groups[group] = &next
-	e.groups = groups
-	e.health.Update(groups)
-	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
-	return nil
+		return nil
+	})
 }
 
 // SetUpstreamHold makes requests for a group without servers wait up to d
@@ -82,20 +69,61 @@ func (e *Engine) SetUpstreamServers(group string, addrs []string) error {
 // frontdoor, say) instead of getting 503 at once; 0 turns it off. Requests
 // already waiting keep their deadline.
 func (e *Engine) SetUpstreamHold(group string, d time.Duration) error {
+	return e.changeGroup(group, false, func(next *upstream.Spec) error {
+		next.Hold = d
+		return nil
+	})
+}
+
+// SetUpstreamMaintenance puts a group in maintenance: every request routed
+// to it is answered 503 with Retry-After (retryAfter, rounded to seconds)
+// and page as its HTML body, without reaching its servers — static routes
+// are not concerned. A nil page ends it. A held request (the group
+// waiting for its application) gets the page too. The mode stays through
+// Reload, like the servers given with SetUpstreamServers. It returns once
+// every worker has switched.
+func (e *Engine) SetUpstreamMaintenance(group string, page []byte, retryAfter time.Duration) error {
+	return e.changeGroup(group, false, func(next *upstream.Spec) error {
+		next.Maintenance = upstream.NewMaintenance(page, retryAfter)
+		return nil
+	})
+}
+
+// changeGroup replaces a group's Spec with a copy that change edits (a
+// Spec is never changed once the workers have it), and returns once every
+// worker has the new one. servers: the change touches the servers, which
+// the health checker follows. Called before Start, it sets the group the
+// workers begin with.
+func (e *Engine) changeGroup(group string, servers bool, change func(next *upstream.Spec) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.stopped {
+		return fmt.Errorf("upstream %q: the engine has stopped", group)
+	}
 	spec, ok := e.groups[group]
 	if !ok {
 		return fmt.Errorf("upstream %q is not defined", group)
 	}
 	next := *spec
-	next.Hold = d
+	if err := change(&next); err != nil {
+		return err
+	}
 	groups := make(map[string]*upstream.Spec, len(e.groups))
 	for k, v := range e.groups {
 		groups[k] = v
 	}
 	groups[group] = &next
 	e.groups = groups
+	if !e.started {
+		// No loop runs yet: Start gives the health checker these groups.
+		for _, w := range e.workers {
+			w.setGroups(groups)
+		}
+		return nil
+	}
+	if servers {
+		e.health.Update(groups)
+	}
 	e.onEachWorker(func(w *worker) { w.setGroups(groups) })
 	return nil
 }
@@ -111,8 +139,10 @@ func (e *Engine) InFlight(addr string) (requests, tunnels int) {
 	return int(r), int(t)
 }
 
-// resumeHeld retries every request waiting for a server (the groups just
-// changed: a server may have arrived).
+// resumeHeld retries the requests waiting for a server (the groups just
+// changed: a server may have arrived). A request whose own group still has
+// no server, and still holds, keeps waiting within its deadline: another
+// group's change (another app became ready) is no answer for it.
 func (w *worker) resumeHeld() {
 	held := w.held
 	w.held = nil
@@ -124,6 +154,10 @@ func (w *worker) resumeHeld() {
 		px := ex.px
 		if g := w.groups[px.route.upstream]; g != nil {
 			px.group = g
+		}
+		if g := px.group; len(g.Members) == 0 && g.Spec.Hold > 0 && g.Spec.Maintenance == nil {
+			w.held = append(w.held, h)
+			continue
 		}
 		s := ex.s
 		ex.connectUpstream()

@@ -48,6 +48,8 @@ type childSpec struct {
 	// stdout, when set, also receives everything the child writes to
 	// stdout and stderr (release steps keep their output for reports).
 	stdout *lockedBuffer
+	// files are passed as descriptors 3, 4… (a web generation's socket).
+	files []*os.File
 }
 
 // child is one started OS process and the goroutines that watch it.
@@ -88,6 +90,7 @@ func startChild(l *launcher, log *slog.Logger, spec childSpec, tailLines int) (*
 	cmd.Dir = spec.dir
 	cmd.Env = spec.env
 	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.ExtraFiles = spec.files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: spec.account.credential()}
 	if a := spec.account; a != nil {
 		cmd.Env = a.env(cmd.Env)
@@ -137,7 +140,7 @@ func (c *child) wait(cmd *exec.Cmd, pumps *sync.WaitGroup) {
 	now := time.Now()
 	// Safe: a process group id is not reused while any member lives, and
 	// once none does the kill fails with ESRCH.
-	_ = unix.Kill(-c.pid, unix.SIGKILL)
+	c.signalGroup(unix.SIGKILL)
 
 	drained := make(chan struct{})
 	go func() { pumps.Wait(); close(drained) }()
@@ -178,14 +181,14 @@ func (c *child) stop(timeout time.Duration) {
 		if c.exited() {
 			return
 		}
-		_ = unix.Kill(-c.pid, unix.SIGTERM)
+		c.signalGroup(unix.SIGTERM)
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		select {
 		case <-c.done:
 		case <-t.C:
 			c.log.Warn("did not stop in time; killing", "timeout", timeout)
-			_ = unix.Kill(-c.pid, unix.SIGKILL)
+			c.signalGroup(unix.SIGKILL)
 		}
 	})
 	<-c.done
@@ -195,7 +198,7 @@ func (c *child) stop(timeout time.Duration) {
 // waits until it has exited.
 func (c *child) kill() {
 	c.stopOnce.Do(func() {
-		_ = unix.Kill(-c.pid, unix.SIGKILL)
+		c.signalGroup(unix.SIGKILL)
 	})
 	<-c.done
 }
@@ -223,4 +226,34 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
+}
+
+// signalGroup sends sig to the child's process group. kill(2) lets a
+// process signal only processes of its own user unless it holds CAP_KILL,
+// which the packaged service does not: a frontdoor that runs as user
+// frontdoor and started the app as the app's own user is refused (EPERM).
+// Then a shell running as the app's user sends the signal — the one thing
+// frontdoor's CAP_SETUID and CAP_SETGID are for: starting a process as the
+// app's user.
+func (c *child) signalGroup(sig unix.Signal) {
+	err := unix.Kill(-c.pid, sig)
+	if !errors.Is(err, unix.EPERM) || c.spec.account == nil {
+		return
+	}
+	if err := signalAs(c.spec.account, -c.pid, sig); err != nil {
+		c.log.Warn("could not signal the process group as its user", "signal", unix.SignalName(sig), "user", c.spec.account.Name, "err", err)
+	}
+}
+
+// signalAs sends sig to pid (a negative pid: a process group) from a
+// process running as a: the kill built into /bin/sh, which every Debian has.
+func signalAs(a *Account, pid int, sig unix.Signal) error {
+	cmd := exec.Command("/bin/sh", "-c", `kill -s "$1" -- "$2"`, "sh", strings.TrimPrefix(unix.SignalName(sig), "SIG"), fmt.Sprint(pid))
+	cmd.Dir = "/"
+	cmd.Env = a.env([]string{"PATH=/usr/bin:/bin"})
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: a.credential()}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

@@ -215,10 +215,16 @@ func (s *Supervisor) startGeneration(server Server, app string, project *Project
 	n := s.nextGen
 	s.mu.Unlock()
 	sock := s.socketPath(n)
-	_ = os.Remove(sock)
-	spec := childSpec{name: webName, gen: n, argv: s.webCommand(server, app, sock), dir: s.cfg.ProjectDir, env: env, account: s.account}
-	c, err := startChild(s.launch, s.log, spec, s.cfg.StderrLines)
+	listener, err := listenWeb(sock)
 	if err != nil {
+		return nil, err
+	}
+	spec := childSpec{name: webName, gen: n, argv: s.webCommand(server, app), dir: s.cfg.ProjectDir, env: env, account: s.account,
+		files: []*os.File{listener}}
+	c, err := startChild(s.launch, s.log, spec, s.cfg.StderrLines)
+	listener.Close() // the child has its own; the socket lives as long as it does
+	if err != nil {
+		_ = os.Remove(sock)
 		return nil, err
 	}
 	g := &generation{n: n, sock: sock, addr: "unix:" + sock, child: c}

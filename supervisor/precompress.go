@@ -218,13 +218,14 @@ func writeSibling(sib string, data []byte, f precompressed, info fs.FileInfo) (i
 
 // compressStatic is the compress-static release step: siblings next to
 // the files, or, for a directory a package owns or frontdoor may not
-// write, under Config.CompressDir, where the edge looks for them too.
+// write (in any of its directories), under Config.CompressDir, where the
+// edge looks for them too.
 func (s *Supervisor) compressStatic(ctx context.Context, root string) ([]string, error) {
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
 		return []string{root + " does not exist: nothing to compress"}, nil
 	}
 	into := root
-	if packageOwned(root) || unix.Access(root, unix.W_OK) != nil {
+	if packageOwned(root) || !writableTree(root) {
 		if s.cfg.CompressDir == "" {
 			return []string{root + " is not frontdoor's to write, and there is no other place for its compressed copies"}, nil
 		}
@@ -237,4 +238,21 @@ func (s *Supervisor) compressStatic(ctx context.Context, root string) ([]string,
 		line += fmt.Sprintf("; brotli: %d → %d bytes", st.In, st.Out)
 	}
 	return []string{line}, err
+}
+
+// writableTree reports whether frontdoor may write in root and in every
+// directory under it. An app with a user of its own runs collectstatic as
+// that user: STATIC_ROOT itself may be group-writable (frontdoor is in
+// the app's group) while the directories collectstatic makes are not.
+func writableTree(root string) bool {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && unix.Access(p, unix.W_OK) != nil {
+			return fs.ErrPermission
+		}
+		return nil
+	})
+	return err == nil
 }

@@ -58,12 +58,29 @@ func accountByUID(uid uint32) *Account {
 var ErrRunAsRoot = errors.New("frontdoor never runs the application as root")
 
 // RunAccount is who the children of a supervisor for cfg run as: nil when
-// frontdoor does not run as root (they run as frontdoor's own user); else
-// cfg.User, or the owner of the project directory. Root is refused with
-// an error that says what to set.
+// they run as frontdoor's own user. Run by root, frontdoor runs them as
+// cfg.User, or the owner of the project directory. Run as another user
+// (the packaged service's), as cfg.User when it names another account —
+// which needs CAP_SETUID and CAP_SETGID (LimitCapabilities) — else as
+// itself. Root is refused with an error that says what to set.
 func RunAccount(cfg Config) (*Account, error) {
 	if os.Geteuid() != 0 {
-		return nil, nil
+		if cfg.User == "" {
+			return nil, nil
+		}
+		a, err := LookupAccount(cfg.User)
+		if err != nil {
+			return nil, fmt.Errorf("[app] user: %w", err)
+		}
+		switch {
+		case a.UID == uint32(os.Geteuid()):
+			return nil, nil
+		case a.UID == 0:
+			return nil, fmt.Errorf("[app] user = %q: %w", cfg.User, ErrRunAsRoot)
+		case !canSwitchUsers():
+			return nil, fmt.Errorf("[app] user = %q: %w (the packaged frontdoor.service grants them; frontdoor keeps them only when an app at its start has a user of its own: restart frontdoor to apply a new one)", cfg.User, errCannotSwitch)
+		}
+		return a, nil
 	}
 	if cfg.User != "" {
 		a, err := LookupAccount(cfg.User)

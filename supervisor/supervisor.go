@@ -124,7 +124,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // prepareRuntimeDir creates the runtime directory, removes sockets left by
 // a previous run and writes the gunicorn config.
 func (s *Supervisor) prepareRuntimeDir() error {
-	if err := os.MkdirAll(s.cfg.RuntimeDir, 0o750); err != nil {
+	if err := os.MkdirAll(s.cfg.RuntimeDir, 0o711); err != nil {
 		return fmt.Errorf("supervisor: runtime dir: %w", err)
 	}
 	stale, _ := filepath.Glob(filepath.Join(s.cfg.RuntimeDir, "web-*.sock"))
@@ -138,31 +138,32 @@ func (s *Supervisor) prepareRuntimeDir() error {
 }
 
 // shareRuntimeDir lets the application's user, when it is not frontdoor's,
-// create its sockets in the runtime directory and read the gunicorn
-// config: both become its own. The directory above (frontdoor's runtime
-// directory) gets search permission for others when that user could not
-// pass it; it holds only sockets, each with its own mode.
+// read the gunicorn config in the runtime directory: the directory is
+// frontdoor's, 0711 (others pass through, list and create nothing; the
+// sockets in it are 0600, their descriptors handed to the app), and the
+// directory above (frontdoor's runtime directory) gets search permission
+// for others when that user could not pass it: it holds only sockets, each
+// with its own mode.
 func (s *Supervisor) shareRuntimeDir() error {
+	if err := os.Chmod(s.cfg.RuntimeDir, 0o711); err != nil { // whatever the umask
+		return fmt.Errorf("supervisor: runtime dir: %w", err)
+	}
 	a := s.account
 	if a == nil {
 		return nil
-	}
-	for _, p := range []string{s.cfg.RuntimeDir, filepath.Join(s.cfg.RuntimeDir, gunicornConfName)} {
-		if err := os.Chown(p, int(a.UID), int(a.GID)); err != nil {
-			return fmt.Errorf("supervisor: give %s to user %s: %w", p, a.Name, err)
-		}
 	}
 	parent := filepath.Dir(s.cfg.RuntimeDir)
 	if ok, _, _ := CanAccess(a, parent, AccessExec); !ok {
 		if st, err := os.Stat(parent); err == nil {
 			if err := os.Chmod(parent, st.Mode().Perm()|0o001); err != nil {
-				return fmt.Errorf("supervisor: let user %s reach its sockets in %s: %w", a.Name, parent, err)
+				return fmt.Errorf("supervisor: let user %s reach its gunicorn config in %s: %w", a.Name, parent, err)
 			}
-			s.log.Info("gave others search permission on the runtime directory, so the application's user reaches its sockets", "dir", parent, "user", a.Name)
+			s.log.Info("gave others search permission on the runtime directory, so the application's user reads its gunicorn config", "dir", parent, "user", a.Name)
 		}
 	}
-	if ok, blocked, why := CanAccess(a, s.cfg.RuntimeDir, AccessWrite); !ok {
-		return fmt.Errorf("supervisor: user %s cannot create its sockets in %s: %s is %s", a.Name, s.cfg.RuntimeDir, blocked, why)
+	conf := filepath.Join(s.cfg.RuntimeDir, gunicornConfName)
+	if ok, blocked, why := CanAccess(a, conf, AccessRead); !ok {
+		return fmt.Errorf("supervisor: user %s cannot read %s: %s is %s", a.Name, conf, blocked, why)
 	}
 	return nil
 }

@@ -218,13 +218,13 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 func TestWebCommand(t *testing.T) {
 	s := &Supervisor{cfg: Config{Python: "/venv/bin/python", RuntimeDir: "/run/fd", Workers: 5, WorkerClass: "gthread",
 		Threads: 4, KeepAlive: 10 * time.Second, StopTimeout: 30 * time.Second, ExtraArgs: []string{"--max-requests", "1000"}}}
-	got := strings.Join(s.webCommand(ServerGunicorn, "mysite.wsgi:application", "/run/fd/web-7.sock"), " ")
-	want := "/venv/bin/python -m gunicorn --config /run/fd/frontdoor-gunicorn.conf.py --bind unix:/run/fd/web-7.sock " +
+	got := strings.Join(s.webCommand(ServerGunicorn, "mysite.wsgi:application"), " ")
+	want := `/bin/sh -c LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@" /venv/bin/python -m gunicorn --config /run/fd/frontdoor-gunicorn.conf.py ` +
 		"--workers 5 --keep-alive 10 --graceful-timeout 29 --forwarded-allow-ips * --worker-class gthread --threads 4 --max-requests 1000 mysite.wsgi:application"
 	if got != want {
 		t.Errorf("gunicorn argv:\n got %s\nwant %s", got, want)
 	}
-	got = strings.Join(s.webCommand(ServerUvicorn, "mysite.asgi:application", "/run/fd/web-8.sock"), " ")
+	got = strings.Join(s.webCommand(ServerUvicorn, "mysite.asgi:application"), " ")
 	if !strings.Contains(got, "--worker-class uvicorn.workers.UvicornWorker --max-requests") || strings.Contains(got, "--threads") {
 		t.Errorf("uvicorn argv: %s", got)
 	}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	_ "embed"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,13 +33,18 @@ type generation struct {
 	usage    usage
 }
 
-// webCommand is the argv of generation n's gunicorn, bound to sock.
-func (s *Supervisor) webCommand(server Server, app, sock string) []string {
+// webCommand is the argv of a generation's gunicorn. Its socket is not
+// on the command line: frontdoor creates it (listenWeb) and gunicorn gets
+// it as systemd would pass it, descriptor 3 with LISTEN_FDS=1 and
+// LISTEN_PID its own pid — which only a shell that execs gunicorn knows,
+// hence /bin/sh in front. gunicorn then also leaves the socket file alone
+// when it stops (it unlinks only sockets it bound itself).
+func (s *Supervisor) webCommand(server Server, app string) []string {
 	c := &s.cfg
 	argv := []string{
+		"/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`,
 		c.Python, "-m", "gunicorn",
 		"--config", filepath.Join(c.RuntimeDir, gunicornConfName),
-		"--bind", "unix:" + sock,
 		"--workers", strconv.Itoa(c.Workers),
 		"--keep-alive", strconv.Itoa(int(c.KeepAlive / time.Second)),
 		"--graceful-timeout", strconv.Itoa(gracefulSeconds(c.StopTimeout)),
@@ -65,17 +71,46 @@ func gracefulSeconds(stop time.Duration) int {
 	return max(1, int(stop/time.Second)-1)
 }
 
-// writeGunicornConf (re)writes the generated gunicorn config.
+// writeGunicornConf (re)writes the generated gunicorn config: readable by
+// every user (the application's reads it; it holds no secret).
 func (s *Supervisor) writeGunicornConf() error {
 	p := filepath.Join(s.cfg.RuntimeDir, gunicornConfName)
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(gunicornConf), 0o640); err != nil {
+	if err := os.WriteFile(tmp, []byte(gunicornConf), 0o644); err != nil {
+		return fmt.Errorf("write gunicorn config: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil { // whatever the umask
 		return fmt.Errorf("write gunicorn config: %w", err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("write gunicorn config: %w", err)
 	}
 	return nil
+}
+
+// listenWeb creates a generation's socket at sock: frontdoor binds and
+// listens itself, the socket file is frontdoor's alone (0600), and the
+// listening descriptor is handed to gunicorn (webCommand). So the
+// application's user needs no right in frontdoor's runtime directory, and
+// no other local user — another app's included — can connect to it.
+func listenWeb(sock string) (*os.File, error) {
+	_ = os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	defer ln.Close() // the file below is a duplicate the child inherits
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		_ = os.Remove(sock)
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	f, err := ln.File()
+	if err != nil {
+		_ = os.Remove(sock)
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	return f, nil
 }
 
 // socketPath is where generation n listens.

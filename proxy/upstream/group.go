@@ -44,6 +44,9 @@ type Spec struct {
 	// Hold is how long a request waits for a server while the group has
 	// none (the application is booting) before it gets 503; 0: at once.
 	Hold time.Duration
+	// Maintenance, when set, answers every request for the group (its
+	// application is in maintenance mode) instead of its servers.
+	Maintenance *Maintenance
 }
 
 // ServerSpec is one server of a Spec.
