@@ -49,10 +49,10 @@ var isRegNameChar = func() (t [256]bool) {
 	return t
 }()
 
-// validHost checks a Host value or absolute-form authority: a reg-name or
-// IPv4 address, or a bracketed IPv6 literal, then an optional ":port" of at
-// most five digits.
-func validHost(h []byte) bool {
+// ValidHost checks a Host value or absolute-form authority (HTTP/2's
+// :authority too): a reg-name or IPv4 address, or a bracketed IPv6
+// literal, then an optional ":port" of at most five digits.
+func ValidHost(h []byte) bool {
 	i := 0
 	if len(h) > 0 && h[0] == '[' {
 		end := -1

@@ -212,7 +212,7 @@ func (r *Request) splitTarget() error {
 		if len(authority) == 0 || bytes.IndexByte(authority, '@') >= 0 {
 			return errBadTarget // userinfo is never legitimate in a request
 		}
-		if !validHost(authority) {
+		if !ValidHost(authority) {
 			return errBadTarget
 		}
 		r.Host = authority
@@ -338,7 +338,7 @@ func (r *Request) interpret(id HeaderID, value []byte, st *fieldState) error {
 			return errDupHost
 		}
 		st.seenHost = true
-		if !validHost(value) {
+		if !ValidHost(value) {
 			return errBadHost
 		}
 		if !r.AbsoluteForm {

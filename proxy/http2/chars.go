@@ -75,61 +75,6 @@ func validMethod(m []byte) bool {
 	return true
 }
 
-// regNameChar marks the bytes of a host name (RFC 3986 reg-name without
-// percent-encoding and without ',', as the HTTP/1.1 parser has it).
-var regNameChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "-._~!$&'()*+;=" {
-		t[c] = true
-	}
-	return t
-}()
-
-// validHost checks an authority: a reg-name or IPv4 address, or a
-// bracketed IPv6 literal, then an optional ":port" of at most five digits.
-func validHost(h []byte) bool {
-	i := 0
-	if len(h) > 0 && h[0] == '[' {
-		end := -1
-		for j := 1; j < len(h); j++ {
-			c := h[j]
-			if c == ']' {
-				end = j
-				break
-			}
-			if !isHex(c) && c != ':' && c != '.' {
-				return false
-			}
-		}
-		if end < 2 {
-			return false
-		}
-		i = end + 1
-	} else {
-		for i < len(h) && regNameChar[h[i]] {
-			i++
-		}
-	}
-	if i == len(h) {
-		return true
-	}
-	if h[i] != ':' || len(h)-i-1 > 5 {
-		return false
-	}
-	for _, c := range h[i+1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func isHex(c byte) bool {
 	_, ok := hexValue(c)
 	return ok

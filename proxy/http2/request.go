@@ -206,7 +206,7 @@ func (c *Conn) checkRequest(hc *headCheck, r *Request, endStream bool) (int, *Er
 	if host == nil {
 		host = hc.host
 	}
-	if len(host) == 0 || !validHost(host) {
+	if len(host) == 0 || !http1.ValidHost(host) {
 		return 400, nil
 	}
 	if !validMethod(hc.method) || !(string(hc.scheme) == "https" || string(hc.scheme) == "http") {
