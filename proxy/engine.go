@@ -248,13 +248,14 @@ func (e *Engine) Reload(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	// A dynamic group keeps the servers it was given at run time (the
-	// supervised application's current generation), and its maintenance
-	// mode.
+	// A dynamic group keeps what it was given at run time: the servers
+	// (the supervised application's current generation), its maintenance
+	// mode, and its start hold (an application still booting).
 	for name, g := range groups {
 		if old, ok := e.groups[name]; ok && len(g.Servers) == 0 {
 			g.Servers = old.Servers
 			g.Maintenance = old.Maintenance
+			g.Hold = old.Hold
 		}
 	}
 	rt, err := newRouter(cfg.Sites)

@@ -229,3 +229,32 @@ func TestHeldRequestWaitsForItsOwnGroup(t *testing.T) {
 		t.Errorf("blog's held request after shop became ready, then blog = %d %q", resp.StatusCode, body)
 	}
 }
+
+// A reload while the application is still booting keeps its start hold,
+// like its servers and maintenance mode (all given at run time): the
+// request held before it and one arriving after it wait for the
+// application and are served, not answered 503.
+func TestReloadKeepsTheStartHold(t *testing.T) {
+	te := startEngine(t, proxySite())
+	if err := te.e.SetUpstreamHold("app", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := dial(t, te.addr)
+	before.send("GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(200 * time.Millisecond) // the request is held meanwhile
+	if err := te.e.Reload(proxySite()); err != nil {
+		t.Fatal(err)
+	}
+	after := dial(t, te.addr)
+	after.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	be := startBackend(t, true, http.HandlerFunc(echoHandler))
+	if err := te.e.SetUpstreamServers("app", []string{be.addr}); err != nil {
+		t.Fatal(err)
+	}
+	for name, rc := range map[string]*rawConn{"before": before, "after": after} {
+		if resp, body := rc.response("GET"); resp.StatusCode != 200 || !strings.Contains(body, `"uri":"/`+name+`"`) {
+			t.Errorf("the request sent %s the reload = %d %q, want the application's answer", name, resp.StatusCode, body)
+		}
+	}
+}
