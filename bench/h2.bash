@@ -94,31 +94,8 @@ h2_wait() {
 	return 1
 }
 
-h2_start() { # server → SERVER_PID, LAUNCH_PID
-	case $1 in
-	nginx)
-		taskset -c 0 nginx -p "$h2dir/ngx" -c "$h2dir/ngx/nginx.conf" &
-		LAUNCH_PID=$!
-		h2_wait
-		SERVER_PID=$(pgrep -P "$LAUNCH_PID" | head -1)
-		;;
-	caddy)
-		GOMAXPROCS=$go_procs taskset -c 0 caddy run --config "$h2dir/caddy/Caddyfile" --adapter caddyfile >"$h2dir/caddy.log" 2>&1 &
-		LAUNCH_PID=$!
-		SERVER_PID=$LAUNCH_PID
-		h2_wait
-		;;
-	frontdoor | frontdoor_nopoll)
-		local poll=()
-		[ "$1" = frontdoor_nopoll ] && poll=(--busy-poll 0)
-		GOMAXPROCS=$go_procs taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$h2_port" --to "127.0.0.1:$h2_backend" \
-			--static "/static/=$www" --workers 1 --tls-cert "$h2dir/cert.pem" --tls-key "$h2dir/key.pem" "${poll[@]}" 2>"$h2dir/frontdoor.log" &
-		LAUNCH_PID=$!
-		SERVER_PID=$LAUNCH_PID
-		h2_wait
-		;;
-	esac
-	pids+=("$LAUNCH_PID")
+h2_start() { # server → SERVER_PID, LAUNCH_PID (tls.bash)
+	https_start "$1" "$h2dir" "$h2_port" "$h2_backend" h2_wait
 }
 
 h2_stop() {

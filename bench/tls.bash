@@ -96,27 +96,36 @@ tls_wait() {
 }
 
 tls_start() { # server → SERVER_PID, LAUNCH_PID
+	https_start "$1" "$tdir" "$tls_port" "$tls_backend" tls_wait
+}
+
+# https_start SERVER DIR PORT BACKEND WAIT: starts nginx, Caddy or
+# frontdoor with the configuration the suite wrote under DIR, serving
+# HTTPS on PORT in front of BACKEND, and runs WAIT until it answers (the
+# TLS and the h2 suites) → SERVER_PID, LAUNCH_PID.
+https_start() {
+	local dir=$2 port=$3 backend=$4 wait=$5
 	case $1 in
 	nginx)
-		taskset -c 0 nginx -p "$tdir/ngx" -c "$tdir/ngx/nginx.conf" &
+		taskset -c 0 nginx -p "$dir/ngx" -c "$dir/ngx/nginx.conf" &
 		LAUNCH_PID=$!
-		tls_wait
+		$wait
 		SERVER_PID=$(pgrep -P "$LAUNCH_PID" | head -1)
 		;;
 	caddy)
-		GOMAXPROCS=$go_procs taskset -c 0 caddy run --config "$tdir/caddy/Caddyfile" --adapter caddyfile >"$tdir/caddy.log" 2>&1 &
+		GOMAXPROCS=$go_procs taskset -c 0 caddy run --config "$dir/caddy/Caddyfile" --adapter caddyfile >"$dir/caddy.log" 2>&1 &
 		LAUNCH_PID=$!
 		SERVER_PID=$LAUNCH_PID
-		tls_wait
+		$wait
 		;;
 	frontdoor | frontdoor_nopoll)
 		local poll=()
 		[ "$1" = frontdoor_nopoll ] && poll=(--busy-poll 0)
-		GOMAXPROCS=$go_procs taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$tls_port" --to "127.0.0.1:$tls_backend" \
-			--static "/static/=$www" --workers 1 --tls-cert "$tdir/cert.pem" --tls-key "$tdir/key.pem" "${poll[@]}" 2>"$tdir/frontdoor.log" &
+		GOMAXPROCS=$go_procs taskset -c 0 "$fd" reverse-proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$backend" \
+			--static "/static/=$www" --workers 1 --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem" "${poll[@]}" 2>"$dir/frontdoor.log" &
 		LAUNCH_PID=$!
 		SERVER_PID=$LAUNCH_PID
-		tls_wait
+		$wait
 		;;
 	esac
 	pids+=("$LAUNCH_PID")
