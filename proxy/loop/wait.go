@@ -13,10 +13,10 @@ import (
 // instead, and when to pass through the Go scheduler.
 //
 // A loop with nothing to do parks its goroutine in the Go runtime's own
-// poller, where the loop's epoll set is registered like a socket
-// (poller.go): the goroutine gives its P back, and the thread that finds
-// the set readable — or the loop's next timer due, set as the set's read
-// deadline — runs it. A lightly loaded proxy is thus woken once per
+// poller, where the loop's epoll set is watched through its bell, armed
+// only while the loop parks (poller.go): the goroutine gives its P back,
+// and the thread that finds the bell ringing — or the loop's next timer
+// due, set as the bell's read deadline — runs it. A lightly loaded proxy is thus woken once per
 // event, as nginx is, and an idle one never.
 //
 // Blocking in epoll_wait on a thread of its own, as the loop once did,
@@ -84,9 +84,14 @@ func (l *Loop) wait() (int, error) {
 // now, if any, and says whether there were (or an error).
 func (l *Loop) readyNow(uintptr) bool {
 	l.checks++
+	l.p.harvest()
 	n, errno := pollReady(l.p.epfd, l.events)
 	if errno == syscall.EINTR {
 		errno = 0
+	}
+	if n == 0 && errno == 0 {
+		// About to park: the bell must ring at the next event.
+		errno = l.p.arm()
 	}
 	l.nready, l.errno = n, errno
 	found := n > 0 || errno != 0
