@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,4 +239,24 @@ func startPG(t *testing.T) *pgtest.Server {
 		t.Skipf("psycopg2 missing (apt-get install python3-psycopg2): %s", out)
 	}
 	return pgtest.Start(t)
+}
+
+// mysiteOnPG starts a throwaway PostgreSQL and copies the example project
+// to run on it (DATABASE_URL in its .env, through the server's socket
+// directory), with an empty static root, all owned by the app user. It
+// returns the server, the project and its static root.
+func mysiteOnPG(t *testing.T) (pg *pgtest.Server, project, static string) {
+	t.Helper()
+	pg = startPG(t)
+	project = copyMysite(t)
+	dbURL := fmt.Sprintf("postgres://postgres:unused@%s:%d/postgres", url.PathEscape(pg.Dir), pg.Port)
+	if err := os.WriteFile(filepath.Join(project, ".env"), []byte("DATABASE_URL="+dbURL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	static = filepath.Join(project, "staticfiles")
+	if err := os.Mkdir(static, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testkit.GiveToAppUser(t, project)
+	return pg, project, static
 }

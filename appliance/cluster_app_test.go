@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"frontdoor/internal/testkit"
 	"frontdoor/state/cluster"
 )
 
@@ -22,13 +20,7 @@ import (
 func TestClusterPostgresFromApp(t *testing.T) {
 	needDjango(t)
 	t.Parallel()
-	pg := startPG(t)
-	project := copyMysite(t)
-	dbURL := fmt.Sprintf("postgres://postgres:unused@%s:%d/postgres", url.PathEscape(pg.Dir), pg.Port)
-	os.WriteFile(filepath.Join(project, ".env"), []byte("DATABASE_URL="+dbURL+"\n"), 0o600)
-	static := filepath.Join(project, "staticfiles")
-	os.Mkdir(static, 0o755)
-	testkit.GiveToAppUser(t, project)
+	pg, project, static := mysiteOnPG(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "cluster.key")
 	os.WriteFile(key, []byte(cluster.NewKey()), 0o600)

@@ -1,11 +1,8 @@
 package appliance
 
 import (
-	"frontdoor/internal/testkit"
-
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,13 +22,7 @@ import (
 func TestPostgresDownAndBack(t *testing.T) {
 	needDjango(t)
 	t.Parallel()
-	pg := startPG(t)
-	project := copyMysite(t)
-	dbURL := fmt.Sprintf("postgres://postgres:unused@%s:%d/postgres", url.PathEscape(pg.Dir), pg.Port)
-	os.WriteFile(filepath.Join(project, ".env"), []byte("DATABASE_URL="+dbURL+"\n"), 0o600)
-	static := filepath.Join(project, "staticfiles")
-	os.Mkdir(static, 0o755)
-	testkit.GiveToAppUser(t, project)
+	pg, project, static := mysiteOnPG(t)
 	dir := t.TempDir()
 	addr := freePort(t)
 	const interval = 300 * time.Millisecond
