@@ -70,3 +70,105 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 }
+
+// TestDrainWaitsForAFreshConnectionsFirstRequest: a connection accepted
+// just before a restart whose request has not arrived yet when the drain
+// starts is answered when it does (with Connection: close), while an idle
+// keep-alive connection is closed at once — its client retries on a new
+// connection, a fresh connection's client does not.
+func TestDrainWaitsForAFreshConnectionsFirstRequest(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a.txt"), "alpha")
+	l, err := Listen("127.0.0.1:0", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := staticSite(root)
+	cfg.Workers = 1
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := New(cfg, []Listener{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&testEngine{e: e}).watchPanics(t)
+	e.Start()
+
+	kept := dial(t, l.Addr)
+	kept.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := kept.response("GET"); resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("keep-alive request: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	fresh := dial(t, l.Addr)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Stats().Connections != 2 { // both accepted by the worker
+		if time.Now().After(deadline) {
+			t.Fatal("the connections were not accepted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- e.Shutdown(ctx)
+	}()
+	// The idle keep-alive connection closing says the drain has run.
+	kept.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := kept.br.ReadByte(); err == nil {
+		t.Fatalf("the idle keep-alive connection got %q instead of being closed by the drain", b)
+	}
+	// The rest of the drain (it closes connections in one task) is over
+	// when a task posted now runs.
+	drained := make(chan struct{})
+	e.workers[0].loop.Post(nil, func() { close(drained) })
+	select {
+	case <-drained:
+	case err := <-stopped:
+		t.Fatalf("the engine stopped (%v) with a fresh connection waiting for its first request: the drain closed it", err)
+	}
+	fresh.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := fresh.response("GET")
+	if resp.StatusCode != http.StatusOK || body != "alpha" || !resp.Close {
+		t.Errorf("answer %d %q (Connection: close %v), want 200 alpha, closed", resp.StatusCode, body, resp.Close)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestDrainDoesNotWaitLongForAnUnusedConnection: a connection that never
+// sends a request (a browser's preconnect) holds a restart up for
+// drainFirstRequest, not for the whole request-head timeout or the grace.
+func TestDrainDoesNotWaitLongForAnUnusedConnection(t *testing.T) {
+	root := t.TempDir()
+	l, err := Listen("127.0.0.1:0", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := staticSite(root)
+	cfg.Workers = 1
+	cfg.Timeouts.RequestHead = time.Minute
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := New(cfg, []Listener{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&testEngine{e: e}).watchPanics(t)
+	e.Start()
+	unused := dial(t, l.Addr)
+	for deadline := time.Now().Add(5 * time.Second); e.Stats().Connections != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was not accepted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Well above drainFirstRequest, well below the head timeout and grace.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an unused connection open: %v", err)
+	}
+	if b, err := unused.br.ReadByte(); err == nil {
+		t.Errorf("the unused connection got %q, want it closed", b)
+	}
+}

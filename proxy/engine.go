@@ -160,6 +160,7 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*upstrea
 		timerUpConnect: cfg.Proxy.ConnectTimeout, timerUpRead: cfg.Proxy.ResponseTimeout,
 		timerUpIdle: cfg.Proxy.PoolIdle, timerUpRetry: 20 * time.Millisecond,
 		timerTunnel: cfg.Proxy.TunnelIdle, timerHandshake: t.TLSHandshake, timerH2Hold: t.BodyIdle,
+		timerDrainFirst: min(drainFirstRequest, t.RequestHead),
 	} {
 		w.loop.SetTimeout(kind, d)
 	}
@@ -319,7 +320,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // at once; a keep-alive client's next request). Closing under it gave
 // that client no answer at all (curl: "Empty reply from server") during a
 // restart, which socket activation otherwise makes lossless; now it is
-// answered, with Connection: close.
+// answered, with Connection: close. A connection that has not sent its
+// first request yet is given drainFirstRequest for it instead of being
+// closed: its client sent the request a moment ago, or is about to (its
+// TLS handshake just ended), and, unlike a keep-alive client whose
+// reused connection closes, it does not retry — curl reported "Empty
+// reply from server" in a restart loop about once in a hundred requests.
 func (w *worker) startDrain(grace int64) {
 	w.draining = true
 	w.pool.Draining = true
@@ -336,13 +342,26 @@ func (w *worker) startDrain(grace int64) {
 		if c.state != stateIdle {
 			continue
 		}
+		fresh := c.timer.Kind() == timerHead
 		c.readable = true
 		c.drive()
-		if c.state == stateIdle && len(c.rbuf) == 0 {
-			c.close()
+		if c.state != stateIdle || len(c.rbuf) > 0 {
+			continue
 		}
+		if fresh {
+			w.loop.Arm(&c.timer, timerDrainFirst)
+			continue
+		}
+		c.close()
 	}
 }
+
+// drainFirstRequest is how long a draining worker waits for the first
+// request of a connection accepted just before: long enough for a request
+// already on its way (a round trip), short enough that a client that
+// opened a connection it may never use (a browser's preconnect) does not
+// hold up a restart.
+const drainFirstRequest = time.Second
 
 // shutdownHTTP2 starts a graceful drain on every HTTP/2 connection: a
 // GOAWAY that lets the streams in flight finish, after which each closes.

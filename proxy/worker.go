@@ -118,6 +118,7 @@ const (
 	timerWorkerDue                             // the worker's own next deadline: log flush, drain end (ArmAt)
 	timerH2Tick                                // an HTTP/2 connection's codec deadline (ArmAt)
 	timerH2Hold                                // an HTTP/2 answer waiting for its request's end
+	timerDrainFirst                            // a fresh connection's first request, once draining
 )
 
 // run turns the worker's loop until the worker has drained.
