@@ -50,9 +50,10 @@ type ServerConfig struct {
 	// nor https is set; when only http is set, none. Ignored for a socket
 	// passed by systemd under the name "https".
 	HTTPS []string `toml:"https"`
-	// HTTP2 offers HTTP/2 (ALPN h2) on the HTTPS listeners (default
-	// true); false: clients speak HTTP/1.1 there.
-	HTTP2 *bool `toml:"http2"`
+	// HTTP2 says which HTTPS listeners offer HTTP/2 (ALPN h2): true
+	// (the default) every one, false none, or a list of server.https's
+	// addresses (http2config.go); the others speak HTTP/1.1.
+	HTTP2 HTTP2Listeners `toml:"http2"`
 	// H2C accepts HTTP/2 with prior knowledge on the plain-HTTP listeners
 	// (default false): for frontdoor behind a TLS-terminating balancer
 	// that speaks h2c.
@@ -78,9 +79,6 @@ type ServerConfig struct {
 	// (default /run/frontdoor).
 	RuntimeDir string `toml:"runtime_dir"`
 }
-
-// http2 reports whether the HTTPS listeners offer HTTP/2.
-func (s *ServerConfig) http2() bool { return s.HTTP2 == nil || *s.HTTP2 }
 
 // LimitsConfig is the [limits] table.
 type LimitsConfig struct {

@@ -23,6 +23,15 @@ func (c *Config) typeErrors(doc map[string]any) ConfigErrors {
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
+// A shapedValue is a configuration type whose TOML form is not one Go
+// kind (server.http2: true, false or a list): checkValue asks it what it
+// takes, and the decoder's UnmarshalTOML decodes it.
+type shapedValue interface {
+	checkShape(v any) (want, fix string, ok bool)
+}
+
+var shapedType = reflect.TypeFor[shapedValue]()
+
 // checkTable checks the keys of one table against struct type t.
 func (c *Config) checkTable(table map[string]any, t reflect.Type, prefix string, errs *ConfigErrors) {
 	keys := make([]string, 0, len(table))
@@ -85,6 +94,12 @@ func (c *Config) checkValue(v any, t reflect.Type, key, name string, errs *Confi
 		*errs = append(*errs, &ConfigError{File: c.path, Line: c.lineOf(key), Key: key,
 			Msg: fmt.Sprintf("expected %s, got %s", want, describeValue(v)), Fix: fix})
 		return false
+	}
+	if reflect.PointerTo(t).Implements(shapedType) {
+		if want, fix, ok := reflect.New(t).Interface().(shapedValue).checkShape(v); !ok {
+			return bad(want, fix)
+		}
+		return true
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {
 		s, ok := v.(string)
@@ -162,7 +177,7 @@ func isStructType(t reflect.Type) bool {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshaler)
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshaler) && !reflect.PointerTo(t).Implements(shapedType)
 }
 
 // describeValue says what a value is, as written in the file.

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,15 +33,7 @@ func TestHTTP2ThroughTheDaemon(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	alpn := func() string {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", httpsAddr,
-			&tls.Config{ServerName: "localhost", InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
-		if err != nil {
-			return "dial: " + err.Error()
-		}
-		defer c.Close()
-		return c.ConnectionState().NegotiatedProtocol
-	}
+	alpn := func() string { return negotiated(httpsAddr) }
 	h2Client := func(tlsOn bool) *http.Client {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
 		if !tlsOn {

@@ -17,13 +17,16 @@ import (
 // openListeners returns the engine's listeners: the sockets systemd passed
 // (by name) when socket activated, else its own listeners on the
 // configured addresses. Either way the engine sees the same thing.
-// activated reports the first case.
+// activated reports the first case. server.http2 decides which HTTPS
+// listeners offer h2: by their configured address, or a passed socket's
+// bound one (HTTP2Listeners).
 func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activated bool, err error) {
 	passed, err := systemd.ActivatedSockets()
 	if err != nil {
 		return nil, false, err
 	}
 	if len(passed) > 0 {
+		var https []net.Addr // the https sockets' addresses
 		for _, s := range passed {
 			l, err := adoptSocket(s)
 			if err != nil {
@@ -35,10 +38,18 @@ func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activate
 				l.H2C = cfg.Server.H2C
 			case systemd.SocketHTTPS:
 				l.TLS = true
+				l.NoHTTP2 = !cfg.Server.HTTP2.offersOnSocket(s.Addr)
+				https = append(https, s.Addr)
 			default:
 				log.Warn("socket passed under an unknown name; serving plain HTTP on it", "name", s.Name, "addr", l.Addr)
 			}
 			ls = append(ls, l)
+		}
+		// A listed address must name a socket, or what it asks for
+		// would silently not happen.
+		if errs := cfg.checkHTTP2Sockets(https); errs != nil {
+			closeListeners(ls)
+			return nil, true, errs
 		}
 		log.Info("using sockets passed by systemd", "count", len(ls))
 		return ls, true, nil
@@ -56,6 +67,7 @@ func openListeners(cfg *Config, log *slog.Logger) (ls []proxy.Listener, activate
 			}
 			l.TLS = kind.name == systemd.SocketHTTPS
 			l.H2C = !l.TLS && cfg.Server.H2C
+			l.NoHTTP2 = l.TLS && !cfg.Server.HTTP2.offersOn(addr)
 			ls = append(ls, l)
 		}
 	}

@@ -47,6 +47,7 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if err == nil {
 		dec := toml.NewDecoder(bytes.NewReader(clean))
 		dec.DisallowUnknownFields()
+		dec.EnableUnmarshalerInterface() // server.http2 (HTTP2Listeners)
 		err = dec.Decode(c)
 	}
 	if err != nil {
@@ -132,6 +133,7 @@ func (c *Config) validate() ConfigErrors {
 	var errs ConfigErrors
 	add := func(key, msg, fix string) { errs = append(errs, c.problem(key, msg, fix)) }
 	errs = append(errs, c.validateListeners()...)
+	errs = append(errs, c.validateHTTP2()...)
 	if c.TLS.DirectoryCA != "" {
 		if _, err := trustedRoots(c.TLS.DirectoryCA); err != nil {
 			add("tls.directory_ca", err.Error(), "point it at a readable PEM file of CA certificates")

@@ -17,8 +17,8 @@ import (
 //     under systemd they are the socket units', which the file does not
 //     choose; see activated below).
 //   - server.http2, server.h2c: what the listeners speak is set when they
-//     are opened (h2 in the TLS configuration's ALPN, h2c on the plain
-//     listeners).
+//     are opened (h2 in the ALPN of the TLS configuration each HTTPS
+//     listener is served with, h2c on the plain listeners).
 //   - server.workers: each worker owns its connections, its epoll and its
 //     pools; their number is fixed for the engine's life.
 //   - server.state: the state database is open, with its lock.
@@ -35,7 +35,7 @@ type restartKey struct {
 var restartKeys = []restartKey{
 	{"server.http", func(c *Config) any { return c.Server.HTTP }},
 	{"server.https", func(c *Config) any { return c.Server.HTTPS }},
-	{"server.http2", func(c *Config) any { return c.Server.http2() }},
+	{"server.http2", func(c *Config) any { return c.Server.HTTP2.restartValue() }},
 	{"server.h2c", func(c *Config) any { return c.Server.H2C }},
 	{"server.workers", func(c *Config) any { return c.Server.Workers }},
 	{"server.state", func(c *Config) any { return c.Server.State }},

@@ -51,12 +51,12 @@ type Appliance struct {
 	cluster           *cluster.Store
 	stopClusterFollow context.CancelFunc
 	// certs is the certificate manager (nil when no TLS listener), and
-	// tlsConfig its live config (ticket keys rotate in place); a reload
+	// tlsConfig its live configs (ticket keys rotate in place); a reload
 	// that changes [tls] settings replaces both (tlsreload.go), so readers
 	// outside the signal loop use certManager.
 	certsMu   sync.Mutex
 	certs     *acme.Manager
-	tlsConfig *tls.Config
+	tlsConfig listenerTLS
 	certsCA   []byte // the directory_ca file the manager was built with
 	// started is the configuration the daemon started with: a reload
 	// compares the keys it cannot apply with it (reloadkeys.go).
@@ -134,7 +134,7 @@ func (a *Appliance) start() error {
 			closeListeners(listeners)
 			return fmt.Errorf("%s: [tls]: %w", a.cfgPath, err)
 		}
-		a.tlsConfig = a.servedTLS(a.certs)
+		a.tlsConfig = servedTLS(a.certs)
 		a.certsCA, _ = readDirectoryCA(a.cfg) // newCertManager has just read it
 	}
 	engine, err := proxy.New(a.engineConfig(a.cfg, accessLog), listeners)
@@ -152,11 +152,17 @@ func (a *Appliance) start() error {
 		return err
 	}
 	engine.Start()
-	var addrs []string
+	var addrs, http1Only []string
 	for _, l := range engine.Listeners() {
 		addrs = append(addrs, l.Addr)
+		if l.TLS && l.NoHTTP2 {
+			http1Only = append(http1Only, l.Addr)
+		}
 	}
 	a.log.Info("frontdoor serving", "listen", strings.Join(addrs, " "), "workers", engine.Stats().Workers, "sites", len(a.cfg.Sites), "state", a.cfg.Server.State)
+	if len(http1Only) > 0 {
+		a.log.Info("HTTPS listeners speaking HTTP/1.1 only (server.http2)", "listen", strings.Join(http1Only, " "))
+	}
 	if a.certs != nil {
 		// Orders start once HTTP-01 can be answered.
 		a.certs.Start()
@@ -313,18 +319,23 @@ func (a *Appliance) certManager() *acme.Manager {
 	return a.certs
 }
 
-// servedTLS is the live TLS configuration the engine serves with from m:
-// HTTP/2 offered in ALPN unless the configuration the daemon started with
-// turned it off (server.http2 needs a restart: reloadkeys.go).
-func (a *Appliance) servedTLS(m *acme.Manager) *tls.Config {
-	cfg := m.TLSConfig()
-	if !a.started.Server.http2() {
-		acme.WithoutHTTP2(cfg)
-	}
-	return cfg
+// listenerTLS is what the engine serves its TLS listeners with, from one
+// certificate manager: ALPN with h2, and without it for the listeners
+// server.http2 keeps to HTTP/1.1 (proxy.Listener.NoHTTP2, set when they
+// are opened: listeners.go; so the setting needs a restart). Both are
+// live configs of the manager: their session-ticket keys rotate.
+type listenerTLS struct {
+	h2, http1 *tls.Config
 }
 
-func (a *Appliance) setCerts(m *acme.Manager, cfg *tls.Config) {
+// servedTLS returns m's configurations for the engine.
+func servedTLS(m *acme.Manager) listenerTLS {
+	http1 := m.TLSConfig()
+	acme.WithoutHTTP2(http1) // before its first use
+	return listenerTLS{h2: m.TLSConfig(), http1: http1}
+}
+
+func (a *Appliance) setCerts(m *acme.Manager, cfg listenerTLS) {
 	a.certsMu.Lock()
 	defer a.certsMu.Unlock()
 	a.certs, a.tlsConfig = m, cfg
@@ -374,7 +385,7 @@ func (a *Appliance) engineConfig(cfg *Config, accessLog io.Writer) proxy.Config 
 	pc := cfg.engineConfig(a.log, accessLog)
 	pc.HTTPSPort = a.httpsPort
 	if a.certs != nil {
-		pc.TLS = a.tlsConfig
+		pc.TLS, pc.TLSNoHTTP2 = a.tlsConfig.h2, a.tlsConfig.http1
 		pc.ACMEChallenge = a.certs.HTTPChallenge
 	}
 	return pc

@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"os"
 	"reflect"
@@ -20,7 +19,7 @@ import (
 type certsChange struct {
 	names []string
 	next  *acme.Manager // nil: the same manager, with names
-	tls   *tls.Config   // next's live config
+	tls   listenerTLS   // next's live configs
 	ca    []byte        // the directory_ca next was built with
 }
 
@@ -42,7 +41,7 @@ func (a *Appliance) prepareCerts(cfg *Config) (*certsChange, error) {
 	if ch.next, err = a.newCertManager(cfg, max(a.httpPort, 80)); err != nil {
 		return nil, err
 	}
-	ch.tls = a.servedTLS(ch.next)
+	ch.tls = servedTLS(ch.next)
 	ch.ca, _ = readDirectoryCA(cfg) // newCertManager has just read it
 	return ch, nil
 }

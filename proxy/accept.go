@@ -89,11 +89,15 @@ func (w *worker) newConn(fd int, l *listenerItem, sa *unix.RawSockaddrAny) {
 	w.stats.accepted.Add(1)
 	w.stats.active.Add(1)
 	if l.TLS {
-		if w.tlsCfg == nil {
+		cfg := w.tlsCfg
+		if l.NoHTTP2 {
+			cfg = w.tlsNoH2
+		}
+		if cfg == nil {
 			c.close() // no certificates configured: nothing to offer
 			return
 		}
-		w.startTLS(c)
+		w.startTLS(c, cfg)
 		return
 	}
 	// A new connection gets the head deadline at once: one that never

@@ -40,6 +40,12 @@ type Config struct {
 	// NextProtos turns HTTP/2 on (acme's configurations do; see
 	// acme.WithoutHTTP2). Nil: TLS listeners close every connection.
 	TLS *tls.Config
+	// TLSNoHTTP2 is the configuration for TLS listeners with NoHTTP2: as
+	// TLS, without "h2" in NextProtos — a second config of the same
+	// certificate manager (acme.WithoutHTTP2), so that its session
+	// tickets rotate too. Nil: such listeners use TLS when it does not
+	// offer "h2"; when it does, New and Reload refuse the configuration.
+	TLSNoHTTP2 *tls.Config
 	// ACMEChallenge answers GET /.well-known/acme-challenge/TOKEN on plain
 	// listeners (HTTP-01): the body and true, or false for 404. Nil: 404.
 	ACMEChallenge func(host, path string) ([]byte, bool)

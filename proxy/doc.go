@@ -20,9 +20,11 @@
 //	conn I/O    conn.go             the connection's events (conn.OnEvent → drive),
 //	                                its bytes read (fill) and its timers: head
 //	                                deadline, keep-alive, send, linger
-//	TLS         tls.go              on a TLS listener: the handshake off the loop,
-//	                                then every byte through proxy/tlsterm (conn.read,
-//	                                conn.write); ALPN "h2" chooses HTTP/2
+//	TLS         tls.go              on a TLS listener: the handshake off the loop
+//	                                (with Config.TLS, or TLSNoHTTP2 on a listener
+//	                                with NoHTTP2), then every byte through
+//	                                proxy/tlsterm (conn.read, conn.write); ALPN "h2"
+//	                                chooses HTTP/2
 //	codec       http1conn.go        HTTP/1.1: a request head scanned and parsed
 //	                                (proxy/http1), an exchange begun, the request body
 //	                                decoded (Content-Length, chunked) as the exchange

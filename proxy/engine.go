@@ -71,6 +71,9 @@ func New(cfg Config, listeners []Listener) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if errs := checkListenerTLS(&cfg, listeners); errs != nil {
+		return nil, errs
+	}
 	e := &Engine{
 		log:       cfg.Logger,
 		texts:     newResponseTexts(),
@@ -143,7 +146,7 @@ func (w *worker) applyConfig(cfg *Config, rt *router, groups map[string]*upstrea
 	w.cfg = cfg
 	w.router = rt
 	w.proxyCfg = &cfg.Proxy
-	w.tlsCfg = cfg.TLS
+	w.tlsCfg, w.tlsNoH2 = cfg.TLS, noHTTP2Config(cfg)
 	w.challenge = cfg.ACMEChallenge
 	w.httpsPort = cfg.HTTPSPort
 	if w.httpsPort == 0 {
@@ -243,6 +246,9 @@ func (e *Engine) Reload(cfg Config) error {
 	}
 	cfg = cfg.WithDefaults()
 	cfg.Workers = len(e.workers)
+	if errs := checkListenerTLS(&cfg, e.listeners); errs != nil {
+		return errs
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	groups, trusted, err := e.compileProxy(&cfg)

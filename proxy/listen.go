@@ -22,6 +22,10 @@ type Listener struct {
 	// balancer that speaks h2c; off by default. (TLS listeners offer
 	// HTTP/2 in ALPN: Config.TLS.)
 	H2C bool
+	// NoHTTP2 keeps a TLS listener to HTTP/1.1: its handshakes use
+	// Config.TLSNoHTTP2, whose ALPN does not offer "h2", whatever
+	// Config.TLS offers (nginx's "listen 443 ssl" without "http2").
+	NoHTTP2 bool
 }
 
 // listenBacklog is the accept queue asked of the kernel (capped by

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -11,15 +14,16 @@ import (
 )
 
 // startTLS gives a connection accepted on a TLS listener its TLS layer
-// (proxy/tlsterm) and starts (or queues) its handshake.
-func (w *worker) startTLS(c *conn) {
+// (proxy/tlsterm), served with cfg (the listener's: with or without h2),
+// and starts (or queues) its handshake.
+func (w *worker) startTLS(c *conn, cfg *tls.Config) {
 	local := net.Addr(&net.TCPAddr{})
 	if sa, err := unix.Getsockname(c.fd); err == nil {
 		if ap, err := netip.ParseAddrPort(sockaddrString(sa)); err == nil {
 			local = net.TCPAddrFromAddrPort(ap)
 		}
 	}
-	ts := tlsterm.NewConn(c.fd, w.tlsCfg, local, net.TCPAddrFromAddrPort(c.remote), &w.rpool)
+	ts := tlsterm.NewConn(c.fd, cfg, local, net.TCPAddrFromAddrPort(c.remote), &w.rpool)
 	c.ts = ts
 	c.state = stateHandshake
 	gen := c.gen
@@ -81,4 +85,37 @@ func (c *conn) readHandshake() {
 		return
 	}
 	c.readable = false
+}
+
+// noHTTP2Config is the configuration of TLS listeners with NoHTTP2:
+// TLSNoHTTP2, else TLS when it does not offer "h2" (nil when neither).
+func noHTTP2Config(cfg *Config) *tls.Config {
+	if cfg.TLSNoHTTP2 != nil {
+		return cfg.TLSNoHTTP2
+	}
+	if cfg.TLS != nil && !slices.Contains(cfg.TLS.NextProtos, tlsterm.ALPNHTTP2) {
+		return cfg.TLS
+	}
+	return nil
+}
+
+// checkListenerTLS refuses a configuration under which a TLS listener with
+// NoHTTP2 would offer "h2" anyway, or could not serve at all while the
+// others do: both are a caller's mistake, better said at once than found
+// by a client.
+func checkListenerTLS(cfg *Config, ls []Listener) ConfigErrors {
+	if cfg.TLS == nil {
+		return nil // no TLS listener serves (no certificates)
+	}
+	if cfg.TLSNoHTTP2 != nil && slices.Contains(cfg.TLSNoHTTP2.NextProtos, tlsterm.ALPNHTTP2) {
+		return ConfigErrors{{Field: "TLSNoHTTP2", Msg: `offers "h2" in NextProtos`,
+			Fix: "remove it (acme.WithoutHTTP2)"}}
+	}
+	for _, l := range ls {
+		if l.TLS && l.NoHTTP2 && noHTTP2Config(cfg) == nil {
+			return ConfigErrors{{Field: "TLSNoHTTP2", Msg: fmt.Sprintf(`listener %s has NoHTTP2, and TLS offers "h2"`, l.Name),
+				Fix: "set TLSNoHTTP2 to a config of the same manager without h2 (acme.WithoutHTTP2)"}}
+		}
+	}
+	return nil
 }

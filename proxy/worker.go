@@ -33,9 +33,12 @@ type worker struct {
 	pool       *upstream.Pool // upstream connections, idle ones per server
 	trusted    *trustedSet
 	rng        *rand.PCG
-	tlsCfg     *tls.Config
-	challenge  func(host, path string) ([]byte, bool)
-	httpsPort  int
+	// tlsCfg serves the TLS listeners, tlsNoH2 those with NoHTTP2
+	// (noHTTP2Config): picked at accept, nothing per handshake.
+	tlsCfg    *tls.Config
+	tlsNoH2   *tls.Config
+	challenge func(host, path string) ([]byte, bool)
+	httpsPort int
 	// handshakes runs TLS handshakes off the loop (proxy/tlsterm).
 	handshakes *tlsterm.Handshakes
 	// held are requests waiting for a server of a group that has none.

@@ -31,6 +31,10 @@ const maxHandshakeInput = 64 << 10
 // report "would block".
 const tlsOutHigh = 64 << 10
 
+// ALPNHTTP2 is HTTP/2's ALPN protocol name (RFC 9113 §3.2): a
+// configuration that lists it in NextProtos offers HTTP/2.
+const ALPNHTTP2 = "h2"
+
 // ErrTLS reports a TLS failure as an errno for the connection I/O paths.
 const ErrTLS = syscall.EPROTO
 
@@ -120,7 +124,7 @@ func (c *Conn) Established() {
 	// The addresses were for GetCertificate; the connection has its own.
 	t.local, t.remote = nil, nil
 	c.acme = cs.NegotiatedProtocol == "acme-tls/1"
-	c.h2 = cs.NegotiatedProtocol == "h2"
+	c.h2 = cs.NegotiatedProtocol == ALPNHTTP2
 }
 
 // Shut ends a handshake in progress (the connection is closing): the
