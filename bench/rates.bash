@@ -28,7 +28,8 @@
 # then watched with no traffic for IDLE (default 60s): CPU in % of one
 # core, and wake-ups a second.
 #
-# Env: DURATION (each figure, default 10s), IDLE (default 60s), RATES
+# Env: DURATION (each figure, default 10s; a fixed rate runs for at least
+# 3,000 requests: 30 s at 100 req/s), IDLE (default 60s), RATES
 # (default "100 1000 5000"). Raw outputs in bench/out/rates/.
 #
 # Uses from bench/run and bench/proxy.bash: out, www, rounds, duration, fd,
@@ -42,10 +43,17 @@ rates_conns=10
 idle_duration=${IDLE:-60s}
 
 # rates_fixed FILE RATE: one rateload run at RATE against PROXY_PID; its
-# key=value line in FILE, the per-thread lines in FILE.threads.
+# key=value line in FILE, the per-thread lines in FILE.threads. A run
+# lasts DURATION, or long enough for rates_min_requests requests if that
+# is longer: the p99 of 1,000 requests (10 s at 100 req/s) is their tenth
+# slowest, which one hiccup of the machine decides.
+rates_min_requests=3000
 rates_fixed() {
+	local d=${duration%s}
+	[[ $d =~ ^[0-9]+$ ]] && [ $((rates_min_requests / $2)) -gt "$d" ] && d=$((rates_min_requests / $2))
+	[[ $d =~ ^[0-9]+$ ]] && d=${d}s || d=$duration
 	taskset -c 1 "$out/rateload" -addr "127.0.0.1:$proxy_port" -path /ok -rate "$2" \
-		-c "$rates_conns" -d "$duration" -pid "$PROXY_PID" -threads > "$1" 2> "$1.threads"
+		-c "$rates_conns" -d "$d" -pid "$PROXY_PID" -threads > "$1" 2> "$1.threads"
 }
 
 # rates_flat FILE: wrk flat out against PROXY_PID, as load.bash's
