@@ -24,7 +24,14 @@ type Pool struct {
 	Size int
 	// Draining: no connection goes back to a pool (the worker stops).
 	Draining bool
+	// free holds closed connections for the next Dial: behind a proxy
+	// whose pool is smaller than its load, connections are dialled and
+	// closed all the time, and each would otherwise be an allocation.
+	free []*Conn
 }
+
+// maxFreeConns bounds the closed connections kept for reuse.
+const maxFreeConns = 1024
 
 // NewPool makes a worker's pool on l, with the timer kinds it arms.
 func NewPool(l *loop.Loop, connectTimer, idleTimer loop.TimerKind) *Pool {
@@ -43,8 +50,7 @@ func (p *Pool) Dial(s *Member, owner Owner) (*Conn, syscall.Errno) {
 	if st.family != unix.AF_UNIX {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
-	u := &Conn{pool: p, Fd: fd, Member: s, Owner: owner}
-	u.Timer.Owner = u
+	u := p.newConn(fd, s, owner)
 	err = unix.Connect(fd, st.sockaddr)
 	switch err {
 	case nil:
@@ -54,16 +60,45 @@ func (p *Pool) Dial(s *Member, owner Owner) (*Conn, syscall.Errno) {
 		u.state = connConnecting
 	default:
 		unix.Close(fd)
+		p.recycle(u)
 		return nil, err.(syscall.Errno)
 	}
 	if _, err := p.loop.Register(fd, u); err != nil {
 		unix.Close(fd)
+		p.recycle(u)
 		return nil, syscall.EIO
 	}
 	if u.state == connConnecting {
 		p.loop.Arm(&u.Timer, p.connectTimer)
 	}
 	return u, 0
+}
+
+// newConn returns a connection for fd, from the free list when it has one.
+func (p *Pool) newConn(fd int, s *Member, owner Owner) *Conn {
+	var u *Conn
+	if n := len(p.free); n > 0 {
+		u = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+	} else {
+		u = &Conn{pool: p}
+		u.Timer.Owner = u
+	}
+	u.Fd, u.Member, u.Owner = fd, s, owner
+	return u
+}
+
+// recycle keeps a closed connection for the next Dial. Nothing may refer
+// to it any more: its owner let go of it (the exchange's releaseUp clears
+// its reference before closing), and a pooled one left its list.
+func (p *Pool) recycle(u *Conn) {
+	if len(p.free) >= maxFreeConns {
+		return
+	}
+	*u = Conn{pool: p, Fd: -1, state: connClosed}
+	u.Timer.Owner = u
+	p.free = append(p.free, u)
 }
 
 // finishConnect completes a non-blocking TCP connect.
@@ -149,8 +184,7 @@ func (p *Pool) Close(u *Conn) {
 	p.loop.Disarm(&u.Timer)
 	p.loop.Unregister(u.Fd, u)
 	loop.Close(u.Fd)
-	u.state = connClosed
-	u.Owner = nil
+	p.recycle(u)
 }
 
 // drain closes every idle connection of a server (its group changed).
