@@ -67,6 +67,7 @@ type worker struct {
 	h2pool       *http2.Pool
 	h2Free       []*h2conn
 	h2StreamFree []*h2stream
+	h2ListFree   [][]*h2stream
 	h2Fields     []http1.Header
 	h2Run        []*h2stream
 
