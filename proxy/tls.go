@@ -19,7 +19,7 @@ func (w *worker) startTLS(c *conn) {
 			local = net.TCPAddrFromAddrPort(ap)
 		}
 	}
-	ts := tlsterm.NewConn(c.fd, w.tlsCfg, local, net.TCPAddrFromAddrPort(c.remote), &w.rpool)
+	ts := tlsterm.NewConn(c.fd, w.tlsCfg, local, net.TCPAddrFromAddrPort(c.remote), &w.rpool, &w.wpool)
 	c.ts = ts
 	c.state = stateHandshake
 	gen := c.gen
