@@ -129,9 +129,10 @@ func (w *worker) run() {
 }
 
 // AfterTurn is the worker's periodic work, once per turn of its loop:
-// the access log flushed when due, a drain finished; dueTimer is set for
-// whichever is next.
+// the upstream pools trimmed to their size, the access log flushed when
+// due, a drain finished; dueTimer is set for whichever is next.
 func (w *worker) AfterTurn() {
+	w.pool.Trim()
 	now := w.loop.Now()
 	w.alog.flushIfDue(now)
 	if w.draining && (w.nconns == 0 || now >= w.drainDeadline) {

@@ -24,6 +24,9 @@ type Pool struct {
 	Size int
 	// Draining: no connection goes back to a pool (the worker stops).
 	Draining bool
+	// over lists the servers that hold more than Size idle connections
+	// until the end of the loop's turn (Put, Trim).
+	over []*Member
 	// free holds closed connections for the next Dial: behind a proxy
 	// whose pool is smaller than its load, connections are dialled and
 	// closed all the time, and each would otherwise be an allocation.
@@ -145,13 +148,22 @@ func (p *Pool) TakeIdle(s *Member, owner Owner) *Conn {
 }
 
 // Put returns a connection to its server's pool, or closes it when the
-// pool is full, the worker drains or the connection is not clean.
+// worker drains or the connection is not clean. A server's pool holds at
+// most Size idle connections between turns of the loop; within a turn it
+// may hold more, closed at its end (Trim): under a load with more
+// requests in flight than Size, responses and new requests arrive in the
+// same turn, and a connection closed for want of room was dialled again
+// a moment later for the next request.
 func (p *Pool) Put(u *Conn) {
 	u.Owner = nil
 	s := u.Member
-	if s.nidle >= p.Size || p.Draining || u.Hup || (u.Readable && !u.Quiet()) {
+	if p.Size <= 0 || p.Draining || u.Hup || (u.Readable && !u.Quiet()) {
 		p.Close(u)
 		return
+	}
+	if s.nidle >= p.Size && !s.overQueued {
+		s.overQueued = true
+		p.over = append(p.over, s)
 	}
 	u.state = connIdle
 	u.Reused = true
@@ -162,6 +174,27 @@ func (p *Pool) Put(u *Conn) {
 	s.idle = u
 	s.nidle++
 	p.loop.Arm(&u.Timer, p.idleTimer)
+}
+
+// Trim closes the idle connections beyond Size that Put kept during the
+// turn, the least recently used first. The loop's owner calls it at the
+// end of every turn.
+func (p *Pool) Trim() {
+	for i, s := range p.over {
+		p.over[i] = nil
+		s.overQueued = false
+		if s.nidle <= p.Size {
+			continue
+		}
+		keep := s.idle // the Size-th most recently used
+		for n := 1; n < p.Size; n++ {
+			keep = keep.nextIdle
+		}
+		for keep.nextIdle != nil {
+			p.Close(keep.nextIdle)
+		}
+	}
+	p.over = p.over[:0]
 }
 
 // Close closes an upstream connection, taking it out of its pool first.

@@ -78,3 +78,60 @@ func listenLoopback(t *testing.T) int {
 	}
 	return fd
 }
+
+// TestPoolKeepsItsSurplusUntilTheEndOfTheTurn: connections given back
+// beyond the pool's size stay usable until Trim (the end of the loop's
+// turn), so a request in the same turn takes one instead of dialling;
+// Trim then closes the least recently used down to the size.
+func TestPoolKeepsItsSurplusUntilTheEndOfTheTurn(t *testing.T) {
+	l, err := loop.New(time.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lfd := listenLoopback(t)
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := parseAddr("127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Member{Server: srv, weight: 1}
+	p := NewPool(l, 1, 2)
+	p.Size = 2
+	var conns []*Conn
+	for i := 0; i < 4; i++ {
+		u, errno := p.Dial(m, nil)
+		if errno != 0 {
+			t.Fatalf("dial: %v", errno)
+		}
+		conns = append(conns, u)
+	}
+	t.Cleanup(func() {
+		for _, u := range conns {
+			p.Close(u)
+		}
+	})
+	for _, u := range conns {
+		p.Put(u)
+	}
+	if m.nidle != 4 {
+		t.Fatalf("%d idle connections within the turn, want the 4 given back", m.nidle)
+	}
+	// A request of the same turn reuses one (the most recently used).
+	if u := p.TakeIdle(m, nil); u != conns[3] {
+		t.Fatalf("took %p, want the last one given back %p", u, conns[3])
+	}
+	p.Put(conns[3])
+	p.Trim()
+	if m.nidle != 2 || m.idle != conns[3] || m.idle.nextIdle != conns[2] {
+		t.Fatalf("after the turn: %d idle, want the 2 most recently used", m.nidle)
+	}
+	for _, u := range conns[:2] {
+		if u.Busy() || u.Fd != -1 {
+			t.Fatalf("a least recently used connection is still open (fd %d)", u.Fd)
+		}
+	}
+}
