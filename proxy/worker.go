@@ -39,7 +39,10 @@ type worker struct {
 	// handshakes runs TLS handshakes off the loop (proxy/tlsterm).
 	handshakes *tlsterm.Handshakes
 	// held are requests waiting for a server of a group that has none.
-	held        []heldRequest
+	held []heldRequest
+	// dialWait are the requests that wait for the end of the turn to get
+	// an upstream connection (dialLater).
+	dialWait    []heldRequest
 	tlsScratch  []byte
 	hostScratch []byte
 
@@ -129,9 +132,11 @@ func (w *worker) run() {
 }
 
 // AfterTurn is the worker's periodic work, once per turn of its loop:
-// the upstream pools trimmed to their size, the access log flushed when
+// the requests waiting for an upstream connection given one, the
+// upstream pools trimmed to their size, the access log flushed when
 // due, a drain finished; dueTimer is set for whichever is next.
 func (w *worker) AfterTurn() {
+	w.dialLater()
 	w.pool.Trim()
 	now := w.loop.Now()
 	w.alog.flushIfDue(now)
