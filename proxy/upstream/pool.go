@@ -244,6 +244,10 @@ func (p *Pool) Regroup(old map[string]*Group, specs map[string]*Spec) map[string
 						for u := s.idle; u != nil; u = u.nextIdle {
 							u.Member = s
 						}
+						if s.nidle > p.Size && !s.overQueued {
+							s.overQueued = true // a surplus of this turn: Trim
+							p.over = append(p.over, s)
+						}
 					}
 				}
 			}
