@@ -184,6 +184,17 @@ func allocsPerRoundTrip(t *testing.T, addr, req, last string) float64 {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	roundTrip := h1RoundTrip(t, c, req, last)
+	for i := 0; i < 100; i++ {
+		roundTrip()
+	}
+	return testing.AllocsPerRun(2000, roundTrip)
+}
+
+// h1RoundTrip returns a function that sends req on the keep-alive
+// connection c and reads the response until it ends with last, without
+// allocating.
+func h1RoundTrip(t *testing.T, c net.Conn, req, last string) func() {
 	reqBytes := []byte(req)
 	buf := make([]byte, 4096)
 	roundTrip := func() {
@@ -202,10 +213,7 @@ func allocsPerRoundTrip(t *testing.T, addr, req, last string) float64 {
 			}
 		}
 	}
-	for i := 0; i < 100; i++ {
-		roundTrip()
-	}
-	return testing.AllocsPerRun(2000, roundTrip)
+	return roundTrip
 }
 
 // serveTCP runs a plain TCP server on loopback for the test, handling each

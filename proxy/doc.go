@@ -49,7 +49,9 @@
 //	                                cache, confinement, conditionals, ranges,
 //	                                precompressed siblings
 //	  proxied   exchange_proxy.go   the body buffered, a server picked and a
-//	                                connection taken from the pool (proxy/upstream),
+//	                                connection taken from the pool (proxy/upstream) —
+//	                                when none is idle, at the end of the loop's turn,
+//	                                dialled if none came back meanwhile (dialLater) —,
 //	                                the request sent (its head: forward.go,
 //	                                trusted.go), the response head read
 //	            relay.go            the response head rewritten, the body relayed or

@@ -62,6 +62,9 @@ type proxyExchange struct {
 	requestID    []byte
 	// retried: the request was sent again once, on a fresh connection.
 	retried bool
+	// dialDeferred: the request found no idle connection and waited for
+	// the end of the loop's turn before dialling one (dialLater).
+	dialDeferred bool
 	// held: the request waited for a server of an empty group (once).
 	held bool
 
@@ -279,6 +282,15 @@ func (ex *exchange) connectUpstream() {
 		w.loop.Disarm(&ex.timer)
 	}
 	px.countIn(s)
+	ex.connectTo(s)
+}
+
+// connectTo gets the request a connection to s: a pooled one when there is
+// one (not after a failure on a reused one), else a new one — dialled at
+// the end of the loop's turn (dialLater), when the connections that the
+// turn's responses gave back are in the pool.
+func (ex *exchange) connectTo(s *upstream.Member) {
+	w, px := ex.w, ex.px
 	var u *upstream.Conn
 	if !px.retried {
 		u = w.pool.TakeIdle(s, ex)
@@ -289,6 +301,11 @@ func (ex *exchange) connectUpstream() {
 			w.pool.Close(u)
 			u = w.pool.TakeIdle(s, ex)
 		}
+	}
+	if u == nil && !px.retried && !px.dialDeferred {
+		px.dialDeferred = true
+		w.dialWait = append(w.dialWait, heldRequest{ex: ex, id: ex.id})
+		return
 	}
 	if u == nil {
 		var errno syscall.Errno
@@ -317,6 +334,38 @@ func (ex *exchange) connectUpstream() {
 	if u.Busy() {
 		w.loop.Arm(&u.Timer, timerUpRead)
 	}
+}
+
+// dialLater gets the requests that found no idle connection during the
+// loop's turn a connection, at its end: one that a response of the same
+// turn gave back to the pool, else a new one. Under a load with more
+// requests in flight than the pool's size, new requests and responses
+// come in the same turns, in any order; a request that dialled at once
+// opened a connection while another, answered a moment later in the same
+// turn, went back to a full pool. Each request is confined like an event:
+// a panic costs its own connection only.
+func (w *worker) dialLater() {
+	for i := 0; i < len(w.dialWait); i++ {
+		h := w.dialWait[i]
+		w.dialWait[i] = heldRequest{}
+		w.dialNow(h)
+	}
+	w.dialWait = w.dialWait[:0]
+}
+
+func (w *worker) dialNow(h heldRequest) {
+	ex := h.ex
+	if ex.id != h.id || ex.phase != phaseUpstream || ex.px == nil || ex.px.up != nil || ex.px.server == nil {
+		return // answered, reset or gone meanwhile
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			w.Recovered(ex, r)
+		}
+	}()
+	s := ex.s
+	ex.connectTo(ex.px.server)
+	s.resume()
 }
 
 // UpstreamReady is told by the upstream connection that it can make

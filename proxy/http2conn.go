@@ -27,7 +27,9 @@ type h2conn struct {
 	codec http2.Conn
 	c     *conn
 	// streams are the open streams with an exchange, in the order they
-	// began; inline holds the first few without an allocation.
+	// began; inline holds the first few without an allocation, a longer
+	// list is borrowed from the worker while the connection is busy
+	// (addStream).
 	streams []*h2stream
 	inline  [4]*h2stream
 	// next is where the next round of stalled streams starts (round
@@ -152,7 +154,7 @@ func (h *h2conn) startStream(ev *http2.Event) {
 	ex := w.getExchange(h.c, st)
 	st.ex = ex
 	ex.req = &ev.Req.Request
-	h.streams = append(h.streams, st)
+	h.addStream(st)
 	if ev.Req.Protocol != nil {
 		// An extended CONNECT (RFC 8441) opens a tunnel, whose stream
 		// does not end: its answer never waits for the request's end.
@@ -168,6 +170,42 @@ func (h *h2conn) startStream(ev *http2.Event) {
 	ex.route()
 	st.run()
 }
+
+// addStream appends st to the open streams. Past the inline ones, the
+// list moves to one borrowed from the worker, given back when the
+// connection goes idle (dropStreamList): a client that keeps more than a
+// few streams open, burst after burst, would otherwise grow a new list
+// each time.
+func (h *h2conn) addStream(st *h2stream) {
+	if len(h.streams) == cap(h.streams) && cap(h.streams) == len(h.inline) {
+		w := h.c.w
+		var list []*h2stream
+		if n := len(w.h2ListFree); n > 0 {
+			list = w.h2ListFree[n-1]
+			w.h2ListFree[n-1] = nil
+			w.h2ListFree = w.h2ListFree[:n-1]
+		} else {
+			list = make([]*h2stream, 0, 4*len(h.inline))
+		}
+		h.streams = append(list, h.streams...)
+		clear(h.inline[:])
+	}
+	h.streams = append(h.streams, st)
+}
+
+// dropStreamList goes back to the inline list, giving a borrowed one
+// back to the worker. The connection has no open stream.
+func (h *h2conn) dropStreamList() {
+	if cap(h.streams) > len(h.inline) {
+		if w := h.c.w; len(w.h2ListFree) < maxFreeStreamLists {
+			w.h2ListFree = append(w.h2ListFree, h.streams[:0])
+		}
+	}
+	h.streams = h.inline[:0]
+}
+
+// maxFreeStreamLists bounds the worker's free stream lists.
+const maxFreeStreamLists = 256
 
 // find returns the open stream with the given id, or nil.
 func (h *h2conn) find(id uint32) *h2stream {
@@ -326,9 +364,7 @@ func (h *h2conn) settle() {
 			w.rpool.Put(c.rbuf)
 			c.rbuf = nil
 		}
-		if cap(h.streams) > len(h.inline) {
-			h.streams = h.inline[:0]
-		}
+		h.dropStreamList()
 		if c.ts != nil {
 			c.ts.Idle()
 		}
@@ -434,8 +470,8 @@ func (c *conn) releaseHTTP2() {
 	h.abandonAll()
 	w.loop.Disarm(&h.tick)
 	h.codec.Release()
+	h.dropStreamList()
 	h.c, h.tickAt, h.next, h.closing = nil, 0, 0, false
-	h.streams = h.inline[:0]
 	c.h2 = nil
 	if len(w.h2Free) < 256 {
 		w.h2Free = append(w.h2Free, h)

@@ -23,7 +23,7 @@ func (w *worker) startTLS(c *conn, cfg *tls.Config) {
 			local = net.TCPAddrFromAddrPort(ap)
 		}
 	}
-	ts := tlsterm.NewConn(c.fd, cfg, local, net.TCPAddrFromAddrPort(c.remote), &w.rpool)
+	ts := tlsterm.NewConn(c.fd, cfg, local, net.TCPAddrFromAddrPort(c.remote), &w.rpool, &w.wpool)
 	c.ts = ts
 	c.state = stateHandshake
 	gen := c.gen

@@ -42,7 +42,10 @@ type worker struct {
 	// handshakes runs TLS handshakes off the loop (proxy/tlsterm).
 	handshakes *tlsterm.Handshakes
 	// held are requests waiting for a server of a group that has none.
-	held        []heldRequest
+	held []heldRequest
+	// dialWait are the requests that wait for the end of the turn to get
+	// an upstream connection (dialLater).
+	dialWait    []heldRequest
 	tlsScratch  []byte
 	hostScratch []byte
 
@@ -70,6 +73,7 @@ type worker struct {
 	h2pool       *http2.Pool
 	h2Free       []*h2conn
 	h2StreamFree []*h2stream
+	h2ListFree   [][]*h2stream
 	h2Fields     []http1.Header
 	h2Run        []*h2stream
 
@@ -132,9 +136,12 @@ func (w *worker) run() {
 }
 
 // AfterTurn is the worker's periodic work, once per turn of its loop:
-// the access log flushed when due, a drain finished; dueTimer is set for
-// whichever is next.
+// the requests waiting for an upstream connection given one, the
+// upstream pools trimmed to their size, the access log flushed when
+// due, a drain finished; dueTimer is set for whichever is next.
 func (w *worker) AfterTurn() {
+	w.dialLater()
+	w.pool.Trim()
 	now := w.loop.Now()
 	w.alog.flushIfDue(now)
 	if w.draining && (w.nconns == 0 || now >= w.drainDeadline) {

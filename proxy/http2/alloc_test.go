@@ -142,6 +142,43 @@ func TestZeroAllocationsPerRequest(t *testing.T) {
 	}
 }
 
+// TestZeroAllocationsManyOpenStreams: 50 connections with 10 streams
+// open each (h2load -c50 -m10) share a worker's pool; once all 500 are
+// answered they go back to it, and the next burst takes them out again
+// without allocating. The pool used to keep 256 of each kind and let the
+// rest go to the garbage collector.
+func TestZeroAllocationsManyOpenStreams(t *testing.T) {
+	cfg := Config{}
+	cfg.Normalize()
+	pool := NewPool()
+	const conns, streams = 50, 10
+	clients := make([]*warmClient, conns)
+	for i := range clients {
+		clients[i] = newWarmClient(t, &cfg, pool, browserRequest("/static/admin/css/base.css"))
+	}
+	body := make([]byte, 64)
+	burst := func() {
+		for _, w := range clients {
+			for j := uint32(0); j < streams; j++ {
+				w.patch(w.get, w.nextID+2*j)
+				w.feed(t, w.get, EventRequest)
+			}
+		}
+		for _, w := range clients {
+			for j := uint32(0); j < streams; j++ {
+				w.respond(t, w.nextID+2*j, body)
+			}
+			w.nextID += 2 * streams
+			w.c.Feed(nil, 0) // releases the closed streams
+		}
+	}
+	burst()
+	burst()
+	if a := testing.AllocsPerRun(20, burst); a != 0 {
+		t.Fatalf("%.2f allocations per burst of %d streams", a, conns*streams)
+	}
+}
+
 func BenchmarkRequestCycle(b *testing.B) {
 	cfg := Config{}
 	cfg.Normalize()

@@ -10,7 +10,9 @@ type Pool struct {
 	streams []*stream
 	bufs    [numBufClasses][][]byte
 	slices  [][]*stream
-	// MaxFree bounds the free items kept of each kind (default 256).
+	// MaxFree bounds the free items kept of each kind (default 1,024),
+	// except buffers of more than 1 KiB: of those a class keeps up to
+	// 1 MiB, and at least 256.
 	MaxFree int
 }
 
@@ -20,10 +22,20 @@ const (
 	// maxPooled is the largest buffer the pool keeps: larger ones would
 	// be allocated each time, so Config bounds its sizes by it.
 	maxPooled = 1 << (minBufClass + numBufClasses - 1)
+	// defaultMaxFree is the default MaxFree: the streams of a loaded
+	// worker (h2load -c50 -m10 keeps 500 open, each with its stream and
+	// the arena of its decoded head) go back to the pool between bursts
+	// and come out again, so a smaller bound would let the excess go to
+	// the garbage collector and allocate it again a moment later.
+	defaultMaxFree = 1024
+	// freeBufBytes and minFreeBufs bound the free buffers of a class
+	// larger than 1 KiB.
+	freeBufBytes = 1 << 20
+	minFreeBufs  = 256
 )
 
 // NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{MaxFree: 256} }
+func NewPool() *Pool { return &Pool{MaxFree: defaultMaxFree} }
 
 func bufClass(n int) int {
 	c := 0
@@ -55,7 +67,7 @@ func (p *Pool) putBuf(b []byte) {
 		return
 	}
 	c := bufClass(cap(b))
-	if c >= numBufClasses || cap(b) != 1<<(minBufClass+c) || len(p.bufs[c]) >= p.maxFree() {
+	if c >= numBufClasses || cap(b) != 1<<(minBufClass+c) || len(p.bufs[c]) >= p.maxFreeBufs(c) {
 		return
 	}
 	p.bufs[c] = append(p.bufs[c], b[:0])
@@ -63,9 +75,14 @@ func (p *Pool) putBuf(b []byte) {
 
 func (p *Pool) maxFree() int {
 	if p.MaxFree <= 0 {
-		return 256
+		return defaultMaxFree
 	}
 	return p.MaxFree
+}
+
+// maxFreeBufs is how many free buffers class c keeps.
+func (p *Pool) maxFreeBufs(c int) int {
+	return min(p.maxFree(), max(minFreeBufs, freeBufBytes>>(minBufClass+c)))
 }
 
 func (p *Pool) getStream() *stream {

@@ -27,29 +27,30 @@ const (
 )
 
 // poller is one loop's epoll set plus the eventfd that other goroutines
-// use to wake it, and the bell through which the loop parks.
+// use to wake it.
 //
-// The loop parks in the Go runtime's poller (wait.go), which must learn
-// when the loop's set has events. Registered there directly, the set
-// would wake the runtime's poller for every batch of events that arrives
-// while the loop is awake and busy — nobody is parked, so each such
-// wake-up is wasted: a thread woken on the loop's CPU or another, 24,000
-// times a second under load, which cost a busy-polling loop 15–20% of its
-// throughput (bench/RESULTS.md). So the runtime's poller watches the bell
-// instead: a second epoll set holding the loop's set as one edge-triggered,
-// one-shot item. The loop arms it only just before it parks; the first
-// event rings it, which disarms it, and the loop takes the ring off
-// (harvest) when it wakes, so a busy loop's events go nowhere but to it.
+// The Go runtime's poller does not watch the set itself but a second
+// epoll set, parkfd, which holds the first only while the loop parks
+// (attach, detach). An epoll set inside another wakes every thread
+// blocked on the outer one at each event of the inner one, ready or not:
+// with the set in the runtime's poller for good, any thread of the
+// runtime parked in its poller — there is one whenever a P is idle, as
+// with GOMAXPROCS above the number of busy loops, or after the loop's
+// goroutine moved to another thread — woke up for every socket event of
+// a loop that was running anyway, found nothing to do and slept again:
+// 0.43 wake-ups and 0.8 context switches per request under h2load
+// (bench/h2.bash, one worker, GOMAXPROCS=2), most of them taking the
+// loop's own CPU.
 type poller struct {
 	epfd    int
 	eventfd int
-	bell    int
-	// armed is set while the bell may ring (armed and not harvested since).
-	armed bool
-	// file is the bell in the Go runtime's own poller, through which a
-	// loop with nothing to do parks (wait.go); raw is its RawConn.
-	file *os.File
-	raw  syscall.RawConn
+	// parkfd holds epfd while attached; file is parkfd in the Go
+	// runtime's poller, through which a loop with nothing to do parks
+	// (wait.go); raw is its RawConn.
+	parkfd   int
+	attached bool
+	file     *os.File
+	raw      syscall.RawConn
 }
 
 func newPoller() (poller, error) {
@@ -57,35 +58,28 @@ func newPoller() (poller, error) {
 	if err != nil {
 		return poller{}, fmt.Errorf("epoll_create1: %w", err)
 	}
+	p := poller{epfd: epfd, eventfd: -1, parkfd: -1}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		unix.Close(epfd)
+		p.close()
 		return poller{}, fmt.Errorf("eventfd: %w", err)
 	}
-	p := poller{epfd: epfd, eventfd: efd, bell: -1}
+	p.eventfd = efd
 	if err := p.add(efd, unix.EPOLLIN, 0); err != nil {
 		p.close()
 		return poller{}, err
 	}
-	// Non-blocking, so that os.NewFile puts the bell in the runtime's poller.
-	bell, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	parkfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		p.close()
-		return poller{}, fmt.Errorf("epoll_create1 (bell): %w", err)
+		return poller{}, fmt.Errorf("epoll_create1: %w", err)
 	}
-	p.bell = bell
-	if err := unix.SetNonblock(bell, true); err != nil {
+	p.parkfd = parkfd
+	if err := unix.SetNonblock(parkfd, true); err != nil {
 		p.close()
 		return poller{}, fmt.Errorf("epoll set non-blocking: %w", err)
 	}
-	// Registered disarmed (one-shot, no event yet): arm enables it.
-	ev := unix.EpollEvent{Events: bellEvents, Fd: int32(epfd)}
-	if err := unix.EpollCtl(bell, unix.EPOLL_CTL_ADD, epfd, &ev); err != nil {
-		p.close()
-		return poller{}, fmt.Errorf("epoll_ctl add the loop's set to its bell: %w", err)
-	}
-	p.armed = true
-	p.file = os.NewFile(uintptr(bell), "epoll-bell")
+	p.file = os.NewFile(uintptr(parkfd), "epoll")
 	raw, err := p.file.SyscallConn()
 	if err != nil {
 		p.close()
@@ -93,6 +87,31 @@ func newPoller() (poller, error) {
 	}
 	p.raw = raw
 	return p, nil
+}
+
+// attach puts the loop's set in the one the runtime watches, before the
+// loop parks. Events already ready make the outer set ready at once, so
+// none is missed between the loop's last look and its park.
+func (p *poller) attach() syscall.Errno {
+	if p.attached {
+		return 0
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.epfd)}
+	if _, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.parkfd), unix.EPOLL_CTL_ADD, uintptr(p.epfd), uintptr(unsafe.Pointer(&ev)), 0, 0); e != 0 {
+		return e
+	}
+	p.attached = true
+	return 0
+}
+
+// detach takes the loop's set out of the one the runtime watches, once
+// the loop runs from event to event without parking.
+func (p *poller) detach() {
+	if !p.attached {
+		return
+	}
+	syscall.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.parkfd), unix.EPOLL_CTL_DEL, uintptr(p.epfd), 0, 0, 0)
+	p.attached = false
 }
 
 func (p *poller) add(fd int, events uint32, gen uint32) error {
@@ -122,45 +141,16 @@ func (p *poller) drainWake() {
 	unix.Read(p.eventfd, buf[:])
 }
 
-// bellEvents: the loop's set rings the bell once when it has events, then
-// the bell stays silent until armed again.
-const bellEvents = unix.EPOLLIN | unix.EPOLLET | unix.EPOLLONESHOT
-
-// arm makes the bell ring at the loop's set's next event — at once if it
-// has one already (epoll_ctl checks, so no event is missed between the
-// loop's last look and arming).
-func (p *poller) arm() syscall.Errno {
-	if p.armed {
-		return 0
-	}
-	ev := unix.EpollEvent{Events: bellEvents, Fd: int32(p.epfd)}
-	_, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.bell), unix.EPOLL_CTL_MOD, uintptr(p.epfd), uintptr(unsafe.Pointer(&ev)), 0, 0)
-	if e == 0 {
-		p.armed = true
-	}
-	return e
-}
-
-// harvest takes a ring off the bell, which leaves it disarmed; a bell
-// that has not rung stays armed.
-func (p *poller) harvest() {
-	if !p.armed {
-		return
-	}
-	var ev [1]unix.EpollEvent
-	if n, _ := pollReady(p.bell, ev[:]); n > 0 {
-		p.armed = false
-	}
-}
-
 func (p *poller) close() {
-	unix.Close(p.eventfd)
-	unix.Close(p.epfd)
+	if p.eventfd >= 0 {
+		unix.Close(p.eventfd)
+	}
 	if p.file != nil {
 		p.file.Close()
-	} else if p.bell >= 0 {
-		unix.Close(p.bell)
+	} else if p.parkfd >= 0 {
+		unix.Close(p.parkfd)
 	}
+	unix.Close(p.epfd)
 }
 
 // taskQueue is how other goroutines reach a loop: they append a function

@@ -13,11 +13,14 @@ import (
 // instead, and when to pass through the Go scheduler.
 //
 // A loop with nothing to do parks its goroutine in the Go runtime's own
-// poller, where the loop's epoll set is watched through its bell, armed
-// only while the loop parks (poller.go): the goroutine gives its P back,
-// and the thread that finds the bell ringing — or the loop's next timer
-// due, set as the bell's read deadline — runs it. A lightly loaded proxy is thus woken once per
-// event, as nginx is, and an idle one never.
+// poller, where its epoll set is watched like a socket (poller.go): the
+// goroutine gives its P back, and the thread that finds the set readable
+// — or the loop's next timer due, set as the set's read deadline — runs
+// it. A lightly loaded proxy is thus woken once per event, as nginx is,
+// and an idle one never. The runtime watches the set only from the moment
+// the loop has nothing ready until it finds events ready without parking
+// (attach, detach): a loop under load, going from event to event, wakes
+// no other thread.
 //
 // Blocking in epoll_wait on a thread of its own, as the loop once did,
 // cost about 100 µs of CPU per wake-up at light load (bench/RESULTS.md):
@@ -46,6 +49,7 @@ func (l *Loop) wait() (int, error) {
 			return 0, errno
 		}
 		if n > 0 {
+			l.p.detach() // events back to back
 			return n, nil
 		}
 	}
@@ -58,6 +62,18 @@ func (l *Loop) wait() (int, error) {
 		}
 		return n, nil
 	}
+	if !l.p.attached {
+		// The loop ran from event to event: what is ready now comes
+		// without attaching its set to the runtime's poller.
+		n, errno := pollReady(l.p.epfd, l.events)
+		if n > 0 || (errno != 0 && errno != syscall.EINTR) {
+			l.spin.afterSleep(l.now, 0, n > 0)
+			return n, errnoErr(errno)
+		}
+		if errno := l.p.attach(); errno != 0 {
+			return 0, errno
+		}
+	}
 	l.setDeadline(next)
 	start := time.Now()
 	l.nready, l.errno, l.checks = 0, 0, 0
@@ -68,6 +84,8 @@ func (l *Loop) wait() (int, error) {
 	slept := time.Since(start)
 	if l.checks > 1 {
 		l.parked = true // went through the scheduler
+	} else if l.nready > 0 {
+		l.p.detach() // events were ready at once: the loop runs on
 	}
 	l.spin.afterSleep(l.now, slept, l.nready > 0)
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -79,19 +97,22 @@ func (l *Loop) wait() (int, error) {
 	return l.nready, nil
 }
 
+// errnoErr is errno as an error, nil for 0.
+func errnoErr(errno syscall.Errno) error {
+	if errno == 0 {
+		return nil
+	}
+	return errno
+}
+
 // readyNow is what the runtime's poller runs before parking the loop and
 // each time the epoll set becomes readable: it takes the events ready
 // now, if any, and says whether there were (or an error).
 func (l *Loop) readyNow(uintptr) bool {
 	l.checks++
-	l.p.harvest()
 	n, errno := pollReady(l.p.epfd, l.events)
 	if errno == syscall.EINTR {
 		errno = 0
-	}
-	if n == 0 && errno == 0 {
-		// About to park: the bell must ring at the next event.
-		errno = l.p.arm()
 	}
 	l.nready, l.errno = n, errno
 	found := n > 0 || errno != 0

@@ -16,10 +16,14 @@ type Conn struct {
 	t    *memTransport
 	tls  *tls.Conn
 	bufs *loop.BufPool // the loop's pool, for the transport's input buffer
-	done bool          // handshake finished
-	sni  string        // server name the client asked for
-	acme bool          // ALPN acme-tls/1: a CA validating; close after the handshake
-	h2   bool          // ALPN h2: the connection speaks HTTP/2
+	// records is the loop's pool that lends crypto/tls its record buffer
+	// for a burst of reads, and the transport the buffer its ciphertext
+	// waits in for the socket (lend.go).
+	records *loop.BufPool
+	done    bool   // handshake finished
+	sni     string // server name the client asked for
+	acme    bool   // ALPN acme-tls/1: a CA validating; close after the handshake
+	h2      bool   // ALPN h2: the connection speaks HTTP/2
 }
 
 // maxHandshakeInput bounds the ciphertext buffered before the handshake is
@@ -40,10 +44,10 @@ const ErrTLS = syscall.EPROTO
 
 // NewConn gives the socket fd a TLS layer, ready for its handshake. local
 // and remote are the addresses GetCertificate sees; bufs lends the input
-// buffer.
-func NewConn(fd int, cfg *tls.Config, local, remote net.Addr, bufs *loop.BufPool) *Conn {
+// buffer, records the record and output buffers (lend.go).
+func NewConn(fd int, cfg *tls.Config, local, remote net.Addr, bufs, records *loop.BufPool) *Conn {
 	t := newMemTransport(fd, local, remote)
-	return &Conn{t: t, tls: tls.Server(t, cfg), bufs: bufs}
+	return &Conn{t: t, tls: tls.Server(t, cfg), bufs: bufs, records: records}
 }
 
 // Done reports whether the handshake has finished.
@@ -159,9 +163,13 @@ func (c *Conn) Flush() syscall.Errno {
 			return errno
 		}
 	}
-	if cap(t.out) > tlsOutHigh*2 {
+	switch {
+	case c.done && cap(t.out) == c.records.Size():
+		c.records.Put(t.out) // lent by Write: everything is sent
+		t.out = nil
+	case cap(t.out) > tlsOutHigh*2:
 		t.out = nil // a burst grew it: let it go
-	} else {
+	default:
 		t.out = t.out[:0]
 	}
 	t.outOff = 0
@@ -180,6 +188,7 @@ func (c *Conn) Pending() int {
 // non-blocking socket: EAGAIN when nothing is there yet, 0 bytes at the
 // end.
 func (c *Conn) Read(buf []byte) (int, syscall.Errno) {
+	c.lendRecordBuffer()
 	for {
 		n, err := c.tls.Read(buf)
 		if c.Pending() > 0 {
@@ -191,15 +200,17 @@ func (c *Conn) Read(buf []byte) (int, syscall.Errno) {
 		if n > 0 {
 			return n, 0
 		}
-		var ne net.Error
 		switch {
 		case err == nil:
 			continue
-		case err == errWouldBlock || (errors.As(err, &ne) && ne.Timeout()):
+		case err == errWouldBlock || isTimeout(err):
 			// The record is incomplete: more ciphertext from the socket.
 			// (crypto/tls hands the transport's error back as it is, so the
 			// comparison spares errors.As's reflection on most reads.)
 			if errno := c.readSocket(); errno != 0 {
+				if errno == syscall.EAGAIN {
+					c.returnRecordBuffer() // the burst of reads is over
+				}
 				return 0, errno
 			}
 		case errors.Is(err, io.EOF):
@@ -208,6 +219,14 @@ func (c *Conn) Read(buf []byte) (int, syscall.Errno) {
 			return 0, ErrTLS
 		}
 	}
+}
+
+// isTimeout reports a net.Error that timed out. It is a function of its
+// own so that the error variable errors.As needs escapes only when it is
+// called, not on every Read that runs out of ciphertext.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // readSocket reads ciphertext from the socket into the transport. At the
@@ -254,6 +273,7 @@ func (c *Conn) Write(p []byte) (int, syscall.Errno) {
 			return 0, errno
 		}
 	}
+	c.lendOutput(len(p))
 	if _, err := c.tls.Write(p); err != nil {
 		return 0, ErrTLS
 	}
@@ -264,8 +284,10 @@ func (c *Conn) Write(p []byte) (int, syscall.Errno) {
 }
 
 // Idle returns an idle connection's transport buffers, and crypto/tls's
-// own read buffers (trim.go). It must run outside any Read.
+// own read buffers (trim.go) — those it grew beyond what the loop lends
+// go to the garbage collector. It must run outside any Read.
 func (c *Conn) Idle() {
+	c.returnRecordBuffer()
 	fields.trim(c.tls)
 	t := c.t
 	t.mu.Lock()
@@ -274,6 +296,9 @@ func (c *Conn) Idle() {
 		t.in, t.inOff = nil, 0
 	}
 	if t.outOff == len(t.out) && cap(t.out) > 0 {
+		if cap(t.out) == c.records.Size() {
+			c.records.Put(t.out)
+		}
 		t.out, t.outOff = nil, 0
 	}
 	t.mu.Unlock()

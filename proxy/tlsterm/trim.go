@@ -58,3 +58,37 @@ func (tr *trimmer) trim(c *tls.Conn) {
 	*in = bytes.Reader{}
 	*hand = bytes.Buffer{}
 }
+
+// recordCap is the capacity of the connection's record buffer (-1 when
+// the fields were not found: nothing is lent then).
+func (tr *trimmer) recordCap(c *tls.Conn) int {
+	if !tr.ok {
+		return -1
+	}
+	return (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(c), tr.rawInput)).Cap()
+}
+
+// setRecordBuffer makes buf (empty) the connection's record buffer.
+func (tr *trimmer) setRecordBuffer(c *tls.Conn, buf []byte) {
+	raw := (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(c), tr.rawInput))
+	*raw = *bytes.NewBuffer(buf[:0])
+}
+
+// takeRecordBuffer takes the connection's record buffer back, empty, if
+// its capacity is size and nothing is buffered in it (nor read from it).
+func (tr *trimmer) takeRecordBuffer(c *tls.Conn, size int) ([]byte, bool) {
+	if !tr.ok {
+		return nil, false
+	}
+	base := unsafe.Pointer(c)
+	raw := (*bytes.Buffer)(unsafe.Add(base, tr.rawInput))
+	in := (*bytes.Reader)(unsafe.Add(base, tr.input))
+	if raw.Len() != 0 || in.Len() != 0 || raw.Cap() != size {
+		return nil, false
+	}
+	raw.Reset()
+	buf := raw.AvailableBuffer()
+	*raw = bytes.Buffer{}
+	*in = bytes.Reader{} // it pointed into the buffer
+	return buf, true
+}

@@ -70,6 +70,9 @@ type Member struct {
 	active  int // this worker's requests on it (least_conn)
 	idle    *Conn
 	nidle   int
+	// overQueued: the member holds more idle connections than the pool's
+	// Size, and is in the pool's list to trim at the end of the turn.
+	overQueued bool
 }
 
 func newGroup(spec *Spec) *Group {

@@ -24,7 +24,17 @@ type Pool struct {
 	Size int
 	// Draining: no connection goes back to a pool (the worker stops).
 	Draining bool
+	// over lists the servers that hold more than Size idle connections
+	// until the end of the loop's turn (Put, Trim).
+	over []*Member
+	// free holds closed connections for the next Dial: behind a proxy
+	// whose pool is smaller than its load, connections are dialled and
+	// closed all the time, and each would otherwise be an allocation.
+	free []*Conn
 }
+
+// maxFreeConns bounds the closed connections kept for reuse.
+const maxFreeConns = 1024
 
 // NewPool makes a worker's pool on l, with the timer kinds it arms.
 func NewPool(l *loop.Loop, connectTimer, idleTimer loop.TimerKind) *Pool {
@@ -43,8 +53,7 @@ func (p *Pool) Dial(s *Member, owner Owner) (*Conn, syscall.Errno) {
 	if st.family != unix.AF_UNIX {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
-	u := &Conn{pool: p, Fd: fd, Member: s, Owner: owner}
-	u.Timer.Owner = u
+	u := p.newConn(fd, s, owner)
 	err = unix.Connect(fd, st.sockaddr)
 	switch err {
 	case nil:
@@ -54,16 +63,45 @@ func (p *Pool) Dial(s *Member, owner Owner) (*Conn, syscall.Errno) {
 		u.state = connConnecting
 	default:
 		unix.Close(fd)
+		p.recycle(u)
 		return nil, err.(syscall.Errno)
 	}
 	if _, err := p.loop.Register(fd, u); err != nil {
 		unix.Close(fd)
+		p.recycle(u)
 		return nil, syscall.EIO
 	}
 	if u.state == connConnecting {
 		p.loop.Arm(&u.Timer, p.connectTimer)
 	}
 	return u, 0
+}
+
+// newConn returns a connection for fd, from the free list when it has one.
+func (p *Pool) newConn(fd int, s *Member, owner Owner) *Conn {
+	var u *Conn
+	if n := len(p.free); n > 0 {
+		u = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+	} else {
+		u = &Conn{pool: p}
+		u.Timer.Owner = u
+	}
+	u.Fd, u.Member, u.Owner = fd, s, owner
+	return u
+}
+
+// recycle keeps a closed connection for the next Dial. Nothing may refer
+// to it any more: its owner let go of it (the exchange's releaseUp clears
+// its reference before closing), and a pooled one left its list.
+func (p *Pool) recycle(u *Conn) {
+	if len(p.free) >= maxFreeConns {
+		return
+	}
+	*u = Conn{pool: p, Fd: -1, state: connClosed}
+	u.Timer.Owner = u
+	p.free = append(p.free, u)
 }
 
 // finishConnect completes a non-blocking TCP connect.
@@ -110,13 +148,22 @@ func (p *Pool) TakeIdle(s *Member, owner Owner) *Conn {
 }
 
 // Put returns a connection to its server's pool, or closes it when the
-// pool is full, the worker drains or the connection is not clean.
+// worker drains or the connection is not clean. A server's pool holds at
+// most Size idle connections between turns of the loop; within a turn it
+// may hold more, closed at its end (Trim): under a load with more
+// requests in flight than Size, responses and new requests arrive in the
+// same turn, and a connection closed for want of room was dialled again
+// a moment later for the next request.
 func (p *Pool) Put(u *Conn) {
 	u.Owner = nil
 	s := u.Member
-	if s.nidle >= p.Size || p.Draining || u.Hup || (u.Readable && !u.Quiet()) {
+	if p.Size <= 0 || p.Draining || u.Hup || (u.Readable && !u.Quiet()) {
 		p.Close(u)
 		return
+	}
+	if s.nidle >= p.Size && !s.overQueued {
+		s.overQueued = true
+		p.over = append(p.over, s)
 	}
 	u.state = connIdle
 	u.Reused = true
@@ -127,6 +174,27 @@ func (p *Pool) Put(u *Conn) {
 	s.idle = u
 	s.nidle++
 	p.loop.Arm(&u.Timer, p.idleTimer)
+}
+
+// Trim closes the idle connections beyond Size that Put kept during the
+// turn, the least recently used first. The loop's owner calls it at the
+// end of every turn.
+func (p *Pool) Trim() {
+	for i, s := range p.over {
+		p.over[i] = nil
+		s.overQueued = false
+		if s.nidle <= p.Size {
+			continue
+		}
+		keep := s.idle // the Size-th most recently used
+		for n := 1; n < p.Size; n++ {
+			keep = keep.nextIdle
+		}
+		for keep.nextIdle != nil {
+			p.Close(keep.nextIdle)
+		}
+	}
+	p.over = p.over[:0]
 }
 
 // Close closes an upstream connection, taking it out of its pool first.
@@ -149,8 +217,7 @@ func (p *Pool) Close(u *Conn) {
 	p.loop.Disarm(&u.Timer)
 	p.loop.Unregister(u.Fd, u)
 	loop.Close(u.Fd)
-	u.state = connClosed
-	u.Owner = nil
+	p.recycle(u)
 }
 
 // drain closes every idle connection of a server (its group changed).
@@ -176,6 +243,10 @@ func (p *Pool) Regroup(old map[string]*Group, specs map[string]*Spec) map[string
 						m.idle, m.nidle = nil, 0
 						for u := s.idle; u != nil; u = u.nextIdle {
 							u.Member = s
+						}
+						if s.nidle > p.Size && !s.overQueued {
+							s.overQueued = true // a surplus of this turn: Trim
+							p.over = append(p.over, s)
 						}
 					}
 				}
