@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -42,23 +40,13 @@ func TestRequestTakesAConnectionGivenBackInTheSameTurn(t *testing.T) {
 			written <- struct{}{}
 		}
 	})
-	l, err := Listen("127.0.0.1:0", "http")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := proxySite(addr)
 	cfg.Workers = 1
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(cfg, []Listener{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	(&testEngine{e: e}).watchPanics(t)
-	e.Start()
-	t.Cleanup(func() { e.Shutdown(t.Context()) })
+	te := startEngine(t, cfg)
+	e := te.e
 	w := e.workers[0]
 
-	a, b := dial(t, l.Addr), dial(t, l.Addr)
+	a, b := dial(t, te.addr), dial(t, te.addr)
 	for deadline := time.Now().Add(5 * time.Second); e.Stats().Connections != 2; {
 		if time.Now().After(deadline) {
 			t.Fatal("the connections were not accepted")

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -19,22 +17,13 @@ import (
 func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "a.txt"), "alpha")
-	l, err := Listen("127.0.0.1:0", "http")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := staticSite(root)
 	cfg.Workers = 1
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(cfg, []Listener{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	(&testEngine{e: e}).watchPanics(t)
-	e.Start()
+	te := startEngine(t, cfg)
+	e := te.e
 	w := e.workers[0]
 
-	rc := dial(t, l.Addr)
+	rc := dial(t, te.addr)
 	deadline := time.Now().Add(5 * time.Second)
 	for e.Stats().Connections != 1 { // accepted by the worker
 		if time.Now().After(deadline) {
@@ -79,26 +68,17 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 func TestDrainWaitsForAFreshConnectionsFirstRequest(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "a.txt"), "alpha")
-	l, err := Listen("127.0.0.1:0", "http")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := staticSite(root)
 	cfg.Workers = 1
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(cfg, []Listener{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	(&testEngine{e: e}).watchPanics(t)
-	e.Start()
+	te := startEngine(t, cfg)
+	e := te.e
 
-	kept := dial(t, l.Addr)
+	kept := dial(t, te.addr)
 	kept.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, _ := kept.response("GET"); resp.StatusCode != http.StatusOK || resp.Close {
 		t.Fatalf("keep-alive request: %d, close %v", resp.StatusCode, resp.Close)
 	}
-	fresh := dial(t, l.Addr)
+	fresh := dial(t, te.addr)
 	deadline := time.Now().Add(5 * time.Second)
 	for e.Stats().Connections != 2 { // both accepted by the worker
 		if time.Now().After(deadline) {
@@ -141,21 +121,12 @@ func TestDrainWaitsForAFreshConnectionsFirstRequest(t *testing.T) {
 // drainFirstRequest, not for the whole request-head timeout or the grace.
 func TestDrainDoesNotWaitLongForAnUnusedConnection(t *testing.T) {
 	root := t.TempDir()
-	l, err := Listen("127.0.0.1:0", "http")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := staticSite(root)
 	cfg.Workers = 1
 	cfg.Timeouts.RequestHead = time.Minute
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(cfg, []Listener{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	(&testEngine{e: e}).watchPanics(t)
-	e.Start()
-	unused := dial(t, l.Addr)
+	te := startEngine(t, cfg)
+	e := te.e
+	unused := dial(t, te.addr)
 	for deadline := time.Now().Add(5 * time.Second); e.Stats().Connections != 1; {
 		if time.Now().After(deadline) {
 			t.Fatal("the connection was not accepted")
