@@ -241,6 +241,17 @@ func TestTrickledUploadIsRefused(t *testing.T) {
 	if n := seen.Load(); n != 0 {
 		t.Fatalf("the application saw %d requests", n)
 	}
+
+	// The engine is now older than body_idle. A fast upload of a body the
+	// engine reads in many pieces is taken: its rate counts from the
+	// body's first byte, not from the engine's start (at a third of its
+	// first read buffer over the engine's age, it would be refused).
+	body := spoolPayload(1 << 20)
+	fast := dial(t, te.addr)
+	go fast.c.Write(append([]byte(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))), body...))
+	if resp, _ := fast.response("POST"); resp.StatusCode != 200 || seen.Load() != 1 {
+		t.Fatalf("a fast upload of 1 MiB to an engine older than body_idle: %d (the application saw %d requests), want 200", resp.StatusCode, seen.Load())
+	}
 }
 
 // TestBodyMinRate: once the first body_idle has passed, an upload slower
