@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -353,6 +354,83 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	if resp.StatusCode != 504 {
 		t.Fatalf("status %d, want 504", resp.StatusCode)
+	}
+}
+
+// TestBusyUnixSocketIsRetried: an application on a unix socket whose
+// listen queue is full (connect fails with EAGAIN: every worker busy) is
+// retried until connect_timeout, counted from the request's first
+// connect: a request the application never takes gets 504 then, and one
+// whose application frees its queue in time is served — also on an
+// engine older than connect_timeout.
+func TestBusyUnixSocketIsRetried(t *testing.T) {
+	sock := t.TempDir() + "/app.sock"
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFd := true
+	defer func() {
+		if closeFd {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil { // a queue of one connection
+		t.Fatal(err)
+	}
+	filler, err := net.Dial("unix", sock) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	cfg := proxySite("unix:" + sock)
+	cfg.Upstreams[0].MaxFails = 1000 // the 504 below does not take the server out
+	cfg.Sites[0].Routes = []Route{{Prefix: "/app/", Upstream: "app"}}
+	cfg.Workers = 1
+	cfg.Proxy.ConnectTimeout = 500 * time.Millisecond
+	cfg.Proxy.ResponseTimeout = time.Minute
+	te := startEngine(t, cfg)
+	var routed atomic.Value
+	hook := func(path []byte) { routed.Store(string(path)) }
+	te.e.beforeServe.Store(&hook)
+
+	rc := dial(t, te.addr)
+	rc.send("GET /app/never HTTP/1.1\r\nHost: x\r\n\r\n")
+	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if resp, _ := rc.response("GET"); resp.StatusCode != 504 {
+		t.Fatalf("an application whose queue stays full: %d, want 504", resp.StatusCode)
+	}
+
+	// The engine is now older than connect_timeout. A request routed and
+	// refused once (the barrier: the only worker answers another request
+	// after it), then the queue freed: the retry gets through.
+	rc = dial(t, te.addr)
+	rc.send("GET /app/later HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "the request to be routed", func() bool { return routed.Load() == "/app/later" })
+	barrier := dial(t, te.addr)
+	barrier.send("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := barrier.response("GET"); resp.StatusCode != 404 {
+		t.Fatalf("barrier: %d", resp.StatusCode)
+	}
+	queued, _, err := unix.Accept(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(queued) // the filler: the queue has room again
+	l, err := net.FileListener(os.NewFile(uintptr(fd), sock))
+	closeFd = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "served" {
+		t.Fatalf("after the application freed its queue: %d %q, want 200 (retried)", resp.StatusCode, clip([]byte(body), 40))
 	}
 }
 
