@@ -163,6 +163,45 @@ func TestRetryOnAStaleConnection(t *testing.T) {
 	}
 }
 
+// TestNoRetryAfterAPartialHead: an application that began its answer on
+// a reused connection (part of the head) and then closed it did not drop
+// an idle connection: it took the request. The request is not sent
+// again, even a GET: the client gets 502.
+func TestNoRetryAfterAPartialHead(t *testing.T) {
+	var requests atomic.Int64
+	addr := serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			_, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			requests.Add(1)
+			if i == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-")
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	cfg := proxySite(addr)
+	cfg.Workers = 1
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	rc.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	rc.send("GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 502 {
+		t.Fatalf("a head cut short on a reused connection: %d, want 502", resp.StatusCode)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("the application received %d requests, want 2 (no retry)", n)
+	}
+}
+
 // heldRequests counts the requests waiting for a server, on each worker's
 // own goroutine.
 func (te *testEngine) heldRequests() int {
