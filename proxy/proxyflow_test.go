@@ -202,6 +202,34 @@ func TestNoRetryAfterAPartialHead(t *testing.T) {
 	}
 }
 
+// TestFailingServerIsTakenOut: a server that takes a connection and drops
+// it without answering fails the request (502: a fresh connection is not
+// retried) and, at max_fails 1, is out of the rotation for fail_timeout:
+// the requests after it all go to the other server.
+func TestFailingServerIsTakenOut(t *testing.T) {
+	var dropped atomic.Int64
+	dropper := serveTCP(t, func(c net.Conn) {
+		dropped.Add(1)
+		c.Close()
+	})
+	good := startBackend(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") }))
+	cfg := proxySite(dropper, good.addr)
+	cfg.Upstreams[0].MaxFails = 1
+	cfg.Upstreams[0].FailTimeout = time.Minute
+	cfg.Workers = 1
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	var statuses []int
+	for range 4 {
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, _ := rc.response("GET")
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if fmt.Sprint(statuses) != "[502 200 200 200]" || dropped.Load() != 1 {
+		t.Fatalf("statuses %v, %d connections to the failing server; want [502 200 200 200] and one", statuses, dropped.Load())
+	}
+}
+
 // heldRequests counts the requests waiting for a server, on each worker's
 // own goroutine.
 func (te *testEngine) heldRequests() int {
