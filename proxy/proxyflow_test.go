@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -205,7 +206,8 @@ func TestNoRetryAfterAPartialHead(t *testing.T) {
 // TestFailingServerIsTakenOut: a server that takes a connection and drops
 // it without answering fails the request (502: a fresh connection is not
 // retried) and, at max_fails 1, is out of the rotation for fail_timeout:
-// the requests after it all go to the other server.
+// the requests after it all go to the other server. The operator's log
+// names the server that failed.
 func TestFailingServerIsTakenOut(t *testing.T) {
 	var dropped atomic.Int64
 	dropper := serveTCP(t, func(c net.Conn) {
@@ -217,6 +219,8 @@ func TestFailingServerIsTakenOut(t *testing.T) {
 	cfg.Upstreams[0].MaxFails = 1
 	cfg.Upstreams[0].FailTimeout = time.Minute
 	cfg.Workers = 1
+	var logw lockedWriter
+	cfg.Logger = slog.New(slog.NewTextHandler(&logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	te := startEngine(t, cfg)
 	rc := dial(t, te.addr)
 	var statuses []int
@@ -227,6 +231,9 @@ func TestFailingServerIsTakenOut(t *testing.T) {
 	}
 	if fmt.Sprint(statuses) != "[502 200 200 200]" || dropped.Load() != 1 {
 		t.Fatalf("statuses %v, %d connections to the failing server; want [502 200 200 200] and one", statuses, dropped.Load())
+	}
+	if log := logw.String(); !strings.Contains(log, "upstream failed") || !strings.Contains(log, dropper) {
+		t.Fatalf("the log does not name the failing server %s:\n%s", dropper, log)
 	}
 }
 
