@@ -170,7 +170,8 @@ func TestRelayFraming(t *testing.T) {
 // TestRelayCompressionChoices: with compression on, a streamed response
 // (server-sent events, or X-Accel-Buffering: no) is passed as it is, any
 // other compressible one is compressed, and its strong ETag becomes weak
-// (a weak one stays as it is).
+// (a weak one, or one that is no quoted tag, even an empty one, stays as
+// it is).
 func TestRelayCompressionChoices(t *testing.T) {
 	text := strings.Repeat("compress me, please. ", 200)
 	head := func(fields string) string {
@@ -182,6 +183,7 @@ func TestRelayCompressionChoices(t *testing.T) {
 		"/buffered":   head("Content-Type: text/plain\r\nX-Accel-Buffering: yes\r\nETag: \"strong\"\r\n"),
 		"/weak":       head("Content-Type: text/plain\r\nETag: W/\"weak\"\r\n"),
 		"/unquoted":   head("Content-Type: text/plain\r\nETag: bare\r\n"),
+		"/emptytag":   head("Content-Type: text/plain\r\nETag:\r\n"),
 	}
 	o := startScriptedOrigin(t, func(method, path string) string { return responses[path] })
 	cfg := proxySite(o.addr)
@@ -196,6 +198,7 @@ func TestRelayCompressionChoices(t *testing.T) {
 		{"/buffered", "gzip", `W/"strong"`},
 		{"/weak", "gzip", `W/"weak"`},
 		{"/unquoted", "gzip", "bare"},
+		{"/emptytag", "gzip", ""},
 	} {
 		rc.send("GET " + c.path + " HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
 		resp, body := rc.response("GET")
@@ -219,5 +222,30 @@ func TestRelayCompressionChoices(t *testing.T) {
 		if got := resp.Header.Get("Etag"); got != c.etag {
 			t.Errorf("%s: ETag %q, want %q", c.path, got, c.etag)
 		}
+	}
+}
+
+// TestLargeResponseKeepsTheConnection: a response whose body comes after
+// its head, in many reads (more than the read buffer), leaves the
+// upstream connection clean once its Content-Length is read: the next
+// requests reuse it.
+func TestLargeResponseKeepsTheConnection(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 16<<10) // 256 KiB
+	o := startScriptedOrigin(t, func(method, path string) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	cfg := proxySite(o.addr)
+	cfg.Workers = 1
+	cfg.Proxy.Compress.Off = true
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	for i := range 3 {
+		rc.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, got := rc.response("GET"); resp.StatusCode != 200 || got != body {
+			t.Fatalf("request %d: %d, %d bytes of %d", i, resp.StatusCode, len(got), len(body))
+		}
+	}
+	if n := o.conns.Load(); n != 1 {
+		t.Fatalf("%d upstream connections for 3 requests, want one reused", n)
 	}
 }
