@@ -249,3 +249,56 @@ func TestLargeResponseKeepsTheConnection(t *testing.T) {
 		t.Fatalf("%d upstream connections for 3 requests, want one reused", n)
 	}
 }
+
+// TestStreamHoldsBackTheApplication: a streamed response (an event
+// stream, never spooled) to a client that reads nothing is taken off the
+// application only as far as buffer_memory and the sockets' buffers
+// hold: then the application's writes wait. The application stops when
+// a write has waited 300 ms; it must stop far short of its 64 MiB.
+func TestStreamHoldsBackTheApplication(t *testing.T) {
+	sock := t.TempDir() + "/app.sock"
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	const total = 64 << 20
+	written := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { written <- n }()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"); err != nil {
+			return
+		}
+		event := []byte("data: " + strings.Repeat("x", 64<<10-8) + "\n\n")
+		for n < total {
+			c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+			m, err := c.Write(event)
+			n += m
+			if err != nil {
+				return
+			}
+		}
+	}()
+	te := startEngine(t, proxySite("unix:"+sock))
+	rc := dial(t, te.addr)
+	rc.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+	var n int
+	select {
+	case n = <-written:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the application never stopped writing")
+	}
+	if n >= total/2 {
+		t.Fatalf("the application wrote %d MiB into a stream nobody reads: the engine held it all", n>>20)
+	}
+	t.Logf("the application wrote %d KiB before its writes waited", n>>10)
+}
