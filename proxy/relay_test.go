@@ -302,3 +302,33 @@ func TestStreamHoldsBackTheApplication(t *testing.T) {
 	}
 	t.Logf("the application wrote %d KiB before its writes waited", n>>10)
 }
+
+// TestLargeCompressedResponse: a compressible response much larger than
+// the read buffer, read from the application in many pieces, reaches a
+// client that accepts gzip compressed, and decodes to the application's
+// bytes.
+func TestLargeCompressedResponse(t *testing.T) {
+	var text strings.Builder
+	for i := 0; text.Len() < 1<<20; i++ {
+		fmt.Fprintf(&text, "line %d of a page worth compressing\n", i)
+	}
+	body := text.String()
+	o := startScriptedOrigin(t, func(method, path string) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	te := startEngine(t, proxySite(o.addr))
+	rc := dial(t, te.addr)
+	rc.send("GET /page HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+	resp, got := rc.response("GET")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("%d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(strings.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || string(plain) != body {
+		t.Fatalf("decodes to %d bytes (%v), want the application's %d; first difference at %d", len(plain), err, len(body), firstDifference(plain, []byte(body)))
+	}
+}
