@@ -175,3 +175,58 @@ func TestAccelReleasesTheApplication(t *testing.T) {
 		}
 	}
 }
+
+// TestAccelDotFiles: a file the application names is private by the same
+// rule as a static request for it: a dot segment is refused (404) unless
+// the route allows dot files, and ".well-known" is public only in a route
+// at the URL's root — whichever way the application names the file.
+func TestAccelDotFiles(t *testing.T) {
+	base := t.TempDir()
+	for _, dir := range []string{"prot", "open", "site"} {
+		writeFile(t, filepath.Join(base, dir, ".well-known", "x.txt"), dir+" well-known")
+		writeFile(t, filepath.Join(base, dir, ".env"), dir+" env")
+	}
+	be := startBackend(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/app/accel" {
+			w.Header().Set("X-Accel-Redirect", r.Header.Get("X-Target"))
+		} else {
+			w.Header().Set("X-Sendfile", r.Header.Get("X-Target"))
+		}
+		w.Write([]byte("the application's own body"))
+	}))
+	cfg := proxySite(be.addr)
+	cfg.Sites[0].Routes = []Route{
+		{Prefix: "/protected/", Static: &Static{Root: filepath.Join(base, "prot"), Internal: true}},
+		{Prefix: "/open/", Static: &Static{Root: filepath.Join(base, "open"), Internal: true, Dotfiles: true}},
+		{Prefix: "/app/", Upstream: "app"},
+		{Prefix: "/", Static: &Static{Root: filepath.Join(base, "site")}},
+	}
+	te := startEngine(t, cfg)
+	for _, tc := range []struct {
+		how, target string
+		status      int
+		body        string
+	}{
+		{"accel", "/protected/.env", 404, ""},
+		{"accel", "/protected/.well-known/x.txt", 404, ""}, // not at the URL's root
+		{"accel", "/open/.env", 200, "open env"},
+		{"accel", "/open/.well-known/x.txt", 200, "open well-known"},
+		{"accel", "/.well-known/x.txt", 200, "site well-known"},
+		{"accel", "/.env", 404, ""},
+		{"sendfile", base + "/prot/.env", 404, ""},
+		{"sendfile", base + "/prot/.well-known/x.txt", 404, ""},
+		{"sendfile", base + "/open/.well-known/x.txt", 200, "open well-known"},
+		{"sendfile", base + "/site/.well-known/x.txt", 200, "site well-known"},
+		{"sendfile", base + "/site/.env", 404, ""},
+	} {
+		path := "/app/sendfile"
+		if tc.how == "accel" {
+			path = "/app/accel"
+		}
+		rc := dial(t, te.addr)
+		rc.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Target: " + tc.target + "\r\n\r\n")
+		if resp, body := rc.response("GET"); resp.StatusCode != tc.status || (tc.status == 200 && body != tc.body) {
+			t.Errorf("%s %q: %d %q, want %d %q", tc.how, tc.target, resp.StatusCode, clip([]byte(body), 40), tc.status, tc.body)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (ex *exchange) serveDirectory(rt *route, rel []byte, trailingSlash bool) {
 		ex.respondError(404)
 		return
 	}
-	if !trailingSlash && len(ex.req.Path) > 0 {
+	if !trailingSlash {
 		ex.redirectToSlash()
 		return
 	}

@@ -127,11 +127,9 @@ func (c *conn) startExchange() {
 
 // refuse answers a request whose head could not be read (malformed, or
 // not in time): its framing is unknown, so the connection closes after
-// the answer, lingering.
+// the answer, lingering. The exchange exists: it began with the request's
+// first byte (startExchange).
 func (c *conn) refuse(status int) {
-	if c.ex == nil {
-		c.startExchange()
-	}
 	c.w.loop.Disarm(&c.timer)
 	c.ex.refuse(status)
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,6 +164,79 @@ func TestRetryOnAStaleConnection(t *testing.T) {
 	}
 }
 
+// TestNoRetryAfterAPartialHead: an application that began its answer on
+// a reused connection (part of the head) and then closed it did not drop
+// an idle connection: it took the request. The request is not sent
+// again, even a GET: the client gets 502.
+func TestNoRetryAfterAPartialHead(t *testing.T) {
+	var requests atomic.Int64
+	addr := serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			_, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			requests.Add(1)
+			if i == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-")
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	cfg := proxySite(addr)
+	cfg.Workers = 1
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	rc.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	rc.send("GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.response("GET"); resp.StatusCode != 502 {
+		t.Fatalf("a head cut short on a reused connection: %d, want 502", resp.StatusCode)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("the application received %d requests, want 2 (no retry)", n)
+	}
+}
+
+// TestFailingServerIsTakenOut: a server that takes a connection and drops
+// it without answering fails the request (502: a fresh connection is not
+// retried) and, at max_fails 1, is out of the rotation for fail_timeout:
+// the requests after it all go to the other server. The operator's log
+// names the server that failed.
+func TestFailingServerIsTakenOut(t *testing.T) {
+	var dropped atomic.Int64
+	dropper := serveTCP(t, func(c net.Conn) {
+		dropped.Add(1)
+		c.Close()
+	})
+	good := startBackend(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") }))
+	cfg := proxySite(dropper, good.addr)
+	cfg.Upstreams[0].MaxFails = 1
+	cfg.Upstreams[0].FailTimeout = time.Minute
+	cfg.Workers = 1
+	var logw lockedWriter
+	cfg.Logger = slog.New(slog.NewTextHandler(&logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	var statuses []int
+	for range 4 {
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, _ := rc.response("GET")
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if fmt.Sprint(statuses) != "[502 200 200 200]" || dropped.Load() != 1 {
+		t.Fatalf("statuses %v, %d connections to the failing server; want [502 200 200 200] and one", statuses, dropped.Load())
+	}
+	if log := logw.String(); !strings.Contains(log, "upstream failed") || !strings.Contains(log, dropper) {
+		t.Fatalf("the log does not name the failing server %s:\n%s", dropper, log)
+	}
+}
+
 // heldRequests counts the requests waiting for a server, on each worker's
 // own goroutine.
 func (te *testEngine) heldRequests() int {
@@ -240,6 +315,17 @@ func TestTrickledUploadIsRefused(t *testing.T) {
 	}
 	if n := seen.Load(); n != 0 {
 		t.Fatalf("the application saw %d requests", n)
+	}
+
+	// The engine is now older than body_idle. A fast upload of a body the
+	// engine reads in many pieces is taken: its rate counts from the
+	// body's first byte, not from the engine's start (at a third of its
+	// first read buffer over the engine's age, it would be refused).
+	body := spoolPayload(1 << 20)
+	fast := dial(t, te.addr)
+	go fast.c.Write(append([]byte(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))), body...))
+	if resp, _ := fast.response("POST"); resp.StatusCode != 200 || seen.Load() != 1 {
+		t.Fatalf("a fast upload of 1 MiB to an engine older than body_idle: %d (the application saw %d requests), want 200", resp.StatusCode, seen.Load())
 	}
 }
 
@@ -342,6 +428,83 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	if resp.StatusCode != 504 {
 		t.Fatalf("status %d, want 504", resp.StatusCode)
+	}
+}
+
+// TestBusyUnixSocketIsRetried: an application on a unix socket whose
+// listen queue is full (connect fails with EAGAIN: every worker busy) is
+// retried until connect_timeout, counted from the request's first
+// connect: a request the application never takes gets 504 then, and one
+// whose application frees its queue in time is served — also on an
+// engine older than connect_timeout.
+func TestBusyUnixSocketIsRetried(t *testing.T) {
+	sock := t.TempDir() + "/app.sock"
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFd := true
+	defer func() {
+		if closeFd {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil { // a queue of one connection
+		t.Fatal(err)
+	}
+	filler, err := net.Dial("unix", sock) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	cfg := proxySite("unix:" + sock)
+	cfg.Upstreams[0].MaxFails = 1000 // the 504 below does not take the server out
+	cfg.Sites[0].Routes = []Route{{Prefix: "/app/", Upstream: "app"}}
+	cfg.Workers = 1
+	cfg.Proxy.ConnectTimeout = 500 * time.Millisecond
+	cfg.Proxy.ResponseTimeout = time.Minute
+	te := startEngine(t, cfg)
+	var routed atomic.Value
+	hook := func(path []byte) { routed.Store(string(path)) }
+	te.e.beforeServe.Store(&hook)
+
+	rc := dial(t, te.addr)
+	rc.send("GET /app/never HTTP/1.1\r\nHost: x\r\n\r\n")
+	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if resp, _ := rc.response("GET"); resp.StatusCode != 504 {
+		t.Fatalf("an application whose queue stays full: %d, want 504", resp.StatusCode)
+	}
+
+	// The engine is now older than connect_timeout. A request routed and
+	// refused once (the barrier: the only worker answers another request
+	// after it), then the queue freed: the retry gets through.
+	rc = dial(t, te.addr)
+	rc.send("GET /app/later HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "the request to be routed", func() bool { return routed.Load() == "/app/later" })
+	barrier := dial(t, te.addr)
+	barrier.send("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := barrier.response("GET"); resp.StatusCode != 404 {
+		t.Fatalf("barrier: %d", resp.StatusCode)
+	}
+	queued, _, err := unix.Accept(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(queued) // the filler: the queue has room again
+	l, err := net.FileListener(os.NewFile(uintptr(fd), sock))
+	closeFd = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "served" {
+		t.Fatalf("after the application freed its queue: %d %q, want 200 (retried)", resp.StatusCode, clip([]byte(body), 40))
 	}
 }
 

@@ -170,7 +170,8 @@ func TestRelayFraming(t *testing.T) {
 // TestRelayCompressionChoices: with compression on, a streamed response
 // (server-sent events, or X-Accel-Buffering: no) is passed as it is, any
 // other compressible one is compressed, and its strong ETag becomes weak
-// (a weak one stays as it is).
+// (a weak one, or one that is no quoted tag, even an empty one, stays as
+// it is).
 func TestRelayCompressionChoices(t *testing.T) {
 	text := strings.Repeat("compress me, please. ", 200)
 	head := func(fields string) string {
@@ -182,6 +183,7 @@ func TestRelayCompressionChoices(t *testing.T) {
 		"/buffered":   head("Content-Type: text/plain\r\nX-Accel-Buffering: yes\r\nETag: \"strong\"\r\n"),
 		"/weak":       head("Content-Type: text/plain\r\nETag: W/\"weak\"\r\n"),
 		"/unquoted":   head("Content-Type: text/plain\r\nETag: bare\r\n"),
+		"/emptytag":   head("Content-Type: text/plain\r\nETag:\r\n"),
 	}
 	o := startScriptedOrigin(t, func(method, path string) string { return responses[path] })
 	cfg := proxySite(o.addr)
@@ -196,6 +198,7 @@ func TestRelayCompressionChoices(t *testing.T) {
 		{"/buffered", "gzip", `W/"strong"`},
 		{"/weak", "gzip", `W/"weak"`},
 		{"/unquoted", "gzip", "bare"},
+		{"/emptytag", "gzip", ""},
 	} {
 		rc.send("GET " + c.path + " HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
 		resp, body := rc.response("GET")
@@ -219,5 +222,113 @@ func TestRelayCompressionChoices(t *testing.T) {
 		if got := resp.Header.Get("Etag"); got != c.etag {
 			t.Errorf("%s: ETag %q, want %q", c.path, got, c.etag)
 		}
+	}
+}
+
+// TestLargeResponseKeepsTheConnection: a response whose body comes after
+// its head, in many reads (more than the read buffer), leaves the
+// upstream connection clean once its Content-Length is read: the next
+// requests reuse it.
+func TestLargeResponseKeepsTheConnection(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 16<<10) // 256 KiB
+	o := startScriptedOrigin(t, func(method, path string) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	cfg := proxySite(o.addr)
+	cfg.Workers = 1
+	cfg.Proxy.Compress.Off = true
+	te := startEngine(t, cfg)
+	rc := dial(t, te.addr)
+	for i := range 3 {
+		rc.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, got := rc.response("GET"); resp.StatusCode != 200 || got != body {
+			t.Fatalf("request %d: %d, %d bytes of %d", i, resp.StatusCode, len(got), len(body))
+		}
+	}
+	if n := o.conns.Load(); n != 1 {
+		t.Fatalf("%d upstream connections for 3 requests, want one reused", n)
+	}
+}
+
+// TestStreamHoldsBackTheApplication: a streamed response (an event
+// stream, never spooled) to a client that reads nothing is taken off the
+// application only as far as buffer_memory and the sockets' buffers
+// hold: then the application's writes wait. The application stops when
+// a write has waited 300 ms; it must stop far short of its 64 MiB.
+func TestStreamHoldsBackTheApplication(t *testing.T) {
+	sock := t.TempDir() + "/app.sock"
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	const total = 64 << 20
+	written := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { written <- n }()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"); err != nil {
+			return
+		}
+		event := []byte("data: " + strings.Repeat("x", 64<<10-8) + "\n\n")
+		for n < total {
+			c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+			m, err := c.Write(event)
+			n += m
+			if err != nil {
+				return
+			}
+		}
+	}()
+	te := startEngine(t, proxySite("unix:"+sock))
+	rc := dial(t, te.addr)
+	rc.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+	var n int
+	select {
+	case n = <-written:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the application never stopped writing")
+	}
+	if n >= total/2 {
+		t.Fatalf("the application wrote %d MiB into a stream nobody reads: the engine held it all", n>>20)
+	}
+	t.Logf("the application wrote %d KiB before its writes waited", n>>10)
+}
+
+// TestLargeCompressedResponse: a compressible response much larger than
+// the read buffer, read from the application in many pieces, reaches a
+// client that accepts gzip compressed, and decodes to the application's
+// bytes.
+func TestLargeCompressedResponse(t *testing.T) {
+	var text strings.Builder
+	for i := 0; text.Len() < 1<<20; i++ {
+		fmt.Fprintf(&text, "line %d of a page worth compressing\n", i)
+	}
+	body := text.String()
+	o := startScriptedOrigin(t, func(method, path string) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	te := startEngine(t, proxySite(o.addr))
+	rc := dial(t, te.addr)
+	rc.send("GET /page HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+	resp, got := rc.response("GET")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("%d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(strings.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || string(plain) != body {
+		t.Fatalf("decodes to %d bytes (%v), want the application's %d; first difference at %d", len(plain), err, len(body), firstDifference(plain, []byte(body)))
 	}
 }

@@ -127,9 +127,7 @@ func (ex *exchange) redirectHost(s *site) bool {
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(w.httpsPort), 10)
 	} else if !toHTTPS {
-		if port := r.Host[len(host):]; len(port) > 0 {
-			b = append(b, port...)
-		}
+		b = append(b, r.Host[len(host):]...) // the port, if the client gave one
 	}
 	b = append(b, r.Target...)
 	b = append(b, "\r\nContent-Length: 0\r\n"...)

@@ -114,6 +114,7 @@ func TestStaticDirectories(t *testing.T) {
 	writeFile(t, filepath.Join(root, "docs", "index.html"), "docs")
 	writeFile(t, filepath.Join(root, "noindex", "a.txt"), "a")
 	writeFile(t, filepath.Join(root, "d", "index.html"), "one-letter directory")
+	writeFile(t, filepath.Join(root, ".well-known", "index.html"), "well-known")
 	te := startEngine(t, staticSite(root))
 	for _, tc := range []struct {
 		path     string
@@ -129,6 +130,7 @@ func TestStaticDirectories(t *testing.T) {
 		{"/d/", 200, "one-letter directory", ""},
 		{"/docs/index.html/", 404, "", ""}, // a file named as a directory
 		{"/docs/./", 200, "docs", ""},
+		{"/.well-known/", 200, "well-known", ""},
 	} {
 		rc := dial(t, te.addr)
 		rc.send("GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -82,6 +82,8 @@ func TestAcceptsEncoding(t *testing.T) {
 		{"br;Q=0", "br", false},
 		{"br; q=0.000", "br", false},
 		{"br;q=0.001", "br", true},
+		{"br;q=", "br", false}, // an empty quality counts as none
+		{"br;q", "br", true},   // not a quality parameter at all
 		{"gzip;q=0, br", "gzip", false},
 		{"gzip;q=0, br", "br", true},
 		{"x-gzip", "gzip", false},
@@ -108,6 +110,8 @@ func TestConditionals(t *testing.T) {
 		{`If-None-Match: W/"5f-a"`, true},
 		{`If-None-Match: "x", "5f-a"`, true},
 		{`If-None-Match: "x",W/"5f-a" `, true},
+		{`If-None-Match: , "5f-a"`, true}, // empty list elements are allowed (RFC 9110 §5.6.1.2)
+		{`If-None-Match: "x",,"5f-a"`, true},
 		{`If-None-Match: *`, true},
 		{`If-None-Match:  * `, true},
 		{`If-None-Match: "x"`, false},
@@ -163,6 +167,48 @@ func TestIsHashedName(t *testing.T) {
 	} {
 		if got := isHashedName([]byte(name)); got != want {
 			t.Errorf("isHashedName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestVariant: the smallest precompressed sibling the client accepts is
+// chosen (brotli, then zstd, then gzip), a sibling the client refuses or
+// that does not exist is skipped, and a file without siblings — or a
+// request without Accept-Encoding — gets the file itself.
+func TestVariant(t *testing.T) {
+	br, zst, gz := &File{Name: "a.css.br"}, &File{Name: "a.css.zst"}, &File{Name: "a.css.gz"}
+	all := &File{Name: "a.css", vary: true, br: br, zst: zst, gz: gz}
+	gzOnly := &File{Name: "b.css", vary: true, gz: gz}
+	zstOnly := &File{Name: "c.css", vary: true, zst: zst}
+	brOnly := &File{Name: "d.css", vary: true, br: br}
+	none := &File{Name: "e.css"}
+	for _, c := range []struct {
+		f    *File
+		ae   string // "-": no Accept-Encoding field
+		want *File
+	}{
+		{all, "-", all},
+		{all, "", all},
+		{all, "identity", all},
+		{all, "gzip, zstd, br", br},
+		{all, "gzip, zstd", zst},
+		{all, "gzip", gz},
+		{all, "br;q=0, zstd;q=0, gzip", gz},
+		{all, "br;q=0, zstd;q=0, gzip;q=0", all},
+		{gzOnly, "br, zstd, gzip", gz},
+		{gzOnly, "br, zstd", gzOnly},
+		{zstOnly, "br, zstd, gzip", zst},
+		{zstOnly, "br, gzip", zstOnly},
+		{brOnly, "br", br},
+		{brOnly, "zstd, gzip", brOnly},
+		{none, "br, zstd, gzip", none},
+	} {
+		var ae []byte
+		if c.ae != "-" {
+			ae = []byte(c.ae)
+		}
+		if got := c.f.Variant(ae); got != c.want {
+			t.Errorf("%s.Variant(%q) = %s, want %s", c.f.Name, c.ae, got.Name, c.want.Name)
 		}
 	}
 }
