@@ -308,8 +308,10 @@ func (st *h2stream) flush() bool {
 	px := ex.px
 	// final: the exchange will queue nothing more, so the last bytes
 	// carry END_STREAM — unless the application's response has trailer
-	// fields, whose HEADERS frame ends the stream (end).
-	final := px == nil || px.bodyRead()
+	// fields, whose HEADERS frame ends the stream (end). A body the
+	// application cut short never ends the stream: the relay resets it
+	// (cut), or the client would take what came for the whole response.
+	final := px == nil || px.phase == upComplete
 	closing := final && st.trailer() == nil
 	fileLeft := func() bool { return ex.file != nil && ex.fileOff < ex.fileEnd }
 	spoolLeft := func() bool { return px != nil && px.out.Pending() > 0 }
