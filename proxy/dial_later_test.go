@@ -47,12 +47,7 @@ func TestRequestTakesAConnectionGivenBackInTheSameTurn(t *testing.T) {
 	w := e.workers[0]
 
 	a, b := dial(t, te.addr), dial(t, te.addr)
-	for deadline := time.Now().Add(5 * time.Second); e.Stats().Connections != 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("the connections were not accepted")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitConnections(t, e, 2)
 	a.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
 	select {
 	case <-arrived:

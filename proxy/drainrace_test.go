@@ -24,13 +24,7 @@ func TestDrainAnswersARequestAlreadySent(t *testing.T) {
 	w := e.workers[0]
 
 	rc := dial(t, te.addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for e.Stats().Connections != 1 { // accepted by the worker
-		if time.Now().After(deadline) {
-			t.Fatal("the connection was not accepted")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitConnections(t, e, 1)
 	entered, release := make(chan struct{}), make(chan struct{})
 	w.loop.Post(nil, func() { close(entered); <-release })
 	<-entered
@@ -79,13 +73,7 @@ func TestDrainWaitsForAFreshConnectionsFirstRequest(t *testing.T) {
 		t.Fatalf("keep-alive request: %d, close %v", resp.StatusCode, resp.Close)
 	}
 	fresh := dial(t, te.addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for e.Stats().Connections != 2 { // both accepted by the worker
-		if time.Now().After(deadline) {
-			t.Fatal("the connections were not accepted")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitConnections(t, e, 2)
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -127,12 +115,7 @@ func TestDrainDoesNotWaitLongForAnUnusedConnection(t *testing.T) {
 	te := startEngine(t, cfg)
 	e := te.e
 	unused := dial(t, te.addr)
-	for deadline := time.Now().Add(5 * time.Second); e.Stats().Connections != 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("the connection was not accepted")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitConnections(t, e, 1)
 	// Well above drainFirstRequest, well below the head timeout and grace.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -309,3 +309,15 @@ func TestKeepAliveTimeoutClosesIdle(t *testing.T) {
 		t.Fatalf("closed after %v, before the keep-alive timeout", d)
 	}
 }
+
+// awaitConnections waits (at most 5 s) until e's workers hold n client
+// connections: the ones the test dialled have been accepted.
+func awaitConnections(t testing.TB, e *Engine, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); e.Stats().Connections != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine holds %d connections, want %d accepted", e.Stats().Connections, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
